@@ -1,0 +1,171 @@
+//! Passwords exactly as Python bcrypt 3.2.0 hashes and checks them.
+//!
+//! `bcrypt.hashpw(pw, bcrypt.gensalt())` gives `$2b$12$…`; the `bcrypt`
+//! crate gives identical bytes for the same salt (both cut the password to
+//! 72 bytes). `bcrypt.checkpw` is reproduced here rather than with the
+//! crate's `verify`, because Python parses the stored hash the way
+//! OpenBSD's C code does: `$2a$`, `$2b$` and `$2y$` are accepted, only the
+//! first 22 salt characters are read, and a hash of the wrong length is
+//! simply "no match" while a malformed salt raises (the 500 page).
+
+use bcrypt::Version;
+
+/// The cost `bcrypt.gensalt()` uses.
+pub const COST: u32 = 12;
+
+/// Python raised: `ValueError` (NUL bytes, invalid salt). The original
+/// answers with the 500 page.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PasswordError(pub &'static str);
+
+/// `bcrypt.hashpw(password, bcrypt.gensalt())` as text.
+pub fn hash(password: &[u8]) -> Result<String, PasswordError> {
+    hash_with_cost(password, COST)
+}
+
+/// Like [`hash`] with another cost (tests and benchmarks seed cheaper hashes).
+pub fn hash_with_cost(password: &[u8], cost: u32) -> Result<String, PasswordError> {
+    if password.contains(&0) {
+        return Err(PasswordError("password may not contain NUL bytes"));
+    }
+    let parts = bcrypt::hash_with_result(truncate(password), cost).map_err(|_| PasswordError("invalid cost"))?;
+    Ok(parts.format_for_version(Version::TwoB))
+}
+
+/// `bcrypt.checkpw(password, stored)`: `Ok(false)` for a mismatch, `Err`
+/// where Python raises.
+pub fn check(password: &[u8], stored: &[u8]) -> Result<bool, PasswordError> {
+    if password.contains(&0) || stored.contains(&0) {
+        return Err(PasswordError("password and hashed_password may not contain NUL bytes"));
+    }
+    let setting = Setting::parse(stored).ok_or(PasswordError("Invalid salt"))?;
+    let parts = bcrypt::hash_with_salt(truncate(password), setting.cost, setting.salt)
+        .map_err(|_| PasswordError("Invalid salt"))?;
+    let mut computed = parts.format_for_version(setting.version);
+    if stored.starts_with(b"$2y$") {
+        computed.replace_range(0..4, "$2y$");
+    }
+    Ok(constant_time_eq(computed.as_bytes(), stored))
+}
+
+fn truncate(password: &[u8]) -> &[u8] {
+    &password[..password.len().min(72)]
+}
+
+/// The part of a stored hash that `bcrypt_hashpass` reads.
+struct Setting {
+    version: Version,
+    cost: u32,
+    salt: [u8; 16],
+}
+
+impl Setting {
+    /// OpenBSD `bcrypt_hashpass`'s parsing of `$2?$NN$<22 salt chars>…`
+    /// (after pyca's rewrite of `$2y$` to `$2b$`).
+    fn parse(stored: &[u8]) -> Option<Setting> {
+        let at = |i: usize| stored.get(i).copied().unwrap_or(0);
+        if at(0) != b'$' || at(1) != b'2' || at(3) != b'$' {
+            return None;
+        }
+        let version = match (at(2), stored.starts_with(b"$2y$")) {
+            (b'a', _) => Version::TwoA,
+            (b'b', _) | (b'y', true) => Version::TwoB,
+            _ => return None,
+        };
+        let (d1, d2) = (at(4), at(5));
+        if !d1.is_ascii_digit() || !d2.is_ascii_digit() || at(6) != b'$' {
+            return None;
+        }
+        let cost = u32::from((d1 - b'0') * 10 + (d2 - b'0'));
+        if !(4..=31).contains(&cost) {
+            return None;
+        }
+        let salt_text = &stored[7..];
+        // `strlen(salt) * 3 / 4 < BCRYPT_MAXSALT` → invalid.
+        if salt_text.len() * 3 / 4 < 16 {
+            return None;
+        }
+        Some(Setting { version, cost, salt: decode_salt(salt_text)? })
+    }
+}
+
+/// OpenBSD's `decode_base64` for the 16 salt bytes: reads 22 characters of
+/// the bcrypt alphabet; any other character (or a byte above 127) fails.
+fn decode_salt(text: &[u8]) -> Option<[u8; 16]> {
+    const ALPHABET: &[u8; 64] = b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let value = |i: usize| -> Option<u8> {
+        let c = *text.get(i)?;
+        ALPHABET.iter().position(|&a| a == c).map(|p| p as u8)
+    };
+    let mut out = [0u8; 16];
+    let mut n = 0;
+    let mut p = 0;
+    while n < 16 {
+        let (c1, c2) = (value(p)?, value(p + 1)?);
+        out[n] = (c1 << 2) | ((c2 & 0x30) >> 4);
+        n += 1;
+        if n == 16 {
+            break;
+        }
+        let c3 = value(p + 2)?;
+        out[n] = ((c2 & 0x0f) << 4) | ((c3 & 0x3c) >> 2);
+        n += 1;
+        if n == 16 {
+            break;
+        }
+        let c4 = value(p + 3)?;
+        out[n] = ((c3 & 0x03) << 6) | c4;
+        n += 1;
+        p += 4;
+    }
+    Some(out)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Made by Python bcrypt 3.2.0: hashpw(b"Passw0rd!", b"$2b$04$" + 22 salt chars).
+    const HASH_2B: &str = "$2b$04$abcdefghijklmnopqrstuuchGdllX0O2ZthG6oyaPSbmBrCIbnHlu";
+
+    #[test]
+    fn hashes_in_python_format() {
+        let h = hash_with_cost(b"Passw0rd!", 4).unwrap();
+        assert!(h.starts_with("$2b$04$"));
+        assert_eq!(h.len(), 60);
+        assert_eq!(check(b"Passw0rd!", h.as_bytes()), Ok(true));
+        assert_eq!(check(b"Passw0rd?", h.as_bytes()), Ok(false));
+    }
+
+    #[test]
+    fn checks_python_hashes_and_prefixes() {
+        assert_eq!(check(b"Passw0rd!", HASH_2B.as_bytes()), Ok(true));
+        let a = HASH_2B.replacen("$2b$", "$2a$", 1);
+        let y = HASH_2B.replacen("$2b$", "$2y$", 1);
+        let x = HASH_2B.replacen("$2b$", "$2x$", 1);
+        assert_eq!(check(b"Passw0rd!", a.as_bytes()), Ok(true));
+        assert_eq!(check(b"Passw0rd!", y.as_bytes()), Ok(true));
+        assert!(check(b"Passw0rd!", x.as_bytes()).is_err());
+        // Truncated or junk-suffixed hashes are a mismatch, not an error.
+        assert_eq!(check(b"Passw0rd!", &HASH_2B.as_bytes()[..40]), Ok(false));
+        assert_eq!(check(b"Passw0rd!", format!("{HASH_2B}x").as_bytes()), Ok(false));
+        // Too short a salt, or a bad salt character, raises.
+        assert!(check(b"Passw0rd!", &HASH_2B.as_bytes()[..28]).is_err());
+        assert!(check(b"Passw0rd!", b"$2b$04$abcdefghij!lmnopqrstuuchGdllX0O2ZthG6oyaPSbmBrCIbnHlu").is_err());
+        assert!(check(b"Passw0rd!", b"$2b$03$abcdefghijklmnopqrstuuchGdllX0O2ZthG6oyaPSbmBrCIbnHlu").is_err());
+        assert!(check(b"pass\0word", HASH_2B.as_bytes()).is_err());
+        assert!(hash(b"pass\0word").is_err());
+    }
+
+    #[test]
+    fn long_passwords_are_cut_at_72_bytes() {
+        let long = [b'a'; 100];
+        let h = hash_with_cost(&long, 4).unwrap();
+        assert_eq!(check(&long[..72], h.as_bytes()), Ok(true));
+        assert_eq!(check(&long[..71], h.as_bytes()), Ok(false));
+    }
+}

@@ -1,0 +1,1 @@
+//! Contract scenarios, fixtures and the raw HTTP client that plays them.

@@ -1,0 +1,128 @@
+//! Django's middleware stack, as `settings.MIDDLEWARE` orders it, in one
+//! actix middleware:
+//!
+//! 1. `SecurityMiddleware`: `X-Content-Type-Options: nosniff`,
+//!    `Referrer-Policy: same-origin` on every response;
+//! 2. `CorsMiddleware` (django-cors-headers 3.10): answers preflights itself,
+//!    adds `Vary: Origin` and the `Access-Control-*` headers;
+//! 3. `CommonMiddleware`: validates `Host` (400 page), sets `Content-Length`;
+//! 4. `XFrameOptionsMiddleware`: `X-Frame-Options: DENY`.
+//!
+//! A response made by an outer layer skips the inner layers' headers, as in
+//! Django. It also routes by Django's `path_info` (the fully percent-decoded
+//! path) and logs one line per request.
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, VARY};
+use actix_web::http::{StatusCode, Uri};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpResponse};
+
+use super::cors;
+use super::response::middleware_error_page;
+use super::routes::{self, Route};
+
+const NOSNIFF: (&str, &str) = ("x-content-type-options", "nosniff");
+const REFERRER: (&str, &str) = ("referrer-policy", "same-origin");
+const XFRAME: (&str, &str) = ("x-frame-options", "DENY");
+
+pub async fn django_stack(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let raw_path = req.path().to_owned();
+    let path_info = routes::path_info(req.uri().path().as_bytes());
+    let cors_on = cors::enabled(&path_info);
+    let origin = super::joined_header(req.request(), "origin");
+
+    // CorsMiddleware.process_request: the preflight short-circuit.
+    let preflight = cors_on && method == "OPTIONS" && req.headers().contains_key("access-control-request-method");
+    let response = if preflight {
+        let mut res = HttpResponse::Ok()
+            .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
+            .insert_header((CONTENT_LENGTH, HeaderValue::from_static("0")))
+            .finish();
+        cors_and_security(&mut res, cors_on, origin.as_deref(), &method);
+        req.into_response(res)
+    } else if !host_is_valid(&req) {
+        // CommonMiddleware.process_request raised DisallowedHost.
+        let mut res = middleware_error_page(400);
+        cors_and_security(&mut res, cors_on, origin.as_deref(), &method);
+        req.into_response(res)
+    } else {
+        let route = routes::resolve(&path_info);
+        let target: Uri = route.map(Route::path).unwrap_or(routes::UNROUTABLE).parse().expect("static path");
+        req.match_info_mut().get_mut().update(&target);
+        req.head_mut().uri = target;
+        let res = next.call(req).await?;
+        let mut res = res.map_into_boxed_body();
+        let head = res.response_mut().headers_mut();
+        insert(head, XFRAME);
+        cors_and_security(res.response_mut(), cors_on, origin.as_deref(), &method);
+        res
+    };
+
+    let status = response.status();
+    log_request(&method, &raw_path, status, started);
+    Ok(response)
+}
+
+/// CorsMiddleware.process_response, then SecurityMiddleware.process_response.
+fn cors_and_security(res: &mut HttpResponse, cors_on: bool, origin: Option<&[u8]>, method: &str) {
+    if cors_on {
+        if let Some(origin) = origin.filter(|o| !o.is_empty()) {
+            if cors::urlparse_raises(origin) {
+                // The exception replaces the response with the 500 page,
+                // which only the security middleware sees.
+                *res = middleware_error_page(500);
+                security(res);
+                return;
+            }
+        }
+        res.headers_mut().append(VARY, HeaderValue::from_static("Origin"));
+        if let Some(origin) = origin.filter(|o| !o.is_empty()) {
+            let head = res.headers_mut();
+            insert(head, ("access-control-allow-credentials", "true"));
+            if let Ok(value) = HeaderValue::from_bytes(origin) {
+                head.insert(HeaderName::from_static("access-control-allow-origin"), value);
+            }
+            if method == "OPTIONS" {
+                insert(head, ("access-control-allow-headers", cors::ALLOW_HEADERS));
+                insert(head, ("access-control-allow-methods", cors::ALLOW_METHODS));
+                insert(head, ("access-control-max-age", cors::MAX_AGE));
+            }
+        }
+    }
+    security(res);
+}
+
+fn security(res: &mut HttpResponse) {
+    let head = res.headers_mut();
+    insert(head, NOSNIFF);
+    insert(head, REFERRER);
+}
+
+fn insert(head: &mut actix_web::http::header::HeaderMap, (name, value): (&'static str, &'static str)) {
+    head.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+}
+
+/// `HttpRequest.get_host()` with `ALLOWED_HOSTS = ["*"]`: the host must
+/// match Django's `host_validation_re` once lower-cased and have a non-empty
+/// domain. Without a `Host` header WSGI's `SERVER_NAME` is used, which is valid.
+fn host_is_valid(req: &ServiceRequest) -> bool {
+    match super::joined_header(req.request(), "host") {
+        None => true,
+        Some(host) => cors::django_host_ok(&host),
+    }
+}
+
+fn log_request(method: &str, path: &str, status: StatusCode, started: Instant) {
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let level = if status.is_server_error() { log::Level::Warn } else { log::Level::Info };
+    log::log!(target: "ledger_server::request", level, "{method} {path} {} {ms:.2}ms", status.as_u16());
+}

@@ -1,0 +1,82 @@
+//! The Django-compatible HTTP layer: routes, views, Django's middleware
+//! stack and its error pages.
+
+pub mod cors;
+pub mod middleware;
+pub mod response;
+pub mod routes;
+pub mod views;
+
+use actix_web::http::Method;
+use actix_web::{web, HttpRequest};
+
+use crate::auth::jwt::TokenKey;
+use crate::db::{Database, DbError};
+use response::Answer;
+use routes::Route;
+
+/// What every handler shares: the pool and the signing key.
+pub struct AppState {
+    pub db: Database,
+    pub key: TokenKey,
+}
+
+/// Registers the users app's URLs; other methods get 405, other paths 404.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    for route in Route::ALL {
+        let resource = web::resource(route.path())
+            .route(web::route().method(Method::OPTIONS).to(views::options))
+            .default_service(web::to(views::not_allowed));
+        let resource = match route {
+            Route::Signup => resource.route(web::post().to(views::signup)),
+            Route::Login => resource.route(web::post().to(views::login)),
+            Route::Logout => resource.route(web::post().to(views::logout)),
+        };
+        cfg.service(resource);
+    }
+    cfg.default_service(web::to(views::not_found));
+}
+
+/// Runs a database call on the blocking pool; a failure is the 500 page.
+pub async fn blocking<T, F>(f: F) -> Result<T, Answer>
+where
+    F: FnOnce() -> Result<T, DbError> + Send + 'static,
+    T: Send + 'static,
+{
+    match web::block(f).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => {
+            log::error!("{e}");
+            Err(Answer::ServerError)
+        }
+        Err(e) => {
+            log::error!("blocking task failed: {e}");
+            Err(Answer::ServerError)
+        }
+    }
+}
+
+/// Runs CPU-heavy work (bcrypt) off the async workers.
+pub async fn cpu<T, F>(f: F) -> Result<T, Answer>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    web::block(f).await.map_err(|e| {
+        log::error!("blocking task failed: {e}");
+        Answer::ServerError
+    })
+}
+
+/// A request header as WSGI presents it: absent, or every value joined
+/// with "," (how gunicorn folds repeated headers).
+pub fn joined_header(req: &HttpRequest, name: &str) -> Option<Vec<u8>> {
+    let mut values = req.headers().get_all(name);
+    let first = values.next()?;
+    let mut joined = first.as_bytes().to_vec();
+    for value in values {
+        joined.push(b',');
+        joined.extend_from_slice(value.as_bytes());
+    }
+    Some(joined)
+}

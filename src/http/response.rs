@@ -1,0 +1,135 @@
+//! The answers the original gives, as Django builds them: `JsonResponse`,
+//! the default 400/404/500 pages, `HttpResponseNotAllowed` and `View.options`.
+//! The headers every response gets from Django's middleware are added in
+//! [`super::middleware`].
+
+use actix_web::body::{BodyStream, BoxBody};
+use actix_web::http::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::compat::pyrepr::dumps_object;
+
+/// `View.http_method_names` the users views implement, as Django lists them.
+pub const ALLOW_POST: &str = "POST, OPTIONS";
+
+/// Django's `ERROR_PAGE_TEMPLATE` (django/views/defaults.py).
+fn error_page(title: &str, details: &str) -> String {
+    format!(
+        "\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>{title}</title>\n</head>\n<body>\n  <h1>{title}</h1><p>{details}</p>\n</body>\n</html>\n"
+    )
+}
+
+/// One answer of the original.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// `JsonResponse(data, status=status)`; `body` is already `json.dumps`ed.
+    Json { status: u16, body: String },
+    /// Django's 400 page (`RequestDataTooBig`, a `SuspiciousOperation`).
+    BadRequest,
+    /// Django's 404 page.
+    NotFound,
+    /// Django's 500 page: an exception escaped the view.
+    ServerError,
+    /// `HttpResponseNotAllowed`: 405 with `Allow` and an empty body.
+    NotAllowed,
+    /// `View.options`: 200 with `Allow` and `Content-Length: 0`.
+    Options,
+}
+
+impl Answer {
+    /// A `JsonResponse` of string pairs, in order.
+    pub fn json(status: u16, pairs: &[(&str, &str)]) -> Answer {
+        Answer::Json { status, body: dumps_object(pairs) }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Answer::Json { status, .. } => *status,
+            Answer::BadRequest => 400,
+            Answer::NotFound => 404,
+            Answer::ServerError => 500,
+            Answer::NotAllowed => 405,
+            Answer::Options => 200,
+        }
+    }
+
+    pub fn into_response(self) -> HttpResponse {
+        let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut builder = HttpResponse::build(status);
+        match self {
+            Answer::Json { body, .. } => builder.insert_header((CONTENT_TYPE, "application/json")).body(body),
+            Answer::BadRequest => builder.insert_header((CONTENT_TYPE, "text/html")).body(error_page("Bad Request (400)", "")),
+            Answer::NotFound => builder.insert_header((CONTENT_TYPE, "text/html")).body(error_page(
+                "Not Found",
+                "The requested resource was not found on this server.",
+            )),
+            Answer::ServerError => {
+                builder.insert_header((CONTENT_TYPE, "text/html")).body(error_page("Server Error (500)", ""))
+            }
+            Answer::NotAllowed => builder
+                .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
+                .insert_header((ALLOW, ALLOW_POST))
+                .finish(),
+            Answer::Options => builder
+                .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
+                .insert_header((ALLOW, ALLOW_POST))
+                .insert_header((CONTENT_LENGTH, HeaderValue::from_static("0")))
+                .finish(),
+        }
+    }
+}
+
+impl std::fmt::Display for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "answer {}", self.status())
+    }
+}
+
+impl ResponseError for Answer {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        self.clone().into_response()
+    }
+}
+
+impl actix_web::Responder for Answer {
+    type Body = BoxBody;
+
+    fn respond_to(self, _req: &actix_web::HttpRequest) -> HttpResponse<Self::Body> {
+        self.into_response()
+    }
+}
+
+/// An error page raised inside Django's middleware rather than the view
+/// (a bad `Host`, an `Origin` that `urlparse` rejects): the inner
+/// middleware never sees it, so it has no `Content-Length` and gunicorn
+/// sends it chunked.
+pub fn middleware_error_page(status: u16) -> HttpResponse {
+    let (code, title) = match status {
+        400 => (StatusCode::BAD_REQUEST, "Bad Request (400)"),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "Server Error (500)"),
+    };
+    let page = error_page(title, "");
+    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(actix_web::web::Bytes::from(page)) });
+    HttpResponse::build(code).insert_header((CONTENT_TYPE, "text/html")).body(BodyStream::new(stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_match_django_templates() {
+        let page = error_page("Not Found", "The requested resource was not found on this server.");
+        assert_eq!(page.len(), 179);
+        assert!(page.starts_with("\n<!doctype html>\n"));
+        assert_eq!(Answer::json(200, &[("message", "LOGOUT_SUCCESS")]), Answer::Json {
+            status: 200,
+            body: "{\"message\": \"LOGOUT_SUCCESS\"}".into()
+        });
+    }
+}

@@ -1,0 +1,180 @@
+//! `users/views.py`: `SignUpView`, `LogInView` and `LogoutView`, branch for
+//! branch. Each view is an actix handler; the guard is the [`LoggedIn`]
+//! argument of [`logout`].
+
+use actix_web::{web, HttpRequest};
+use futures_util::StreamExt;
+
+use super::response::Answer;
+use super::{blocking, AppState};
+use crate::auth::{password, LoggedIn};
+use crate::compat::pyjson::{loads, LoadError, PyStr, PyValue};
+use crate::compat::pyregex::{email_ok, password_ok};
+use crate::compat::pyrepr::py_str;
+use crate::db::{Created, LogoutOutcome};
+
+/// `DATA_UPLOAD_MAX_MEMORY_SIZE`: a declared body over 2.5 MiB is refused
+/// when the view first touches `request.body`.
+pub const MAX_BODY: u64 = 2_621_440;
+
+/// The deepest nesting of containers in a request body that the original
+/// parses; one level more is a `RecursionError` (the 500 page). Measured on
+/// the oracle.
+pub const BODY_JSON_MAX_DEPTH: usize = 962;
+
+fn message(status: u16, text: &str) -> Answer {
+    Answer::json(status, &[("message", text)])
+}
+
+/// `request.body`, as Django reads it from gunicorn: the declared
+/// `Content-Length` bytes (none without the header).
+async fn request_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, Answer> {
+    let declared = match req.headers().get("content-length") {
+        None => return Ok(Vec::new()),
+        Some(v) => v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()).ok_or(Answer::ServerError)?,
+    };
+    if declared > MAX_BODY {
+        return Err(Answer::BadRequest);
+    }
+    let mut body = Vec::with_capacity(declared as usize);
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| Answer::BadRequest)?;
+        body.extend_from_slice(&chunk);
+        if body.len() as u64 > declared {
+            body.truncate(declared as usize);
+            break;
+        }
+    }
+    Ok(body)
+}
+
+/// `json.loads(request.body)`: `JSONDecodeError` is caught by the views;
+/// `UnicodeDecodeError`, other `ValueError`s and `RecursionError` are not.
+fn parse_body(body: &[u8]) -> Result<PyValue, Answer> {
+    loads(body, BODY_JSON_MAX_DEPTH).map_err(|e| match e {
+        LoadError::Decode => message(400, "JSON_DECODE_ERROR"),
+        LoadError::Unicode | LoadError::IntTooLong | LoadError::Recursion => Answer::ServerError,
+    })
+}
+
+/// `data[key]`: `KeyError` → `KEY_ERROR`; indexing a non-dict is a
+/// `TypeError` (500).
+fn item<'a>(data: &'a PyValue, key: &str) -> Result<&'a PyValue, Answer> {
+    match data {
+        PyValue::Dict(items) => items
+            .iter()
+            .find(|(k, _)| !k.lone_surrogate && k.as_str() == key)
+            .map(|(_, v)| v)
+            .ok_or_else(|| message(400, "KEY_ERROR")),
+        _ => Err(Answer::ServerError),
+    }
+}
+
+/// A value used where the original calls a `str` method (`re.match`,
+/// `.encode("utf-8")`): anything else raises, and so does a lone
+/// surrogate when encoded.
+fn text(value: &PyValue) -> Result<&PyStr, Answer> {
+    match value {
+        PyValue::Str(s) => Ok(s),
+        _ => Err(Answer::ServerError),
+    }
+}
+
+/// `POST /users/signup`.
+pub async fn signup(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Answer {
+    signup_inner(req, payload, state).await.unwrap_or_else(|answer| answer)
+}
+
+async fn signup_inner(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<Answer, Answer> {
+    let body = request_body(&req, payload).await?;
+    let data = parse_body(&body)?;
+    let email = item(&data, "email")?;
+    let password = item(&data, "password")?;
+    if !email_ok(text(email)?) {
+        return Ok(message(400, "INVALID_EMAIL"));
+    }
+    if !password_ok(text(password)?) {
+        return Ok(message(400, "INVALID_PASSWORD"));
+    }
+    let (email, password) = (text(email)?.as_str().to_owned(), text(password)?.as_str().to_owned());
+    let db = state.db.clone();
+    let lookup = email.clone();
+    if blocking(move || db.email_exists(&lookup)).await? {
+        return Ok(message(400, "EMAIL_ALREADY_EXISTS"));
+    }
+    let hash = super::cpu(move || password::hash(password.as_bytes())).await?.map_err(|_| Answer::ServerError)?;
+    let db = state.db.clone();
+    match blocking(move || db.create_user(&email, &hash)).await? {
+        Created::Created => Ok(message(201, "SUCCESS")),
+        // The original checked first and would fail on the race with a 500;
+        // the UNIQUE constraint makes the answer the one a later request gets.
+        Created::Duplicate => Ok(message(400, "EMAIL_ALREADY_EXISTS")),
+    }
+}
+
+/// `POST /users/login`.
+pub async fn login(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Answer {
+    login_inner(req, payload, state).await.unwrap_or_else(|answer| answer)
+}
+
+async fn login_inner(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<Answer, Answer> {
+    let body = request_body(&req, payload).await?;
+    let data = parse_body(&body)?;
+    // `User.objects.get(email=data["email"])`: the CharField turns any
+    // value into `str(value)`; `None` becomes `IS NULL`, which finds nobody.
+    let lookup = match item(&data, "email")? {
+        PyValue::Null => return Ok(message(401, "INVALID_USER")),
+        PyValue::Str(s) if s.lone_surrogate => return Err(Answer::ServerError),
+        PyValue::Str(s) => s.as_str().to_owned(),
+        other => py_str(other),
+    };
+    let db = state.db.clone();
+    let Some(user) = blocking(move || db.find_by_email(&lookup)).await? else {
+        return Ok(message(401, "INVALID_USER"));
+    };
+    let candidate = text(item(&data, "password")?)?;
+    if candidate.lone_surrogate {
+        return Err(Answer::ServerError);
+    }
+    let candidate = candidate.as_str().to_owned();
+    let stored = user.password.clone();
+    let matches = super::cpu(move || password::check(candidate.as_bytes(), stored.as_bytes()))
+        .await?
+        .map_err(|_| Answer::ServerError)?;
+    if !matches {
+        return Ok(message(401, "INVALID_USER"));
+    }
+    let token = state.key.issue(user.id);
+    let db = state.db.clone();
+    let stored_token = token.clone();
+    blocking(move || db.add_token(user.id, &stored_token)).await?;
+    Ok(Answer::json(200, &[("message", "SUCCESS"), ("access_token", &token)]))
+}
+
+/// `POST /users/logout`, behind `log_in_confirm`:
+/// `Token.objects.get(user_id=user.id).delete()`.
+pub async fn logout(user: LoggedIn, state: web::Data<AppState>) -> Answer {
+    let db = state.db.clone();
+    let id = user.user.id;
+    match blocking(move || db.logout(id)).await {
+        Ok(LogoutOutcome::Deleted) => message(200, "LOGOUT_SUCCESS"),
+        // DoesNotExist / MultipleObjectsReturned escape the view.
+        Ok(LogoutOutcome::NoToken | LogoutOutcome::Multiple) => Answer::ServerError,
+        Err(answer) => answer,
+    }
+}
+
+/// `View.options`.
+pub async fn options() -> Answer {
+    Answer::Options
+}
+
+/// `View.http_method_not_allowed`.
+pub async fn not_allowed() -> Answer {
+    Answer::NotAllowed
+}
+
+/// No URL pattern matched.
+pub async fn not_found() -> Answer {
+    Answer::NotFound
+}

@@ -1,0 +1,101 @@
+//! Starting the server: state, migrations, the actix `HttpServer`.
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+
+use crate::auth::jwt::{Algorithm, TokenKey};
+use crate::db::{Database, DatabaseUrl, DbError};
+use crate::http::{self, middleware::django_stack, AppState};
+use crate::settings::Settings;
+
+/// How long in-flight requests may take to finish after SIGTERM/Ctrl-C.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Opens the database named by the settings.
+pub fn open_database(settings: &Settings) -> Result<Database, DbError> {
+    let url = DatabaseUrl::parse(&settings.database_url).map_err(DbError::Pool)?;
+    Database::open(&url, settings.pool_size, settings.tz())
+}
+
+/// Applies pending migrations and logs what was applied.
+pub fn migrate(db: &Database) -> Result<(), DbError> {
+    let applied = db.migrate()?;
+    if applied.is_empty() {
+        log::info!("database schema is up to date");
+    } else {
+        log::info!("applied migrations: {}", applied.join(", "));
+    }
+    Ok(())
+}
+
+/// The shared state handlers see.
+pub fn state(settings: &Settings, db: Database) -> web::Data<AppState> {
+    let algorithm = Algorithm::parse(&settings.algorithm).unwrap_or(Algorithm::HS256);
+    web::Data::new(AppState { db, key: TokenKey::new(&settings.secret_key, algorithm) })
+}
+
+/// Builds the actix server on a bound listener; `.await` it to serve until
+/// SIGTERM or Ctrl-C, after which in-flight requests finish.
+/// `signals: false` leaves SIGTERM/Ctrl-C to the embedding program (tests).
+pub fn http_server(
+    state: web::Data<AppState>,
+    listener: TcpListener,
+    signals: bool,
+) -> std::io::Result<actix_web::dev::Server> {
+    let mut server = HttpServer::new(move || {
+        App::new().app_data(state.clone()).wrap(from_fn(django_stack)).configure(http::configure)
+    })
+    .shutdown_timeout(SHUTDOWN_GRACE.as_secs());
+    if !signals {
+        server = server.disable_signals().workers(2);
+    }
+    Ok(server.listen(listener)?.run())
+}
+
+/// A server running on its own thread (for tests): migrated, bound to
+/// `127.0.0.1:0`, stopped when dropped.
+pub struct BackgroundServer {
+    pub addr: SocketAddr,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Starts a server in the background with these settings.
+pub fn spawn_background(settings: Settings) -> std::io::Result<BackgroundServer> {
+    let to_io = |e: DbError| std::io::Error::other(e.to_string());
+    let db = open_database(&settings).map_err(to_io)?;
+    migrate(&db).map_err(to_io)?;
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let state = state(&settings, db);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let system = actix_rt::System::new();
+        system.block_on(async move {
+            let server = match http_server(state, listener, false) {
+                Ok(server) => server,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            let _ = tx.send(Ok(server.handle()));
+            let _ = server.await;
+        });
+    });
+    let handle = rx.recv().map_err(|_| std::io::Error::other("server thread died"))??;
+    Ok(BackgroundServer { addr, handle, thread: Some(thread) })
+}
+
+impl Drop for BackgroundServer {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        let _ = std::thread::spawn(move || actix_rt::System::new().block_on(handle.stop(false))).join();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
