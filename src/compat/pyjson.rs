@@ -894,7 +894,7 @@ mod tests {
 
     #[test]
     fn rejects_what_python_rejects() {
-        for body in ["", " ", "01", "1.", ".5", "1e", "+1", "[1,]", "{\"a\":1,}", "[1] x", "nul", "\u{FEFF}1", "'a'", "[1 2]", "\"\t\"", "\"\\x\"", "\"\\u12\""] {
+        for body in ["", " ", "01", "1.", ".5", "1e", "+1", "[1,]", "{\"a\":1,}", "[1] x", "nul", "'a'", "[1 2]", "\"\t\"", "\"\\x\"", "\"\\u12\""] {
             assert_eq!(err(body.as_bytes()), LoadError::Decode, "{body:?}");
         }
     }

@@ -118,11 +118,7 @@ pub fn float_repr(f: f64) -> String {
         return if f > 0.0 { "inf" } else { "-inf" }.to_string();
     }
     let sign = if f.is_sign_negative() { "-" } else { "" };
-    // Rust's `{:e}` gives the shortest round-trip digits, like dtoa mode 0.
-    let sci = format!("{:e}", f.abs());
-    let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let exp10: i64 = exponent.parse().unwrap_or(0);
+    let (digits, exp10) = shortest_digits(f.abs());
     let decpt = exp10 + 1; // value = 0.DIGITS * 10^decpt
     let n = digits.len() as i64;
     let body = if decpt <= -4 || decpt > 16 {
@@ -143,6 +139,76 @@ pub fn float_repr(f: f64) -> String {
         format!("{digits}{}.0", "0".repeat((decpt - n) as usize))
     };
     format!("{sign}{body}")
+}
+
+/// The shortest digits that round-trip to `x` (finite, ≥ 0) and the decimal
+/// exponent of the first one, as CPython's dtoa mode 0 picks them: Rust's
+/// `{:e}` finds the same length, but when `x` lies exactly halfway between
+/// two candidates of that length, Python takes the one with an even last
+/// digit.
+fn shortest_digits(x: f64) -> (String, i64) {
+    let sci = format!("{x:e}");
+    let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let exp10: i64 = exponent.parse().unwrap_or(0);
+    let Ok(d) = digits.parse::<u64>() else {
+        return (digits, exp10);
+    };
+    if d % 2 == 0 {
+        return (digits, exp10);
+    }
+    // x == digits * 10^unit.
+    let unit = exp10 - (digits.len() as i64 - 1);
+    for (midpoint, partner) in [(d * 10 - 5, d - 1), (d * 10 + 5, d + 1)] {
+        let partner_digits = partner.to_string();
+        if partner_digits.len() != digits.len() || !equals_decimal(x, midpoint, unit - 1) {
+            continue;
+        }
+        if format!("{partner_digits}e{unit}").parse::<f64>() == Ok(x) {
+            return (partner_digits, exp10);
+        }
+    }
+    (digits, exp10)
+}
+
+/// Whether `x` (finite, > 0) is exactly `n * 10^k`, by comparing the
+/// factorizations `m1 * 2^e1` and `n1 * 2^(b+k) * 5^(c+k)`.
+fn equals_decimal(x: f64, n: u64, k: i64) -> bool {
+    if n == 0 || x <= 0.0 {
+        return false;
+    }
+    let bits = x.to_bits();
+    let biased = ((bits >> 52) & 0x7FF) as i64;
+    let fraction = bits & ((1u64 << 52) - 1);
+    let (mut m, mut e) = if biased == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | (1u64 << 52), biased - 1075)
+    };
+    while m % 2 == 0 {
+        m /= 2;
+        e += 1;
+    }
+    let (mut n1, mut twos, mut fives) = (n, 0i64, 0i64);
+    while n1 % 2 == 0 {
+        n1 /= 2;
+        twos += 1;
+    }
+    while n1 % 5 == 0 {
+        n1 /= 5;
+        fives += 1;
+    }
+    if e != twos + k || fives + k < 0 {
+        return false;
+    }
+    let mut rhs = u128::from(n1);
+    for _ in 0..fives + k {
+        match rhs.checked_mul(5) {
+            Some(v) if v <= u128::from(u64::MAX) => rhs = v,
+            _ => return false,
+        }
+    }
+    rhs == u128::from(m)
 }
 
 /// `json.dumps(s)` for a string with `ensure_ascii=True`: `\"`, `\\`, `\n`,
@@ -215,6 +281,9 @@ mod tests {
             (f64::NAN, "nan"),
             (1e22, "1e+22"),
             (9007199254740993.0, "9007199254740992.0"),
+            (2106393240390185.0 + 0.25, "2106393240390185.2"),
+            (985361583661912.0 + 0.25, "985361583661912.2"),
+            (1125899906842624.0 + 0.75, "1125899906842624.8"),
         ];
         for (f, want) in cases {
             assert_eq!(float_repr(f), want);

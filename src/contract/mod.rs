@@ -1,1 +1,38 @@
 //! Contract scenarios, fixtures and the raw HTTP client that plays them.
+//!
+//! - [`model`]: requests, responses, the contract headers and [`model::compare`];
+//! - [`client`]: a raw HTTP/1.1 client over `TcpStream`;
+//! - [`tokens`]: JWT construction for scenarios;
+//! - [`scenarios`]: the named scenarios; [`random`]: seeded random ones;
+//! - [`fixtures`]: the fixture files under `tests/fixtures/`;
+//! - [`oracle`]: the Django oracle, process groups and SQLite resets.
+
+pub mod client;
+pub mod fixtures;
+pub mod model;
+pub mod oracle;
+pub mod random;
+pub mod scenarios;
+pub mod tokens;
+
+use client::Client;
+use fixtures::{Exchange, Fixture};
+use scenarios::Scenario;
+
+/// Play a scenario against a server (whose database the caller has reset)
+/// and record every response (contract headers only).
+pub fn record_scenario(client: &Client, secret_key: &str, scenario: &Scenario) -> Result<Fixture, String> {
+    let mut exchanges = Vec::with_capacity(scenario.requests.len());
+    for (i, req) in scenario.requests.iter().enumerate() {
+        let resp = client
+            .send(req)
+            .map_err(|e| format!("scenario {} request #{i}: {e}\n{}", scenario.name, req.describe()))?;
+        exchanges.push(Exchange { request: req.clone(), response: resp.contract_only() });
+    }
+    Ok(Fixture {
+        secret_key: secret_key.to_string(),
+        scenario: scenario.name.clone(),
+        description: scenario.description.clone(),
+        exchanges,
+    })
+}

@@ -1,0 +1,176 @@
+//! Records the contract fixtures (`tests/fixtures/*.json`) from the Django
+//! original.
+//!
+//! By default it starts the oracle itself (`../shared/reference/run.sh`, or
+//! `$LEDGER_ORACLE_DIR/run.sh`) on a fresh temp SQLite database with the
+//! fixture secret key, plays every named scenario plus the seeded random
+//! ones (resetting the database between scenarios) and writes one fixture
+//! file per scenario. `--target URL --db PATH` records against a Django
+//! that is already running (the database path is needed for the resets;
+//! `--secret-key` must be that server's key).
+
+use clap::Parser;
+use ledger_server::contract::client::Client;
+use ledger_server::contract::oracle::{reset_sqlite, Oracle, TempDir};
+use ledger_server::contract::scenarios::{self, Scenario, FIXTURE_SECRET_KEY};
+use ledger_server::contract::{fixtures, random, record_scenario, tokens};
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Parser, Debug)]
+#[command(name = "ledger-record", about = "Record contract fixtures from the Django original")]
+struct Args {
+    /// Record against a running Django at this URL (e.g. http://127.0.0.1:8011) instead of starting the oracle
+    #[arg(long, requires = "db")]
+    target: Option<String>,
+    /// The SQLite database of the --target server (emptied between scenarios)
+    #[arg(long, requires = "target")]
+    db: Option<PathBuf>,
+    /// Secret key the tokens are signed with (with --target: that server's REF_SECRET_KEY)
+    #[arg(long, default_value = FIXTURE_SECRET_KEY)]
+    secret_key: String,
+    /// Record only these scenarios (repeat the flag or separate names with commas)
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Fixture directory (default: tests/fixtures of this repository)
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Seed of the recorded random scenarios
+    #[arg(long, default_value_t = 1)]
+    random_seed: u64,
+    /// Number of recorded random requests (0: none)
+    #[arg(long, default_value_t = 150)]
+    random_cases: usize,
+    /// Random requests per random scenario
+    #[arg(long, default_value_t = 50)]
+    random_per_scenario: usize,
+    /// List the scenario names and exit
+    #[arg(long)]
+    list: bool,
+}
+
+fn parse_target(url: &str) -> Result<SocketAddr, String> {
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    let hostport = rest.split('/').next().unwrap_or(rest);
+    hostport
+        .to_socket_addrs()
+        .map_err(|e| format!("bad --target {url:?}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("--target {url:?} resolves to nothing"))
+}
+
+/// Login tokens in the responses must verify with our key, or the key is wrong.
+fn check_tokens(fx: &fixtures::Fixture, key: &str) -> Result<(), String> {
+    for ex in &fx.exchanges {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&ex.response.body) else { continue };
+        if let Some(t) = v.get("access_token").and_then(|t| t.as_str()) {
+            let Some((input, sig)) = t.rsplit_once('.') else { continue };
+            if tokens::mac(key, jsonwebtoken::Algorithm::HS256, input.as_bytes()) != sig {
+                return Err(format!(
+                    "scenario {}: the server's token {t} is not signed with --secret-key {key:?}",
+                    fx.scenario
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run(args: Args) -> Result<(), String> {
+    let key = args.secret_key.clone();
+    let mut list: Vec<Scenario> = scenarios::all(&key);
+    if args.random_cases > 0 {
+        list.extend(random::scenarios(&key, args.random_seed, args.random_cases, args.random_per_scenario));
+    }
+    if args.list {
+        for s in &list {
+            println!("{} ({} requests): {}", s.name, s.requests.len(), s.description);
+        }
+        return Ok(());
+    }
+    if !args.only.is_empty() {
+        for name in &args.only {
+            if !list.iter().any(|s| &s.name == name) {
+                return Err(format!("unknown scenario {name:?} (see --list)"));
+            }
+        }
+        list.retain(|s| args.only.contains(&s.name));
+    }
+    let out = args.out.clone().unwrap_or_else(fixtures::default_dir);
+
+    // the server
+    let _tmp;
+    let _oracle;
+    let (addr, db) = match (&args.target, &args.db) {
+        (Some(t), Some(db)) => (parse_target(t)?, db.clone()),
+        _ => {
+            let tmp = TempDir::new("ledger-record")?;
+            let db = tmp.path().join("oracle.sqlite3");
+            let log = tmp.path().join("oracle.log");
+            eprintln!("starting the Django oracle (log {})", log.display());
+            let oracle = Oracle::start(&key, &db, &log)?;
+            eprintln!("oracle on {}", oracle.addr);
+            let addr = oracle.addr;
+            _oracle = oracle;
+            _tmp = tmp;
+            (addr, db)
+        }
+    };
+    let client = Client::new(addr);
+
+    let started = Instant::now();
+    let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+    let mut total = 0;
+    for s in &list {
+        reset_sqlite(&db)?;
+        let t = Instant::now();
+        let fx = record_scenario(&client, &key, s)?;
+        check_tokens(&fx, &key)?;
+        for ex in &fx.exchanges {
+            *statuses.entry(ex.response.status).or_default() += 1;
+        }
+        total += fx.exchanges.len();
+        let path = fixtures::write(&out, &fx)?;
+        println!(
+            "{:<36} {:>4} exchanges  {:>6.1}s  {}",
+            s.name,
+            fx.exchanges.len(),
+            t.elapsed().as_secs_f64(),
+            path.display()
+        );
+    }
+    reset_sqlite(&db)?;
+    if args.only.is_empty() {
+        let known: Vec<String> = list.iter().map(|s| format!("{}.json", s.name)).collect();
+        if let Ok(rd) = std::fs::read_dir(&out) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if name.ends_with(".json") && !known.contains(&name) {
+                    println!("warning: stale fixture {} (no such scenario now)", e.path().display());
+                }
+            }
+        }
+    }
+    let hist: Vec<String> = statuses.iter().map(|(s, n)| format!("{s}: {n}")).collect();
+    println!(
+        "recorded {} scenarios, {} exchanges in {:.1}s ({})",
+        list.len(),
+        total,
+        started.elapsed().as_secs_f64(),
+        hist.join(", ")
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ledger-record: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

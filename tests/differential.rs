@@ -1,0 +1,165 @@
+//! The live differential test: the Django original (`run.sh` of the
+//! reference project, `../shared/reference` or `$LEDGER_ORACLE_DIR`) and
+//! the ledger-server binary, on fresh SQLite databases with the same secret
+//! key, receive the same requests: every named scenario, the clock-relative
+//! ones, and `LEDGER_DIFF_CASES` random requests from `LEDGER_DIFF_SEED`.
+//! Both databases are emptied between scenarios. Every response is
+//! compared (status, body bytes, contract headers), and after each
+//! scenario the `users` and `tokens` rows.
+//!
+//! It fails on the first difference (`LEDGER_DIFF_KEEP_GOING=1` lists them
+//! all). Without Python or the reference project it fails: it never skips.
+
+mod common;
+
+use chrono::NaiveDateTime;
+use ledger_server::contract::client::Client;
+use ledger_server::contract::model::compare;
+use ledger_server::contract::oracle::{check_oracle_prerequisites, reset_sqlite, snapshot_sqlite, timestamp_shape, DbSnapshot, Oracle};
+use ledger_server::contract::{random, scenarios};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+const SECRET_KEY: &str = "differential-secret-key-9f3c1a";
+const DEFAULT_SEED: u64 = 20261127;
+const DEFAULT_CASES: usize = 300;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().unwrap_or_else(|_| panic!("{name}={v:?} is not valid")),
+        _ => default,
+    }
+}
+
+fn parse_ts(s: &str) -> Option<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(s.get(..19)?, "%Y-%m-%d %H:%M:%S").ok()
+}
+
+/// Differences between the two databases (timestamps: same shape, within 2 minutes).
+fn compare_db(oracle: &DbSnapshot, rust: &DbSnapshot) -> Result<(), String> {
+    let mut diffs = Vec::new();
+    if oracle.tokens != rust.tokens {
+        diffs.push(format!("tokens rows:\n  django: {:?}\n  rust:   {:?}", oracle.tokens, rust.tokens));
+    }
+    let strip = |s: &DbSnapshot| {
+        s.users.iter().map(|u| (u.id, u.email.clone(), u.email_type.clone(), u.password.clone())).collect::<Vec<_>>()
+    };
+    if strip(oracle) != strip(rust) {
+        diffs.push(format!("users rows (id, email, typeof(email), password):\n  django: {:?}\n  rust:   {:?}", strip(oracle), strip(rust)));
+    }
+    for (o, r) in oracle.users.iter().zip(rust.users.iter()) {
+        for (what, ov, rv) in [("created_at", &o.created_at, &r.created_at), ("updated_at", &o.updated_at, &r.updated_at)] {
+            let (Some(ov), Some(rv)) = (ov, rv) else {
+                if ov.is_some() != rv.is_some() {
+                    diffs.push(format!("user {} {what}: django {ov:?}, rust {rv:?}", o.id));
+                }
+                continue;
+            };
+            // Django drops the fraction when the microseconds are 0: compare shapes without it
+            let shape = |s: &str| timestamp_shape(s.split('.').next().unwrap_or(s));
+            if shape(ov) != shape(rv) {
+                diffs.push(format!("user {} {what} format: django {ov:?}, rust {rv:?}", o.id));
+            } else if let (Some(a), Some(b)) = (parse_ts(ov), parse_ts(rv)) {
+                if (a - b).num_seconds().abs() > 120 {
+                    diffs.push(format!("user {} {what} time: django {ov:?}, rust {rv:?} (time zone?)", o.id));
+                }
+            }
+        }
+    }
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        Err(diffs.join("\n"))
+    }
+}
+
+#[test]
+fn differential_against_django() {
+    if let Err(e) = check_oracle_prerequisites() {
+        panic!("differential test cannot run (it never skips): {e}");
+    }
+    let seed: u64 = env_or("LEDGER_DIFF_SEED", DEFAULT_SEED);
+    let cases: usize = env_or("LEDGER_DIFF_CASES", DEFAULT_CASES);
+    let keep_going = std::env::var("LEDGER_DIFF_KEEP_GOING").is_ok_and(|v| v == "1");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let oracle_db = tmp.path().join("oracle.sqlite3");
+    let rust_db = tmp.path().join("rust.sqlite3");
+    let started = Instant::now();
+    let oracle = Oracle::start(SECRET_KEY, &oracle_db, &tmp.path().join("oracle.log"))
+        .unwrap_or_else(|e| panic!("differential test: {e}"));
+    let rust = common::RustServer::start(SECRET_KEY, &rust_db, tmp.path(), &tmp.path().join("rust.log"))
+        .unwrap_or_else(|e| panic!("differential test: cannot start ledger-server: {e}"));
+    eprintln!(
+        "differential: django on {}, ledger-server on {} (started in {:.1}s); seed {seed}, {cases} random cases",
+        oracle.addr,
+        rust.addr,
+        started.elapsed().as_secs_f64()
+    );
+    let django = Client::new(oracle.addr);
+    let ours = Client::new(rust.addr);
+
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() as i64;
+    let mut list = scenarios::all(SECRET_KEY);
+    list.extend(scenarios::live(SECRET_KEY, now));
+    list.extend(random::scenarios(SECRET_KEY, seed, cases, 50));
+
+    let mut total = 0usize;
+    let mut identical = 0usize;
+    let mut failures: Vec<String> = Vec::new();
+    let mut lines: Vec<String> = Vec::new();
+    'scenarios: for s in &list {
+        reset_sqlite(&oracle_db).unwrap_or_else(|e| panic!("reset the oracle database: {e}"));
+        reset_sqlite(&rust_db).unwrap_or_else(|e| panic!("reset the ledger-server database: {e}"));
+        for (i, req) in s.requests.iter().enumerate() {
+            total += 1;
+            let expected = django
+                .send(req)
+                .unwrap_or_else(|e| panic!("django failed on {} #{i}: {e}\n{}", s.name, req.describe()))
+                .contract_only();
+            let (actual, diff) = match ours.send(req) {
+                Ok(a) => match compare(&expected, &a) {
+                    Ok(()) => {
+                        identical += 1;
+                        continue;
+                    }
+                    Err(d) => (Some(a), d),
+                },
+                Err(e) => (None, format!("request failed: {e}")),
+            };
+            let report = common::report(&s.name, i, req, &expected, actual.as_ref(), &diff);
+            lines.push(common::one_line(&s.name, i, req, &expected, actual.as_ref()));
+            if !keep_going {
+                println!("differential: {identical}/{total} identical");
+                panic!("differential: first difference\n{report}");
+            }
+            if failures.len() < 40 {
+                failures.push(report);
+            }
+            if failures.len() > 400 {
+                break 'scenarios;
+            }
+        }
+        let o = snapshot_sqlite(&oracle_db).unwrap_or_else(|e| panic!("{e}"));
+        let r = snapshot_sqlite(&rust_db).unwrap_or_else(|e| panic!("{e}"));
+        if let Err(d) = compare_db(&o, &r) {
+            let report = format!("=== scenario {}: database rows differ after the scenario\n{d}\n", s.name);
+            lines.push(format!("{}: database rows differ", s.name));
+            if !keep_going {
+                println!("differential: {identical}/{total} identical");
+                panic!("differential: first difference\n{report}");
+            }
+            failures.push(report);
+        }
+    }
+    println!(
+        "differential: {identical}/{total} identical ({} scenarios, {:.1}s)",
+        list.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if identical != total || !lines.is_empty() {
+        panic!(
+            "differential: {identical}/{total} identical\n\n{}\nall differences:\n{}",
+            failures.join("\n"),
+            lines.join("\n")
+        );
+    }
+}
