@@ -26,3 +26,55 @@ pub use pyint::{py_int, py_truthy, IntError};
 pub use pyjson::{loads, LoadError, PyInt, PyStr, PyValue};
 pub use pyregex::{email_ok, password_ok};
 pub use pyrepr::{dumps_object, py_str};
+
+#[cfg(test)]
+mod no_panic_tests {
+    //! Random inputs through every entry point: nothing may panic.
+
+    use super::*;
+
+    /// xorshift64*, deterministic.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    #[test]
+    fn random_inputs_never_panic() {
+        let pieces: &[&[u8]] = &[
+            b"[", b"]", b"{", b"}", b",", b":", b"\"", b"\\u", b"d800", b"\\", b"1", b"-", b".", b"e", b"NaN", b"Infinity",
+            b"null", b" ", b"\x00", b"\xff", b"\xfe", b"\xed\xa0\x80", b"\xef\xbb\xbf", b"x", b"0", b"E+", b"\"a\"", b"_", b"=",
+        ];
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        for round in 0..20_000 {
+            let mut body = Vec::new();
+            for _ in 0..rng.below(24) {
+                if rng.below(4) == 0 {
+                    body.push(rng.next() as u8);
+                } else {
+                    body.extend_from_slice(pieces[rng.below(pieces.len())]);
+                }
+            }
+            let _ = urlsafe_b64decode_padded(&body);
+            let text = PyStr::new(String::from_utf8_lossy(&body));
+            let _ = (email_ok(&text), password_ok(&text), pyint::int_from_str(&text));
+            if let Ok(v) = loads(&body, round % 7) {
+                let _ = (py_int(&v), py_truthy(&v), py_str(&v));
+            }
+        }
+        for _ in 0..20_000 {
+            let f = f64::from_bits(rng.next());
+            let _ = (pyrepr::float_repr(f), pyint::int_from_float(f));
+        }
+    }
+}

@@ -151,15 +151,14 @@ fn shortest_digits(x: f64) -> (String, i64) {
     let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
     let exp10: i64 = exponent.parse().unwrap_or(0);
-    let Ok(d) = digits.parse::<u64>() else {
+    // At most 17 digits, so these fit; an odd `d` is at least 1.
+    let Some(d10) = digits.parse::<u64>().ok().filter(|d| d % 2 == 1).and_then(|d| d.checked_mul(10)) else {
         return (digits, exp10);
     };
-    if d % 2 == 0 {
-        return (digits, exp10);
-    }
-    // x == digits * 10^unit.
+    let d = d10 / 10;
+    // x ≈ digits * 10^unit.
     let unit = exp10 - (digits.len() as i64 - 1);
-    for (midpoint, partner) in [(d * 10 - 5, d - 1), (d * 10 + 5, d + 1)] {
+    for (midpoint, partner) in [(d10 - 5, d - 1), (d10 + 5, d + 1)] {
         let partner_digits = partner.to_string();
         if partner_digits.len() != digits.len() || !equals_decimal(x, midpoint, unit - 1) {
             continue;

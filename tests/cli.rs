@@ -1,0 +1,214 @@
+//! The `ledger-server` binary as an operator meets it: settings errors,
+//! defaults, `migrate`, graceful shutdown, and logs without secrets.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ledger_server::contract::client::Client;
+use ledger_server::contract::model::Request;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ledger-server");
+const SETTING_VARS: &[&str] = &["SECRET_KEY", "ALGORITHM", "DATABASE_URL", "TIME_ZONE", "BIND", "POOL_SIZE"];
+
+/// The binary in `dir`, with none of the settings inherited from the environment.
+fn command(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir).env("RUST_LOG", "info");
+    for var in SETTING_VARS {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+fn free_addr() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// Runs the binary to completion (bounded), returning status and stderr.
+fn run_to_end(mut cmd: Command) -> (Option<i32>, String) {
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            return (status.code(), err);
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("ledger-server did not exit within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+struct Running {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Running {
+    fn start(mut cmd: Command) -> Running {
+        let addr = free_addr();
+        let child = cmd.env("BIND", addr.to_string()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let running = Running { child, addr };
+        Client::new(addr).wait_ready(Duration::from_secs(30)).expect("server did not start");
+        running
+    }
+
+    fn terminate(mut self) -> (Option<i32>, String) {
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut err = String::new();
+                self.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+                return (status.code(), err);
+            }
+            assert!(Instant::now() < deadline, "no exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[test]
+fn bad_settings_stop_startup_with_one_line_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(&str, Vec<(&str, &str)>, &str, &str)> = vec![
+        ("empty key", vec![("SECRET_KEY", "")], "", "SECRET_KEY"),
+        ("algorithm", vec![("ALGORITHM", "RS256")], "", "ALGORITHM"),
+        ("database", vec![("DATABASE_URL", "/no/such/dir/db.sqlite3")], "", "DATABASE_URL"),
+        ("scheme", vec![("DATABASE_URL", "redis://localhost/0")], "", "DATABASE_URL"),
+        ("time zone", vec![("TIME_ZONE", "Mars/Base")], "", "TIME_ZONE"),
+        ("unknown key", vec![], "SECRET = \"x\"\n", "SECRET"),
+        ("bad toml", vec![], "SECRET_KEY = \n", "TOML"),
+    ];
+    for (what, env, file, needle) in cases {
+        let settings = dir.path().join("my_settings.toml");
+        std::fs::write(&settings, file).unwrap();
+        let mut cmd = command(dir.path());
+        cmd.arg("migrate");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let (code, stderr) = run_to_end(cmd);
+        assert_ne!(code, Some(0), "{what}: exited 0");
+        let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("ledger-server:")).collect();
+        assert_eq!(lines.len(), 1, "{what}: expected one error line, got {stderr:?}");
+        assert!(lines[0].contains(needle), "{what}: {:?} does not name {needle}", lines[0]);
+    }
+}
+
+#[test]
+fn starts_with_no_settings_on_the_defaults_and_warns_about_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr) = run_to_end({
+        let mut cmd = command(dir.path());
+        cmd.arg("migrate");
+        cmd
+    });
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(dir.path().join("db.sqlite3").exists(), "no db.sqlite3 in the working directory");
+    assert!(stderr.contains("insecure development key"), "no warning: {stderr}");
+}
+
+#[test]
+fn settings_file_then_env_file_then_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("my_settings.toml"), "DATABASE_URL = \"from-file.sqlite3\"\nSECRET_KEY = \"k\"\n")
+        .unwrap();
+    let (code, stderr) = run_to_end({
+        let mut cmd = command(dir.path());
+        cmd.arg("migrate");
+        cmd
+    });
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(dir.path().join("from-file.sqlite3").exists());
+    assert!(!stderr.contains("insecure"), "the file's key was ignored: {stderr}");
+
+    std::fs::write(dir.path().join(".env"), "DATABASE_URL=from-dotenv.sqlite3\n").unwrap();
+    let (code, _) = run_to_end({
+        let mut cmd = command(dir.path());
+        cmd.arg("migrate");
+        cmd
+    });
+    assert_eq!(code, Some(0));
+    assert!(dir.path().join("from-dotenv.sqlite3").exists(), ".env did not override the file");
+
+    let (code, _) = run_to_end({
+        let mut cmd = command(dir.path());
+        cmd.arg("migrate").env("DATABASE_URL", "from-env.sqlite3");
+        cmd
+    });
+    assert_eq!(code, Some(0));
+    assert!(dir.path().join("from-env.sqlite3").exists(), "the environment did not override .env");
+
+    let explicit = dir.path().join("other.toml");
+    std::fs::write(&explicit, "DATABASE_URL = \"explicit.sqlite3\"\n").unwrap();
+    std::fs::remove_file(dir.path().join(".env")).unwrap();
+    let (code, _) = run_to_end({
+        let mut cmd = command(dir.path());
+        cmd.arg("--settings").arg(&explicit).arg("migrate");
+        cmd
+    });
+    assert_eq!(code, Some(0));
+    assert!(dir.path().join("explicit.sqlite3").exists(), "--settings was ignored");
+}
+
+#[test]
+fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(dir.path());
+    cmd.env("SECRET_KEY", "sigterm-test-key");
+    let server = Running::start(cmd);
+    let client = Client::new(server.addr);
+    let signup = Request::new("POST", "/users/signup").body(r#"{"email": "slow@example.com", "password": "Passw0rd!"}"#);
+    // bcrypt at cost 12 keeps the signup in flight while the signal arrives.
+    let in_flight = std::thread::spawn(move || client.send(&signup));
+    std::thread::sleep(Duration::from_millis(100));
+    let (code, stderr) = server.terminate();
+    let response = in_flight.join().unwrap().expect("the in-flight request was cut off");
+    assert_eq!(response.status, 201, "{}", String::from_utf8_lossy(&response.body));
+    assert_eq!(response.body, br#"{"message": "SUCCESS"}"#);
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
+fn logs_one_line_per_request_and_never_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "a-very-secret-signing-key-0123456789";
+    let password = "S3cret!pass";
+    let mut cmd = command(dir.path());
+    cmd.env("SECRET_KEY", key);
+    let server = Running::start(cmd);
+    let client = Client::new(server.addr);
+    let body = format!(r#"{{"email": "log@example.com", "password": "{password}"}}"#);
+    assert_eq!(client.send(&Request::new("POST", "/users/signup").body(&body)).unwrap().status, 201);
+    let login = client.send(&Request::new("POST", "/users/login").body(&body)).unwrap();
+    assert_eq!(login.status, 200);
+    let text = String::from_utf8(login.body).unwrap();
+    let token = text.split('"').nth(7).unwrap().to_owned();
+    assert!(token.starts_with("eyJ"), "{text}");
+    let logout = client.send(&Request::new("POST", "/users/logout").header("Authorization", &token)).unwrap();
+    assert_eq!(logout.status, 200);
+    let (code, log) = server.terminate();
+    assert_eq!(code, Some(0));
+    for (secret, what) in [(key, "SECRET_KEY"), (password, "password"), (token.as_str(), "token")] {
+        assert!(!log.contains(secret), "the log shows the {what}:\n{log}");
+    }
+    let request_lines: Vec<&str> = log.lines().filter(|l| l.contains("ledger_server::request")).collect();
+    // The readiness probe, signup, login and logout.
+    assert_eq!(request_lines.len(), 4, "{log}");
+    assert!(request_lines.iter().any(|l| l.contains("POST /users/logout 200")), "{log}");
+    assert!(request_lines.iter().all(|l| l.ends_with("ms")), "{log}");
+}
