@@ -4,11 +4,15 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 use ledger_server::server;
 use ledger_server::settings::{redact_url, Settings, Sources};
+
+/// How long to wait for an unreachable database server at start.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(300);
 
 #[derive(Parser)]
 #[command(name = "ledger-server", version, about = "The household-ledger users app, in Rust")]
@@ -54,7 +58,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command, settings: Settings) -> Result<(), String> {
     log::info!("database {}", redact_url(&settings.database_url));
-    let db = server::open_database(&settings).map_err(|e| format!("DATABASE_URL: {e}"))?;
+    let db = server::connect_with_retry(&settings, CONNECT_PATIENCE).map_err(|e| format!("DATABASE_URL: {e}"))?;
     server::migrate(&db).map_err(|e| format!("DATABASE_URL: {e}"))?;
     if let Command::Migrate = command {
         return Ok(());

@@ -20,6 +20,30 @@ pub fn open_database(settings: &Settings) -> Result<Database, DbError> {
     Database::open(&url, settings.pool_size, settings.tz())
 }
 
+/// Opens the database and waits until it answers: a database server that
+/// is unreachable at start is retried with exponential backoff (1 s up to
+/// 30 s between attempts, for `max_wait` in all), each failure logged.
+/// SQLite is a local file: its errors are final at once.
+pub fn connect_with_retry(settings: &Settings, max_wait: Duration) -> Result<Database, DbError> {
+    let db = open_database(settings)?;
+    let started = std::time::Instant::now();
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match db.ping() {
+            Ok(()) => return Ok(db),
+            Err(e) if db.backend_name() == "sqlite" => return Err(e),
+            Err(e) => {
+                if started.elapsed() + delay > max_wait {
+                    return Err(e);
+                }
+                log::warn!("database {} unreachable ({e}); retrying in {}s", db.backend_name(), delay.as_secs());
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
 /// Applies pending migrations and logs what was applied.
 pub fn migrate(db: &Database) -> Result<(), DbError> {
     let applied = db.migrate()?;

@@ -34,18 +34,20 @@ pub enum UserRef {
     /// `id` is null: `filter(id=None)` is `IS NULL` and finds nobody.
     Nobody,
     Id(i64),
+    /// An integer outside the 64-bit range: SQLite's driver cannot bind it
+    /// (500); PostgreSQL and MySQL compare it and find nobody (401).
+    OutOfRange,
 }
 
 /// `payload["id"]` as `User.objects.filter(id=...)` takes it: Python
-/// `int()`, then the database's 64-bit integer. A missing key, a value
-/// `int()` refuses, or one out of range raise in the original (500).
+/// `int()`. A missing key or a value `int()` refuses raise in the original (500).
 pub fn user_ref(payload: &[(String, PyValue)]) -> Result<UserRef, Answer> {
     let value = payload.iter().find(|(k, _)| k == "id").map(|(_, v)| v).ok_or(Answer::ServerError)?;
     if matches!(value, PyValue::Null) {
         return Ok(UserRef::Nobody);
     }
     let id = py_int(value).map_err(|_| Answer::ServerError)?;
-    id.to_i64().map(UserRef::Id).ok_or(Answer::ServerError)
+    Ok(id.to_i64().map(UserRef::Id).unwrap_or(UserRef::OutOfRange))
 }
 
 /// The whole check, for a header value; database work runs on the blocking pool.
@@ -59,6 +61,8 @@ pub async fn confirm(state: web::Data<AppState>, authorization: Option<Vec<u8>>)
     let id = match user_ref(&payload)? {
         UserRef::Nobody => return Err(invalid_user(401)),
         UserRef::Id(id) => id,
+        UserRef::OutOfRange if state.db.rejects_out_of_range_ids() => return Err(Answer::ServerError),
+        UserRef::OutOfRange => return Err(invalid_user(401)),
     };
     let db = state.db.clone();
     match crate::http::blocking(move || db.guard_lookup(id)).await? {
@@ -111,7 +115,10 @@ mod tests {
         }
         assert_eq!(id_of(r#"{"id": null}"#).unwrap(), UserRef::Nobody);
         assert_eq!(id_of(r#"{"id": -7}"#).unwrap(), UserRef::Id(-7));
-        for bad in [r#"{}"#, r#"{"id": "abc"}"#, r#"{"id": "1.0"}"#, r#"{"id": 9223372036854775808}"#, r#"{"id": []}"#, r#"{"id": {}}"#] {
+        assert_eq!(id_of(r#"{"id": 9223372036854775808}"#).unwrap(), UserRef::OutOfRange);
+        assert_eq!(id_of(r#"{"id": -9223372036854775809}"#).unwrap(), UserRef::OutOfRange);
+        assert_eq!(id_of(r#"{"id": 1e300}"#).unwrap(), UserRef::OutOfRange);
+        for bad in [r#"{}"#, r#"{"id": "abc"}"#, r#"{"id": "1.0"}"#, r#"{"id": []}"#, r#"{"id": {}}"#, r#"{"id": NaN}"#, r#"{"id": Infinity}"#] {
             assert!(matches!(id_of(bad), Err(Answer::ServerError)), "{bad}");
         }
     }

@@ -52,8 +52,35 @@ mod no_panic_tests {
     #[test]
     fn random_inputs_never_panic() {
         let pieces: &[&[u8]] = &[
-            b"[", b"]", b"{", b"}", b",", b":", b"\"", b"\\u", b"d800", b"\\", b"1", b"-", b".", b"e", b"NaN", b"Infinity",
-            b"null", b" ", b"\x00", b"\xff", b"\xfe", b"\xed\xa0\x80", b"\xef\xbb\xbf", b"x", b"0", b"E+", b"\"a\"", b"_", b"=",
+            b"[",
+            b"]",
+            b"{",
+            b"}",
+            b",",
+            b":",
+            b"\"",
+            b"\\u",
+            b"d800",
+            b"\\",
+            b"1",
+            b"-",
+            b".",
+            b"e",
+            b"NaN",
+            b"Infinity",
+            b"null",
+            b" ",
+            b"\x00",
+            b"\xff",
+            b"\xfe",
+            b"\xed\xa0\x80",
+            b"\xef\xbb\xbf",
+            b"x",
+            b"0",
+            b"E+",
+            b"\"a\"",
+            b"_",
+            b"=",
         ];
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         for round in 0..20_000 {
@@ -67,7 +94,11 @@ mod no_panic_tests {
             }
             let _ = urlsafe_b64decode_padded(&body);
             let text = PyStr::new(String::from_utf8_lossy(&body));
-            let _ = (email_ok(&text), password_ok(&text), pyint::int_from_str(&text));
+            let _ = (
+                email_ok(&text),
+                password_ok(&text),
+                pyint::int_from_str(&text),
+            );
             if let Ok(v) = loads(&body, round % 7) {
                 let _ = (py_int(&v), py_truthy(&v), py_str(&v));
             }

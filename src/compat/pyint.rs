@@ -91,7 +91,11 @@ pub fn int_from_float(f: f64) -> Result<PyInt, IntError> {
 /// Decimal digits of `mantissa * 2^shift` (little bignum, base 10^9 limbs).
 fn shifted_decimal(mantissa: u64, mut shift: u32) -> String {
     const BASE: u64 = 1_000_000_000;
-    let mut limbs: Vec<u64> = vec![mantissa % BASE, (mantissa / BASE) % BASE, mantissa / BASE / BASE];
+    let mut limbs: Vec<u64> = vec![
+        mantissa % BASE,
+        (mantissa / BASE) % BASE,
+        mantissa / BASE / BASE,
+    ];
     while shift > 0 {
         let step = shift.min(30);
         shift -= step;
@@ -205,7 +209,22 @@ mod tests {
         assert_eq!(int_str("\u{3000}-\u{FF11}\u{A0}"), Ok("-1".into()));
         assert_eq!(int_str("-0"), Ok("0".into()));
         assert_eq!(int_str("\u{1D7CE}"), Ok("0".into()));
-        for bad in ["", " ", "_1", "1_", "1__2", "+ 1", "1.0", "1e3", "\x1c5", "\u{B2}", "\u{11F50}", "1\0", "0x10", "\u{FFFD}"] {
+        for bad in [
+            "",
+            " ",
+            "_1",
+            "1_",
+            "1__2",
+            "+ 1",
+            "1.0",
+            "1e3",
+            "\x1c5",
+            "\u{B2}",
+            "\u{11F50}",
+            "1\0",
+            "0x10",
+            "\u{FFFD}",
+        ] {
             assert_eq!(int_str(bad), Err(IntError::Value), "{bad:?}");
         }
         assert!(int_str(&"0".repeat(4300)).is_ok());
@@ -218,7 +237,10 @@ mod tests {
         assert_eq!(int_from_float(-1.9).map(|i| i.to_string()), Ok("-1".into()));
         assert_eq!(int_from_float(-0.0), Ok(PyInt::zero()));
         assert_eq!(int_from_float(5e-324), Ok(PyInt::zero()));
-        assert_eq!(int_from_float(2f64.powi(63)).map(|i| i.to_string()), Ok("9223372036854775808".into()));
+        assert_eq!(
+            int_from_float(2f64.powi(63)).map(|i| i.to_string()),
+            Ok("9223372036854775808".into())
+        );
         assert_eq!(
             int_from_float(1e300).map(|i| i.to_string()),
             Ok("1000000000000000052504760255204420248704468581108159154915854115511802457988908195786371375080447864043704443832883878176942523235360430575644792184786706982848387200926575803737830233794788090059368953234970799945081119038967640880074652742780142494579258788820056842838115669472196386865459400540160".into())
@@ -236,6 +258,9 @@ mod tests {
         assert!(py_truthy(&PyValue::Float(f64::NAN)));
         assert!(!py_truthy(&PyValue::Float(-0.0)));
         assert!(!py_truthy(&PyValue::Str(PyStr::new(""))));
-        assert!(py_truthy(&PyValue::Dict(vec![(PyStr::new(""), PyValue::Null)])));
+        assert!(py_truthy(&PyValue::Dict(vec![(
+            PyStr::new(""),
+            PyValue::Null
+        )])));
     }
 }

@@ -28,7 +28,9 @@ pub fn email_ok(s: &PyStr) -> bool {
     let Some((host, tail)) = domain.split_once('.') else {
         return false;
     };
-    nonempty_all(local, is_local_char) && nonempty_all(host, is_host_char) && nonempty_all(tail, is_tail_char)
+    nonempty_all(local, is_local_char)
+        && nonempty_all(host, is_host_char)
+        && nonempty_all(tail, is_tail_char)
 }
 
 /// `re.match(PASSWORD_REGEX, s)` is truthy. The three look-aheads run
@@ -95,22 +97,63 @@ mod tests {
 
     #[test]
     fn emails() {
-        for good in ["a@b.c", "a@b.c\n", "a@x@b.c", "[^]?=@b-.c.", "a.b+c@d-e.f-g.h", "@@b.c", "a@b.."] {
+        for good in [
+            "a@b.c",
+            "a@b.c\n",
+            "a@x@b.c",
+            "[^]?=@b-.c.",
+            "a.b+c@d-e.f-g.h",
+            "@@b.c",
+            "a@b..",
+        ] {
             assert!(email(good), "{good:?}");
         }
-        for bad in ["", "a@b", "a@.c", "@b.c", "a@b.c\n\n", "a@b.c\r\n", "a b@c.d", "é@b.c", "a@b_c.d", "a@b.c@", "a@b.c!", "a'@b.c", "a@b.\u{FFFD}"] {
+        for bad in [
+            "",
+            "a@b",
+            "a@.c",
+            "@b.c",
+            "a@b.c\n\n",
+            "a@b.c\r\n",
+            "a b@c.d",
+            "é@b.c",
+            "a@b_c.d",
+            "a@b.c@",
+            "a@b.c!",
+            "a'@b.c",
+            "a@b.\u{FFFD}",
+        ] {
             assert!(!email(bad), "{bad:?}");
         }
     }
 
     #[test]
     fn passwords() {
-        for good in ["Passw0rd!", "Passw0rd!\n", "abcdefg\u{663}!", "aaaaaa\u{FF11}&", "a1@a1@a1"] {
+        for good in [
+            "Passw0rd!",
+            "Passw0rd!\n",
+            "abcdefg\u{663}!",
+            "aaaaaa\u{FF11}&",
+            "a1@a1@a1",
+        ] {
             assert!(password(good), "{good:?}");
         }
-        for bad in ["Passw0!", "Password!", "Passw0rdd", "Passw0rd!\n\n", "Passw0rd!\r\n", "Passw0rd !", "aaaaaa\u{11F50}&", "Pässw0rd!", "\nPassw0rd!"] {
+        for bad in [
+            "Passw0!",
+            "Password!",
+            "Passw0rdd",
+            "Passw0rd!\n\n",
+            "Passw0rd!\r\n",
+            "Passw0rd !",
+            "aaaaaa\u{11F50}&",
+            "Pässw0rd!",
+            "\nPassw0rd!",
+        ] {
             assert!(!password(bad), "{bad:?}");
         }
-        assert!(!password_ok(&PyStr { text: "Passw0rd!\u{FFFD}".into(), lone_surrogate: true }));
+        assert!(!password_ok(&PyStr {
+            text: "Passw0rd!\u{FFFD}".into(),
+            lone_surrogate: true
+        }));
     }
 }

@@ -152,7 +152,12 @@ fn shortest_digits(x: f64) -> (String, i64) {
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
     let exp10: i64 = exponent.parse().unwrap_or(0);
     // At most 17 digits, so these fit; an odd `d` is at least 1.
-    let Some(d10) = digits.parse::<u64>().ok().filter(|d| d % 2 == 1).and_then(|d| d.checked_mul(10)) else {
+    let Some(d10) = digits
+        .parse::<u64>()
+        .ok()
+        .filter(|d| d % 2 == 1)
+        .and_then(|d| d.checked_mul(10))
+    else {
         return (digits, exp10);
     };
     let d = d10 / 10;
@@ -259,8 +264,8 @@ pub fn dumps_object(pairs: &[(&str, &str)]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::pyjson::PyInt;
+    use super::*;
 
     #[test]
     fn floats() {
@@ -294,13 +299,23 @@ mod tests {
         assert_eq!(repr_str("a'b"), r#""a'b""#);
         assert_eq!(repr_str("a'\"b"), r#"'a\'"b'"#);
         assert_eq!(repr_str("\t\n\r\\\u{7}\u{7f}"), r"'\t\n\r\\\x07\x7f'");
-        assert_eq!(repr_str("\u{85}\u{a0}\u{ad}é\u{2028}\u{e000}😀\u{e0001}"), "'\\x85\\xa0\\xadé\\u2028\\ue000😀\\U000e0001'");
+        assert_eq!(
+            repr_str("\u{85}\u{a0}\u{ad}é\u{2028}\u{e000}😀\u{e0001}"),
+            "'\\x85\\xa0\\xadé\\u2028\\ue000😀\\U000e0001'"
+        );
     }
 
     #[test]
     fn containers() {
         let v = PyValue::Dict(vec![
-            (PyStr::new("a"), PyValue::List(vec![PyValue::Int(PyInt::from_i64(1)), PyValue::Null, PyValue::Bool(true)])),
+            (
+                PyStr::new("a"),
+                PyValue::List(vec![
+                    PyValue::Int(PyInt::from_i64(1)),
+                    PyValue::Null,
+                    PyValue::Bool(true),
+                ]),
+            ),
             (PyStr::new("b'"), PyValue::Dict(vec![])),
         ]);
         assert_eq!(py_str(&v), r#"{'a': [1, None, True], "b'": {}}"#);
@@ -320,8 +335,17 @@ mod tests {
     #[test]
     fn dumps() {
         assert_eq!(dumps_object(&[]), "{}");
-        assert_eq!(dumps_object(&[("message", "SUCCESS"), ("t", "a/b")]), r#"{"message": "SUCCESS", "t": "a/b"}"#);
-        assert_eq!(dumps_str("\"\\\u{8}\u{c}\u{1f}\u{7f}é😀"), r#""\"\\\b\f\u001f\u007f\u00e9\ud83d\ude00""#);
-        assert_eq!(dumps_object(&[("a", "1"), ("b", "2"), ("a", "3")]), r#"{"a": "3", "b": "2"}"#);
+        assert_eq!(
+            dumps_object(&[("message", "SUCCESS"), ("t", "a/b")]),
+            r#"{"message": "SUCCESS", "t": "a/b"}"#
+        );
+        assert_eq!(
+            dumps_str("\"\\\u{8}\u{c}\u{1f}\u{7f}é😀"),
+            r#""\"\\\b\f\u001f\u007f\u00e9\ud83d\ude00""#
+        );
+        assert_eq!(
+            dumps_object(&[("a", "1"), ("b", "2"), ("a", "3")]),
+            r#"{"a": "3", "b": "2"}"#
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! methods follow a newer Unicode and must not be used for these.
 
 /// Every Nd code point (660), as runs of whole 0..9 sequences.
+#[rustfmt::skip]
 pub const PY_DECIMAL_RANGES: &[(u32, u32)] = &[
     (0x0030, 0x0039), (0x0660, 0x0669), (0x06F0, 0x06F9), (0x07C0, 0x07C9),
     (0x0966, 0x096F), (0x09E6, 0x09EF), (0x0A66, 0x0A6F), (0x0AE6, 0x0AEF),
@@ -49,7 +50,8 @@ mod tests {
     #[test]
     fn table_is_sorted_and_disjoint() {
         assert!(PY_DECIMAL_RANGES.windows(2).all(|w| w[0].1 < w[1].0));
-        assert_eq!(PY_DECIMAL_RANGES.iter().map(|(a, b)| b - a + 1).sum::<u32>(), 660);
+        let total: u32 = PY_DECIMAL_RANGES.iter().map(|(a, b)| b - a + 1).sum();
+        assert_eq!(total, 660);
     }
 
     #[test]

@@ -167,7 +167,7 @@ pub fn all(key: &str) -> Vec<Scenario> {
         logout_nesting(key),
         logout_lifecycle(key),
         methods_users(key),
-        methods_ledgers(key),
+        ledgers_guard(key),
         paths(key),
         paths_encoded(key),
         cors_simple(key),
@@ -1395,17 +1395,7 @@ fn logout_lifecycle(key: &str) -> Scenario {
         .signup_u(U2)
         .login_u(U2)
         .logout("user 2's token still works", &t2)
-        .logout("user 3 -> 401", &t3)
-        .add(
-            Request::new("GET", "/ledgers")
-                .header("Authorization", t1.as_str())
-                .note("the ledgers guard: user 1 has no token row -> INVALID_USER 200"),
-        )
-        .add(
-            Request::new("GET", "/ledgers")
-                .header("Authorization", t3.as_str())
-                .note("the ledgers guard: unknown user -> 401"),
-        );
+        .logout("user 3 -> 401", &t3);
     b.done()
 }
 
@@ -1429,11 +1419,12 @@ fn methods_users(key: &str) -> Scenario {
     b.done()
 }
 
-fn methods_ledgers(key: &str) -> Scenario {
+fn ledgers_guard(key: &str) -> Scenario {
     let mut b = B::new(
         key,
-        "methods_ledgers",
-        "the ledgers endpoints without a valid token: the guard answers, other methods 405",
+        "ledgers_guard",
+        "the ledgers endpoints (served by Django during the migration) as far as the users' guard decides: \
+         no token, bad tokens, users without token rows, other methods, URL matching",
     );
     for path in ["/ledgers", "/ledgers/1", "/ledgers/1/restore"] {
         for m in ["GET", "POST", "PATCH", "DELETE", "PUT", "HEAD", "OPTIONS"] {
@@ -1448,6 +1439,31 @@ fn methods_ledgers(key: &str) -> Scenario {
     b.add(Request::new("GET", "/ledgers/").note("trailing slash -> 404"));
     b.add(Request::new("GET", "/ledgers/1/").note("trailing slash -> 404"));
     b.add(Request::new("GET", "/ledgers/1/restore/").note("trailing slash -> 404"));
+    b.add(post_json("/ledgers?x=1", "{}").note("query string"));
+    b.add(post_json("/ledgers/%31", "{}").note("percent-encoded id"));
+    let t1 = b.tok(1);
+    let t3 = b.tok(3);
+    b.signup_u(U1);
+    b.add(
+        Request::new("GET", "/ledgers")
+            .header("Authorization", t1.as_str())
+            .note("user 1 has no token row -> INVALID_USER 200"),
+    );
+    b.add(
+        Request::new("GET", "/ledgers")
+            .header("Authorization", t3.as_str())
+            .note("unknown user -> 401"),
+    );
+    b.add(
+        Request::new("DELETE", "/ledgers/1")
+            .header("Authorization", token_for("wrong-key", 1))
+            .note("wrong key -> SIGNATURE"),
+    );
+    b.add(
+        Request::new("GET", "/ledgers")
+            .header("Authorization", sign(key, STD_HEADER, r#"{"id":1,"exp":1}"#))
+            .note("expired -> 500"),
+    );
     b.done()
 }
 
@@ -1483,7 +1499,6 @@ fn paths(key: &str) -> Scenario {
         "/users/logout/",
         "/users/logout?next=/",
         "http://localhost/users/signup",
-        "/ledgers?x=1",
     ] {
         b.add(post_json(path, body).note(format!("POST {path}")));
     }
@@ -1514,7 +1529,6 @@ fn paths_encoded(key: &str) -> Scenario {
         "/users/%zz",
         "/users/signup;x=1",
         "/users/login%0a",
-        "/ledgers/%31",
     ] {
         b.add(post_json(path, body).note(format!("POST {path}")));
     }

@@ -1,8 +1,12 @@
-//! The database: Django's `users` and `tokens` tables, the pool, migrations
-//! and the handful of queries the users app makes.
+//! The database: Django's `users` and `tokens` tables on SQLite, PostgreSQL
+//! or MySQL/MariaDB, the connection pool, migrations, and the handful of
+//! queries the users app makes.
 //!
-//! Every function here is synchronous; the HTTP layer runs them on actix's
-//! blocking pool, never on an async worker.
+//! Every query is written once and expanded for each backend by
+//! [`with_conn!`]; comparisons (`email = ?`) run in the database, so they
+//! follow its collation exactly as Django's do. Every function here is
+//! synchronous; the HTTP layer runs them on a blocking pool, never on an
+//! async worker.
 
 pub mod schema;
 mod url;
@@ -11,22 +15,25 @@ use std::time::Duration;
 
 use chrono::Utc;
 use diesel::connection::SimpleConnection;
+use diesel::mysql::MysqlConnection;
+use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection, R2D2Connection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 pub use url::DatabaseUrl;
 
-use schema::{tokens, users};
-
-pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+pub const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/mysql");
 
 /// How long a request waits for a pooled connection before failing.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long SQLite waits on a lock held by another connection or process.
-const SQLITE_BUSY_TIMEOUT_MS: u32 = 5000;
+/// Every SQLite connection waits up to 5 s on a lock held by another
+/// connection or process, and enforces foreign keys as Django's does.
+const SQLITE_ON_CONNECT: &str = "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
 
 /// A database failure; the HTTP layer answers it with Django's 500 page.
 #[derive(Debug, thiserror::Error)]
@@ -39,9 +46,8 @@ pub enum DbError {
     Migration(String),
 }
 
-/// A row of `users`.
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = users)]
+/// A row of `users` (without the timestamps, which nothing reads).
+#[derive(Debug, Clone, Queryable)]
 pub struct User {
     pub id: i64,
     pub email: String,
@@ -79,106 +85,219 @@ pub enum Created {
     Duplicate,
 }
 
+#[derive(Clone)]
+enum Backend {
+    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+    Postgres(Pool<ConnectionManager<PgConnection>>),
+    Mysql(Pool<ConnectionManager<MysqlConnection>>),
+}
+
 /// The connection pool plus what queries need to know.
 #[derive(Clone)]
 pub struct Database {
-    pool: Pool<ConnectionManager<SqliteConnection>>,
+    backend: Backend,
     tz: chrono_tz::Tz,
 }
 
+/// Per-connection settings, as Django's backends make them.
 #[derive(Debug)]
-struct SqlitePragmas;
+struct OnConnect(&'static str);
 
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        // Django turns foreign keys on for every SQLite connection.
-        conn.batch_execute(&format!(
-            "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON;"
-        ))
-        .map_err(diesel::r2d2::Error::QueryError)
+impl<C: R2D2Connection + SimpleConnection + 'static> CustomizeConnection<C, diesel::r2d2::Error> for OnConnect {
+    fn on_acquire(&self, conn: &mut C) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(self.0).map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
+/// Runs `$body` with `$conn` bound to a pooled connection and `$s` to the
+/// backend's schema module, once per backend.
+macro_rules! with_conn {
+    ($db:expr, $conn:ident, $s:ident => $body:block) => {
+        match &$db.backend {
+            Backend::Sqlite(pool) => {
+                let mut pooled = checkout(pool)?;
+                let $conn = &mut *pooled;
+                #[allow(unused_imports)]
+                use schema::sqlite as $s;
+                $body
+            }
+            Backend::Postgres(pool) => {
+                let mut pooled = checkout(pool)?;
+                let $conn = &mut *pooled;
+                #[allow(unused_imports)]
+                use schema::postgres as $s;
+                $body
+            }
+            Backend::Mysql(pool) => {
+                let mut pooled = checkout(pool)?;
+                let $conn = &mut *pooled;
+                #[allow(unused_imports)]
+                use schema::mysql as $s;
+                $body
+            }
+        }
+    };
+}
+
+fn checkout<C: R2D2Connection + 'static>(
+    pool: &Pool<ConnectionManager<C>>,
+) -> Result<PooledConnection<ConnectionManager<C>>, DbError> {
+    pool.get().map_err(|e| DbError::Pool(e.to_string()))
+}
+
+fn pool<C: R2D2Connection + SimpleConnection + 'static>(
+    url: &str,
+    size: u32,
+    on_connect: &'static str,
+) -> Result<Pool<ConnectionManager<C>>, DbError> {
+    Pool::builder()
+        .max_size(size)
+        .min_idle(Some(0))
+        .connection_timeout(CHECKOUT_TIMEOUT)
+        .connection_customizer(Box::new(OnConnect(on_connect)))
+        .build(ConnectionManager::<C>::new(url))
+        .map_err(|e| DbError::Pool(e.to_string()))
+}
+
 impl Database {
-    /// Opens the pool (connections are made lazily, checked on first use).
+    /// Makes the pool; connections are opened on first use (see [`Database::ping`]).
     pub fn open(url: &DatabaseUrl, pool_size: u32, tz: chrono_tz::Tz) -> Result<Database, DbError> {
-        let DatabaseUrl::Sqlite(path) = url;
-        let manager = ConnectionManager::<SqliteConnection>::new(path.to_string_lossy());
-        let pool = Pool::builder()
-            .max_size(pool_size)
-            .min_idle(Some(1))
-            .connection_timeout(CHECKOUT_TIMEOUT)
-            .connection_customizer(Box::new(SqlitePragmas))
-            .build(manager)
-            .map_err(|e| DbError::Pool(e.to_string()))?;
-        Ok(Database { pool, tz })
+        let backend = match url {
+            DatabaseUrl::Sqlite(path) => Backend::Sqlite(pool(&path.to_string_lossy(), pool_size, SQLITE_ON_CONNECT)?),
+            DatabaseUrl::Postgres(url) => Backend::Postgres(pool(url, pool_size, "SELECT 1")?),
+            // Django's MySQL OPTIONS: utf8mb4 and strict mode.
+            DatabaseUrl::Mysql(url) => Backend::Mysql(pool(url, pool_size, "SET sql_mode = 'STRICT_TRANS_TABLES'")?),
+        };
+        Ok(Database { backend, tz })
     }
 
-    fn conn(&self) -> Result<PooledConnection<ConnectionManager<SqliteConnection>>, DbError> {
-        self.pool.get().map_err(|e| DbError::Pool(e.to_string()))
+    /// The backend's name, for logs.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgresql",
+            Backend::Mysql(_) => "mysql",
+        }
+    }
+
+    /// Whether a token `id` outside the 64-bit range raises in the original
+    /// (Python's sqlite3 cannot bind it: 500) rather than simply finding no
+    /// user (PostgreSQL and MySQL compare it as a number: 401).
+    pub fn rejects_out_of_range_ids(&self) -> bool {
+        matches!(self.backend, Backend::Sqlite(_))
     }
 
     /// Applies pending migrations; returns the versions applied.
     pub fn migrate(&self) -> Result<Vec<String>, DbError> {
-        let mut conn = self.conn()?;
-        // WAL lets readers run beside a writer; Django works with it as is.
-        conn.batch_execute("PRAGMA journal_mode = WAL;")?;
-        let applied =
-            conn.run_pending_migrations(MIGRATIONS).map_err(|e| DbError::Migration(e.to_string()))?;
-        Ok(applied.iter().map(|v| v.to_string()).collect())
+        let run = |result: diesel::migration::Result<Vec<diesel::migration::MigrationVersion<'_>>>| {
+            result.map(|v| v.iter().map(|v| v.to_string()).collect()).map_err(|e| DbError::Migration(e.to_string()))
+        };
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut conn = checkout(pool)?;
+                // WAL lets readers run beside a writer; Django works with it as is.
+                conn.batch_execute("PRAGMA journal_mode = WAL;")?;
+                run(conn.run_pending_migrations(SQLITE_MIGRATIONS))
+            }
+            Backend::Postgres(pool) => run(checkout(pool)?.run_pending_migrations(POSTGRES_MIGRATIONS)),
+            Backend::Mysql(pool) => run(checkout(pool)?.run_pending_migrations(MYSQL_MIGRATIONS)),
+        }
     }
 
     /// Checks that the database answers.
     pub fn ping(&self) -> Result<(), DbError> {
-        self.conn()?.batch_execute("SELECT 1;")?;
-        Ok(())
+        with_conn!(self, conn, _s => {
+            conn.batch_execute("SELECT 1")?;
+            Ok(())
+        })
     }
 
     /// `log_in_confirm`'s three queries: user exists, a token row exists,
     /// then `User.objects.get`.
     pub fn guard_lookup(&self, user_id: i64) -> Result<GuardLookup, DbError> {
-        let mut conn = self.conn()?;
-        let user_exists: bool =
-            diesel::select(diesel::dsl::exists(users::table.filter(users::id.eq(user_id)))).get_result(&mut conn)?;
-        if !user_exists {
-            return Ok(GuardLookup::NoUser);
-        }
-        let token_exists: bool =
-            diesel::select(diesel::dsl::exists(tokens::table.filter(tokens::user_id.eq(user_id))))
-                .get_result(&mut conn)?;
-        if !token_exists {
-            return Ok(GuardLookup::NoToken);
-        }
-        let user = users::table.find(user_id).select(User::as_select()).first(&mut conn).optional()?;
-        Ok(user.map(GuardLookup::User).unwrap_or(GuardLookup::Vanished))
+        with_conn!(self, conn, s => {
+            let user_exists: bool =
+                diesel::select(diesel::dsl::exists(s::users::table.filter(s::users::id.eq(user_id)))).get_result(conn)?;
+            if !user_exists {
+                return Ok(GuardLookup::NoUser);
+            }
+            let token_exists: bool =
+                diesel::select(diesel::dsl::exists(s::tokens::table.filter(s::tokens::user_id.eq(user_id))))
+                    .get_result(conn)?;
+            if !token_exists {
+                return Ok(GuardLookup::NoToken);
+            }
+            let user = s::users::table
+                .find(user_id)
+                .select((s::users::id, s::users::email, s::users::password))
+                .first::<User>(conn)
+                .optional()?;
+            Ok(user.map(GuardLookup::User).unwrap_or(GuardLookup::Vanished))
+        })
     }
 
     /// `User.objects.filter(email=email).exists()`.
     pub fn email_exists(&self, email: &str) -> Result<bool, DbError> {
-        let mut conn = self.conn()?;
-        Ok(diesel::select(diesel::dsl::exists(users::table.filter(users::email.eq(email)))).get_result(&mut conn)?)
+        with_conn!(self, conn, s => {
+            Ok(diesel::select(diesel::dsl::exists(s::users::table.filter(s::users::email.eq(email)))).get_result(conn)?)
+        })
     }
 
     /// `User.objects.get(email=email)`, `None` for `DoesNotExist`.
     pub fn find_by_email(&self, email: &str) -> Result<Option<User>, DbError> {
-        let mut conn = self.conn()?;
-        Ok(users::table.filter(users::email.eq(email)).select(User::as_select()).first(&mut conn).optional()?)
+        with_conn!(self, conn, s => {
+            Ok(s::users::table
+                .filter(s::users::email.eq(email))
+                .select((s::users::id, s::users::email, s::users::password))
+                .first::<User>(conn)
+                .optional()?)
+        })
     }
 
     /// `User.objects.create(email=..., password=...)`, with both timestamps
-    /// taken as Django takes them (two separate `now()` calls).
+    /// taken as Django takes them (two separate `now()` calls) and stored
+    /// as Django stores them under `USE_TZ = False`.
     pub fn create_user(&self, email: &str, password_hash: &str) -> Result<Created, DbError> {
-        let mut conn = self.conn()?;
-        let created_at = self.now();
-        let updated_at = self.now();
-        let inserted = diesel::insert_into(users::table)
-            .values((
-                users::created_at.eq(created_at),
-                users::updated_at.eq(updated_at),
-                users::email.eq(email),
-                users::password.eq(password_hash),
-            ))
-            .execute(&mut conn);
+        let inserted = match &self.backend {
+            Backend::Sqlite(pool) => {
+                use schema::sqlite::users;
+                let (created, updated) = (format_naive(self.local_now()), format_naive(self.local_now()));
+                diesel::insert_into(users::table)
+                    .values((
+                        users::created_at.eq(created),
+                        users::updated_at.eq(updated),
+                        users::email.eq(email),
+                        users::password.eq(password_hash),
+                    ))
+                    .execute(&mut *checkout(pool)?)
+            }
+            Backend::Postgres(pool) => {
+                // Django sends naive local time on a connection whose time
+                // zone is TIME_ZONE: the same instant as now in UTC.
+                use schema::postgres::users;
+                let (created, updated) = (micros(Utc::now()), micros(Utc::now()));
+                diesel::insert_into(users::table)
+                    .values((
+                        users::created_at.eq(created),
+                        users::updated_at.eq(updated),
+                        users::email.eq(email),
+                        users::password.eq(password_hash),
+                    ))
+                    .execute(&mut *checkout(pool)?)
+            }
+            Backend::Mysql(pool) => {
+                use schema::mysql::users;
+                let (created, updated) = (self.local_now(), self.local_now());
+                diesel::insert_into(users::table)
+                    .values((
+                        users::created_at.eq(created),
+                        users::updated_at.eq(updated),
+                        users::email.eq(email),
+                        users::password.eq(password_hash),
+                    ))
+                    .execute(&mut *checkout(pool)?)
+            }
+        };
         match inserted {
             Ok(_) => Ok(Created::Created),
             Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(Created::Duplicate),
@@ -188,25 +307,24 @@ impl Database {
 
     /// `Token.objects.create(user_id=..., token=...)`.
     pub fn add_token(&self, user_id: i64, token: &str) -> Result<(), DbError> {
-        let mut conn = self.conn()?;
-        diesel::insert_into(tokens::table)
-            .values((tokens::token.eq(token), tokens::user_id.eq(user_id)))
-            .execute(&mut conn)?;
-        Ok(())
+        with_conn!(self, conn, s => {
+            diesel::insert_into(s::tokens::table)
+                .values((s::tokens::token.eq(token), s::tokens::user_id.eq(user_id)))
+                .execute(conn)?;
+            Ok(())
+        })
     }
 
-    /// `Token.objects.get(user_id=user_id).delete()`: deletes the one row,
-    /// or reports why Django's `get` would raise. Atomic, so a concurrent
-    /// login or logout cannot slip between the check and the delete.
+    /// `Token.objects.get(user_id=user_id).delete()`: Django's `get` reads
+    /// the rows, raises unless there is exactly one, then deletes it by id.
     pub fn logout(&self, user_id: i64) -> Result<LogoutOutcome, DbError> {
-        let mut conn = self.conn()?;
-        conn.immediate_transaction(|conn| {
+        with_conn!(self, conn, s => {
             let ids: Vec<i64> =
-                tokens::table.filter(tokens::user_id.eq(user_id)).select(tokens::id).limit(2).load(conn)?;
+                s::tokens::table.filter(s::tokens::user_id.eq(user_id)).select(s::tokens::id).limit(2).load(conn)?;
             match ids.as_slice() {
                 [] => Ok(LogoutOutcome::NoToken),
                 [id] => {
-                    diesel::delete(tokens::table.find(*id)).execute(conn)?;
+                    diesel::delete(s::tokens::table.find(*id)).execute(conn)?;
                     Ok(LogoutOutcome::Deleted)
                 }
                 _ => Ok(LogoutOutcome::Multiple),
@@ -215,14 +333,20 @@ impl Database {
     }
 
     /// Django's `datetime.now()` under `USE_TZ = False`: naive wall-clock
-    /// time in `TIME_ZONE`, written as `str(datetime)` (no fraction when the
-    /// microseconds are zero).
-    fn now(&self) -> String {
-        format_naive(Utc::now().with_timezone(&self.tz).naive_local())
+    /// time in `TIME_ZONE`, to the microsecond.
+    fn local_now(&self) -> chrono::NaiveDateTime {
+        micros(Utc::now()).with_timezone(&self.tz).naive_local()
     }
 }
 
-/// `str(datetime)` of a naive datetime, as Django's SQLite backend stores it.
+/// Python's datetimes carry microseconds, not nanoseconds.
+fn micros(t: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
+    use chrono::SubsecRound;
+    t.trunc_subsecs(6)
+}
+
+/// `str(datetime)` of a naive datetime, as Django's SQLite backend stores it
+/// (no fraction when the microseconds are zero).
 pub fn format_naive(t: chrono::NaiveDateTime) -> String {
     use chrono::Timelike;
     let micros = t.nanosecond() / 1000 % 1_000_000;

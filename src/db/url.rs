@@ -3,10 +3,24 @@
 use std::path::{Path, PathBuf};
 
 /// A parsed `DATABASE_URL`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     /// `sqlite://PATH`, `sqlite:PATH` or a plain file path.
     Sqlite(PathBuf),
+    /// `postgres://…` or `postgresql://…`, passed to libpq as is.
+    Postgres(String),
+    /// `mysql://…`, passed to the MySQL/MariaDB client as is.
+    Mysql(String),
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(p) => write!(f, "Sqlite({})", p.display()),
+            DatabaseUrl::Postgres(u) => write!(f, "Postgres({})", crate::settings::redact_url(u)),
+            DatabaseUrl::Mysql(u) => write!(f, "Mysql({})", crate::settings::redact_url(u)),
+        }
+    }
 }
 
 impl DatabaseUrl {
@@ -17,13 +31,19 @@ impl DatabaseUrl {
         if raw.is_empty() {
             return Err("must not be empty".into());
         }
-        let path = if let Some(rest) = raw.strip_prefix("sqlite://").or_else(|| raw.strip_prefix("sqlite:")) {
-            rest
-        } else if let Some((scheme, _)) = raw.split_once("://") {
-            return Err(format!("unsupported scheme {scheme:?} (use sqlite://PATH or a file path)"));
-        } else {
-            raw
-        };
+        if let Some((scheme, rest)) = raw.split_once("://") {
+            match scheme {
+                "postgres" | "postgresql" => return server_url(rest, "PostgreSQL").map(|_| DatabaseUrl::Postgres(raw.into())),
+                "mysql" => return server_url(rest, "MySQL").map(|_| DatabaseUrl::Mysql(raw.into())),
+                "sqlite" => {}
+                other => {
+                    return Err(format!(
+                        "unsupported scheme {other:?} (use sqlite://PATH, a file path, postgres://… or mysql://…)"
+                    ))
+                }
+            }
+        }
+        let path = raw.strip_prefix("sqlite://").or_else(|| raw.strip_prefix("sqlite:")).unwrap_or(raw);
         if path.is_empty() {
             return Err("sqlite URL has no file path".into());
         }
@@ -40,6 +60,29 @@ impl DatabaseUrl {
         }
         Ok(DatabaseUrl::Sqlite(path))
     }
+
+    /// The backend's name, for logs.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            DatabaseUrl::Sqlite(_) => "sqlite",
+            DatabaseUrl::Postgres(_) => "postgresql",
+            DatabaseUrl::Mysql(_) => "mysql",
+        }
+    }
+}
+
+/// `user:pass@host:port/dbname?…`: a host and a database name are required.
+fn server_url(rest: &str, what: &str) -> Result<(), String> {
+    let after_auth = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
+    let (host, db) = after_auth.split_once('/').unwrap_or((after_auth, ""));
+    let db = db.split('?').next().unwrap_or("");
+    if host.is_empty() {
+        return Err(format!("{what} URL has no host"));
+    }
+    if db.is_empty() {
+        return Err(format!("{what} URL has no database name"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -47,16 +90,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sqlite_forms() {
+    fn accepted_forms() {
         assert_eq!(DatabaseUrl::parse("db.sqlite3").unwrap(), DatabaseUrl::Sqlite("db.sqlite3".into()));
         assert_eq!(DatabaseUrl::parse("sqlite://db.sqlite3").unwrap(), DatabaseUrl::Sqlite("db.sqlite3".into()));
         assert_eq!(DatabaseUrl::parse("sqlite:///tmp/x.db").unwrap(), DatabaseUrl::Sqlite("/tmp/x.db".into()));
+        assert!(matches!(DatabaseUrl::parse("postgres://u:p@h:5432/db"), Ok(DatabaseUrl::Postgres(_))));
+        assert!(matches!(DatabaseUrl::parse("postgresql://h/db?sslmode=disable"), Ok(DatabaseUrl::Postgres(_))));
+        assert!(matches!(DatabaseUrl::parse("mysql://root@127.0.0.1:3306/ledger"), Ok(DatabaseUrl::Mysql(_))));
     }
 
     #[test]
     fn unusable_urls() {
-        for bad in ["", "sqlite://", "redis://h/0", "/no/such/dir/x.db", "/tmp", ":memory:"] {
+        for bad in ["", "sqlite://", "redis://h/0", "/no/such/dir/x.db", "/tmp", ":memory:", "postgres://h", "mysql:///db"] {
             assert!(DatabaseUrl::parse(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn debug_hides_passwords() {
+        let url = DatabaseUrl::parse("postgres://u:hunter2@h/db").unwrap();
+        assert!(!format!("{url:?}").contains("hunter2"));
     }
 }
