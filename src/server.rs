@@ -6,6 +6,7 @@ use std::time::Duration;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
+use crate::auth::hasher::Hasher;
 use crate::auth::jwt::{Algorithm, TokenKey};
 use crate::db::{Database, DatabaseUrl, DbError};
 use crate::http::{self, middleware::django_stack, AppState};
@@ -58,7 +59,7 @@ pub fn migrate(db: &Database) -> Result<(), DbError> {
 /// The shared state handlers see.
 pub fn state(settings: &Settings, db: Database) -> web::Data<AppState> {
     let algorithm = Algorithm::parse(&settings.algorithm).unwrap_or(Algorithm::HS256);
-    web::Data::new(AppState { db, key: TokenKey::new(&settings.secret_key, algorithm) })
+    web::Data::new(AppState { db, key: TokenKey::new(&settings.secret_key, algorithm), hasher: Hasher::per_core() })
 }
 
 /// Builds the actix server on a bound listener; `.await` it to serve until

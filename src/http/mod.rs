@@ -10,15 +10,18 @@ pub mod views;
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest};
 
+use crate::auth::hasher::Hasher;
 use crate::auth::jwt::TokenKey;
 use crate::db::{Database, DbError};
 use response::Answer;
 use routes::Route;
 
-/// What every handler shares: the pool and the signing key.
+/// What every handler shares: the database pool, the signing key and the
+/// bcrypt threads.
 pub struct AppState {
     pub db: Database,
     pub key: TokenKey,
+    pub hasher: Hasher,
 }
 
 /// Registers the users app's URLs; other methods get 405, other paths 404.
@@ -56,14 +59,14 @@ where
     }
 }
 
-/// Runs CPU-heavy work (bcrypt) off the async workers.
-pub async fn cpu<T, F>(f: F) -> Result<T, Answer>
+/// Runs bcrypt on the dedicated low-priority pool.
+pub async fn cpu<T, F>(state: &AppState, f: F) -> Result<T, Answer>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    web::block(f).await.map_err(|e| {
-        log::error!("blocking task failed: {e}");
+    state.hasher.run(f).await.map_err(|_| {
+        log::error!("the bcrypt pool is closed");
         Answer::ServerError
     })
 }

@@ -102,7 +102,7 @@ async fn signup_inner(req: HttpRequest, payload: web::Payload, state: web::Data<
     if blocking(move || db.email_exists(&lookup)).await? {
         return Ok(message(400, "EMAIL_ALREADY_EXISTS"));
     }
-    let hash = super::cpu(move || password::hash(password.as_bytes())).await?.map_err(|_| Answer::ServerError)?;
+    let hash = super::cpu(&state, move || password::hash(password.as_bytes())).await?.map_err(|_| Answer::ServerError)?;
     let db = state.db.clone();
     match blocking(move || db.create_user(&email, &hash)).await? {
         Created::Created => Ok(message(201, "SUCCESS")),
@@ -138,7 +138,7 @@ async fn login_inner(req: HttpRequest, payload: web::Payload, state: web::Data<A
     }
     let candidate = candidate.as_str().to_owned();
     let stored = user.password.clone();
-    let matches = super::cpu(move || password::check(candidate.as_bytes(), stored.as_bytes()))
+    let matches = super::cpu(&state, move || password::check(candidate.as_bytes(), stored.as_bytes()))
         .await?
         .map_err(|_| Answer::ServerError)?;
     if !matches {
