@@ -7,6 +7,8 @@
 //! 2. `User.objects.filter(id=payload["id"]).exists()`, else 401 `INVALID_USER`;
 //! 3. `Token.objects.filter(user_id=...).exists()`, else `INVALID_USER` with 200;
 //! 4. `User.objects.get(id=...)`.
+//!
+//! Steps 2–4 are one database query ([`crate::db::Database::guard_lookup`]).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -69,7 +71,6 @@ pub async fn confirm(state: web::Data<AppState>, authorization: Option<Vec<u8>>)
         GuardLookup::NoUser => Err(invalid_user(401)),
         GuardLookup::NoToken => Err(invalid_user(200)),
         GuardLookup::User(user) => Ok(user),
-        GuardLookup::Vanished => Err(Answer::ServerError),
     }
 }
 

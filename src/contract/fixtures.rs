@@ -38,7 +38,26 @@ fn q(s: &str) -> String {
 }
 
 fn b(v: &[u8]) -> String {
-    serde_json::to_string(&bytes_to_json(v)).expect("value serializes")
+    value_text(&bytes_to_json(v))
+}
+
+/// One-line JSON with `repeat` before `count` and `", "` separators.
+fn value_text(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort_by_key(|k| match k.as_str() {
+                "repeat" => 0,
+                "count" => 1,
+                _ => 2,
+            });
+            let items: Vec<String> = keys.iter().map(|k| format!("{}: {}", q(k), value_text(&m[k.as_str()]))).collect();
+            format!("{{{}}}", items.join(", "))
+        }
+        Value::Array(a) => format!("[{}]", a.iter().map(value_text).collect::<Vec<_>>().join(", ")),
+        other => serde_json::to_string(other).expect("value serializes"),
+    }
 }
 
 fn headers(out: &mut String, indent: &str, h: &[(String, Vec<u8>)]) {

@@ -234,7 +234,7 @@ impl Oracle {
                     return Ok(Oracle { process, addr, db_path: db_path.to_path_buf() });
                 }
                 Err(e) => {
-                    let in_use = e.contains("Address already in use");
+                    let in_use = e.contains("Address already in use") || e.contains("Connection in use");
                     last_err = e;
                     drop(process);
                     if !in_use {

@@ -63,8 +63,6 @@ pub enum GuardLookup {
     NoToken,
     /// The user, fetched by `User.objects.get`.
     User(User),
-    /// The user vanished between the checks: `DoesNotExist`, the 500 page.
-    Vanished,
 }
 
 /// What `Token.objects.get(user_id=...).delete()` does.
@@ -145,13 +143,18 @@ fn checkout<C: R2D2Connection + 'static>(
     pool.get().map_err(|e| DbError::Pool(e.to_string()))
 }
 
+/// `validate`: ping each connection as it leaves the pool, so one that a
+/// restarted database server dropped is replaced instead of failing a
+/// request. A SQLite connection is a local file handle: nothing to check.
 fn pool<C: R2D2Connection + SimpleConnection + 'static>(
     url: &str,
     size: u32,
     on_connect: &'static str,
+    validate: bool,
 ) -> Result<Pool<ConnectionManager<C>>, DbError> {
     Pool::builder()
         .max_size(size)
+        .test_on_check_out(validate)
         .min_idle(Some(0))
         .connection_timeout(CHECKOUT_TIMEOUT)
         .connection_customizer(Box::new(OnConnect(on_connect)))
@@ -163,10 +166,10 @@ impl Database {
     /// Makes the pool; connections are opened on first use (see [`Database::ping`]).
     pub fn open(url: &DatabaseUrl, pool_size: u32, tz: chrono_tz::Tz) -> Result<Database, DbError> {
         let backend = match url {
-            DatabaseUrl::Sqlite(path) => Backend::Sqlite(pool(&path.to_string_lossy(), pool_size, SQLITE_ON_CONNECT)?),
-            DatabaseUrl::Postgres(url) => Backend::Postgres(pool(url, pool_size, "SELECT 1")?),
+            DatabaseUrl::Sqlite(path) => Backend::Sqlite(pool(&path.to_string_lossy(), pool_size, SQLITE_ON_CONNECT, false)?),
+            DatabaseUrl::Postgres(url) => Backend::Postgres(pool(url, pool_size, "SELECT 1", true)?),
             // Django's MySQL OPTIONS: utf8mb4 and strict mode.
-            DatabaseUrl::Mysql(url) => Backend::Mysql(pool(url, pool_size, "SET sql_mode = 'STRICT_TRANS_TABLES'")?),
+            DatabaseUrl::Mysql(url) => Backend::Mysql(pool(url, pool_size, "SET sql_mode = 'STRICT_TRANS_TABLES'", true)?),
         };
         Ok(Database { backend, tz })
     }
@@ -212,27 +215,22 @@ impl Database {
         })
     }
 
-    /// `log_in_confirm`'s three queries: user exists, a token row exists,
-    /// then `User.objects.get`.
+    /// `log_in_confirm`'s checks in one query: the user, and whether a
+    /// token row exists for it. The original makes three (`exists`,
+    /// `exists`, `get`); one consistent read gives the same answers.
     pub fn guard_lookup(&self, user_id: i64) -> Result<GuardLookup, DbError> {
         with_conn!(self, conn, s => {
-            let user_exists: bool =
-                diesel::select(diesel::dsl::exists(s::users::table.filter(s::users::id.eq(user_id)))).get_result(conn)?;
-            if !user_exists {
-                return Ok(GuardLookup::NoUser);
-            }
-            let token_exists: bool =
-                diesel::select(diesel::dsl::exists(s::tokens::table.filter(s::tokens::user_id.eq(user_id))))
-                    .get_result(conn)?;
-            if !token_exists {
-                return Ok(GuardLookup::NoToken);
-            }
-            let user = s::users::table
-                .find(user_id)
-                .select((s::users::id, s::users::email, s::users::password))
-                .first::<User>(conn)
+            let has_token = diesel::dsl::exists(s::tokens::table.filter(s::tokens::user_id.eq(user_id)));
+            let row: Option<(i64, String, String, bool)> = s::users::table
+                .filter(s::users::id.eq(user_id))
+                .select((s::users::id, s::users::email, s::users::password, has_token))
+                .first(conn)
                 .optional()?;
-            Ok(user.map(GuardLookup::User).unwrap_or(GuardLookup::Vanished))
+            Ok(match row {
+                None => GuardLookup::NoUser,
+                Some((_, _, _, false)) => GuardLookup::NoToken,
+                Some((id, email, password, true)) => GuardLookup::User(User { id, email, password }),
+            })
         })
     }
 
