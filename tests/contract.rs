@@ -96,7 +96,7 @@ fn contract_fixtures_replay_identically() {
         }
         drop(server);
     }
-    println!("contract: {identical}/{total} exchanges identical");
+    common::summary(&format!("contract: {identical}/{total} exchanges identical"));
     if identical != total {
         panic!(
             "contract: {identical}/{total} exchanges identical; {} differences\n\n{}\nall differences:\n{}",

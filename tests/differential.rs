@@ -8,7 +8,8 @@
 //! scenario the `users` and `tokens` rows.
 //!
 //! It fails on the first difference (`LEDGER_DIFF_KEEP_GOING=1` lists them
-//! all). Without Python or the reference project it fails: it never skips.
+//! all; `LEDGER_DIFF_ONLY=name,...`, `named` or `random` plays a subset).
+//! Without Python or the reference project it fails: it never skips.
 
 mod common;
 
@@ -101,6 +102,17 @@ fn differential_against_django() {
     let mut list = scenarios::all(SECRET_KEY);
     list.extend(scenarios::live(SECRET_KEY, now));
     list.extend(random::scenarios(SECRET_KEY, seed, cases, 50));
+    // LEDGER_DIFF_ONLY=name,name (or "named" / "random") plays a subset
+    let only: Vec<String> = std::env::var("LEDGER_DIFF_ONLY")
+        .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    if !only.is_empty() {
+        list.retain(|s| {
+            let random = s.name.starts_with("random_");
+            only.iter().any(|o| o == &s.name || (o == "random" && random) || (o == "named" && !random))
+        });
+        assert!(!list.is_empty(), "LEDGER_DIFF_ONLY={only:?} selects no scenario");
+    }
 
     let mut total = 0usize;
     let mut identical = 0usize;
@@ -128,7 +140,7 @@ fn differential_against_django() {
             let report = common::report(&s.name, i, req, &expected, actual.as_ref(), &diff);
             lines.push(common::one_line(&s.name, i, req, &expected, actual.as_ref()));
             if !keep_going {
-                println!("differential: {identical}/{total} identical");
+                common::summary(&format!("differential: {identical}/{total} identical"));
                 panic!("differential: first difference\n{report}");
             }
             if failures.len() < 40 {
@@ -144,17 +156,17 @@ fn differential_against_django() {
             let report = format!("=== scenario {}: database rows differ after the scenario\n{d}\n", s.name);
             lines.push(format!("{}: database rows differ", s.name));
             if !keep_going {
-                println!("differential: {identical}/{total} identical");
+                common::summary(&format!("differential: {identical}/{total} identical"));
                 panic!("differential: first difference\n{report}");
             }
             failures.push(report);
         }
     }
-    println!(
+    common::summary(&format!(
         "differential: {identical}/{total} identical ({} scenarios, {:.1}s)",
         list.len(),
         started.elapsed().as_secs_f64()
-    );
+    ));
     if identical != total || !lines.is_empty() {
         panic!(
             "differential: {identical}/{total} identical\n\n{}\nall differences:\n{}",

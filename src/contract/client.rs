@@ -199,7 +199,10 @@ fn read_response(stream: &mut TcpStream, head_request: bool, deadline: Instant) 
     }
 }
 
-fn parse_head(head: &[u8]) -> Result<(u16, Vec<(String, Vec<u8>)>), String> {
+/// Status and headers of a response head.
+type Head = (u16, Vec<(String, Vec<u8>)>);
+
+fn parse_head(head: &[u8]) -> Result<Head, String> {
     let mut lines = head.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let status_line = lines.next().unwrap_or_default();
     let text = String::from_utf8_lossy(status_line);

@@ -11,8 +11,8 @@
 //! Signup and login cases that reach bcrypt are kept rare.
 
 use super::model::Request;
-use super::scenarios::{creds, js, logout_req, post_json, Scenario};
-use super::tokens::{sign, sign_bytes, token_for, STD_HEADER};
+use super::scenarios::{creds, js, logout_req, post_json, utf16, utf32, Scenario};
+use super::tokens::{b64url, sign, sign_bytes, sign_wire, token_for, STD_HEADER};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -22,19 +22,23 @@ impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(ChaCha8Rng::seed_from_u64(seed))
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0.next_u64()
     }
     /// Uniform-ish in `0..n` (n > 0).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.next_u64() % n as u64) as usize
     }
     /// True with probability `percent`/100.
     pub fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
+        self.next_u64() % 100 < percent
     }
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
+    }
+    /// [`Rng::pick`] for byte strings (where inference needs help).
+    pub fn pick_bytes(&mut self, items: &[&'static [u8]]) -> &'static [u8] {
+        items[self.below(items.len())]
     }
 }
 
@@ -109,7 +113,7 @@ fn random_body(rng: &mut Rng, login: bool, counter: &mut usize) -> Vec<u8> {
         // random bytes and near-JSON
         0 => {
             let n = rng.below(12);
-            (0..n).map(|_| rng.next() as u8).collect()
+            (0..n).map(|_| rng.next_u64() as u8).collect()
         }
         1 => rng
             .pick(&["", " ", "{", "}", "[]", "null", "1", "\"x\"", "{} x", "\u{feff}{}", "NaN", "{\"email\"}"])
@@ -171,9 +175,7 @@ fn random_body(rng: &mut Rng, login: bool, counter: &mut usize) -> Vec<u8> {
             }
             let mut text = object(rng, &pairs).into_bytes();
             if rng.chance(5) {
-                let tail: &[&[u8]] = &[b" x", b"\xff", b"\n", b"}"];
-                let t: &[u8] = *rng.pick::<&[u8]>(tail);
-                text.extend_from_slice(t);
+                text.extend_from_slice(rng.pick_bytes(&[b" x", b"\xff", b"\n", b"}"]));
             }
             text
         }
@@ -192,12 +194,12 @@ fn mutate_token(rng: &mut Rng, token: &[u8]) -> Vec<u8> {
         match rng.below(7) {
             0 if !t.is_empty() => {
                 let i = rng.below(t.len());
-                let j = rng.pick(TOKEN_JUNK);
+                let j = rng.pick_bytes(TOKEN_JUNK);
                 t.splice(i..i + 1, j.iter().copied());
             }
             1 => {
                 let i = rng.below(t.len() + 1);
-                let j = rng.pick(TOKEN_JUNK);
+                let j = rng.pick_bytes(TOKEN_JUNK);
                 t.splice(i..i, j.iter().copied());
             }
             2 if !t.is_empty() => {
@@ -355,14 +357,83 @@ pub fn scenarios(key: &str, seed: u64, cases: usize, per_scenario: usize) -> Vec
     out
 }
 
+/// Junk (and maybe padding) inserted into base64url segments that are
+/// then signed the way the original verifies (latin-1 → UTF-8).
+fn junk_resigned(rng: &mut Rng, key: &str) -> (Vec<u8>, String) {
+    let header = if rng.chance(75) { STD_HEADER.to_string() } else { rng.pick(HEADERS).to_string() };
+    let payload = if rng.chance(60) {
+        rng.pick(&[r#"{"id":1}"#, r#"{"id":2}"#, r#"{"id":3}"#, r#"{"id": 1}"#, r#"{"id":1,"x":"??>>"}"#]).to_string()
+    } else {
+        random_payload(rng)
+    };
+    let mut segs = [b64url(&header).into_bytes(), b64url(&payload).into_bytes()];
+    // the padding PyJWT adds counts junk characters (after the latin-1 →
+    // UTF-8 re-encoding): four insertions into one segment keep its length
+    // class, fewer change it
+    let four = rng.chance(50);
+    let n = if four { 4 } else { 1 + rng.below(3) };
+    let target = rng.below(2);
+    for _ in 0..n {
+        let which = if four { target } else { rng.below(2) };
+        let seg = &mut segs[which];
+        let at = rng.below(seg.len() + 1);
+        let junk: &[u8] = if which == 1 && rng.chance(10) {
+            b"."
+        } else if rng.chance(75) {
+            rng.pick_bytes(&[b"!", b"*", b" ", b"~", b"$", b"%", b"\\", b"@", b"#", b"^", b"="])
+        } else {
+            rng.pick_bytes(TOKEN_JUNK)
+        };
+        seg.splice(at..at, junk.iter().copied());
+    }
+    if rng.chance(25) {
+        let which = rng.below(2);
+        let pad = rng.pick_bytes(&[b"=", b"==", b"==="]);
+        segs[which].extend_from_slice(pad);
+    }
+    let mut input = segs[0].clone();
+    input.push(b'.');
+    input.extend_from_slice(&segs[1]);
+    let mut t = sign_wire(key, &input);
+    if rng.chance(20) {
+        let sig_start = t.iter().rposition(|&c| c == b'.').map_or(0, |p| p + 1);
+        let at = sig_start + rng.below(t.len() - sig_start + 1);
+        let junk = rng.pick_bytes(TOKEN_JUNK);
+        if junk != b"." {
+            t.splice(at..at, junk.iter().copied());
+        }
+    }
+    (t, format!("junk in the segments, re-signed: header {header} payload {payload}"))
+}
+
+/// The body re-encoded in UTF-16 or UTF-32 (with or without BOM) when it is UTF-8.
+fn reencode(rng: &mut Rng, body: Vec<u8>) -> Vec<u8> {
+    match String::from_utf8(body) {
+        Ok(text) => {
+            let be = rng.chance(50);
+            let bom = rng.chance(50);
+            if rng.chance(60) {
+                utf16(&text, be, bom)
+            } else {
+                utf32(&text, be, bom)
+            }
+        }
+        Err(e) => e.into_bytes(),
+    }
+}
+
 fn random_request(rng: &mut Rng, key: &str, counter: &mut usize) -> Request {
     let roll = rng.below(100);
-    let mut r = if roll < 35 {
+    let mut r = if roll < 25 {
         let base = if rng.chance(70) { token_for(key, 1) } else { token_for(key, 1 + rng.below(3) as i64) };
         let t = mutate_token(rng, base.as_bytes());
         logout_req(Some(&t)).note("mutated token")
-    } else if roll < 47 {
-        let header = if rng.chance(80) { rng.pick(HEADERS).to_string() } else { json_value(rng, 0) };
+    } else if roll < 33 {
+        let header = match rng.below(10) {
+            0..=4 => STD_HEADER.to_string(),
+            5..=8 => rng.pick(HEADERS).to_string(),
+            _ => json_value(rng, 0),
+        };
         let payload = random_payload(rng);
         let signer = if rng.chance(90) { key.to_string() } else { "wrong-key".to_string() };
         let t = if rng.chance(10) {
@@ -373,11 +444,22 @@ fn random_request(rng: &mut Rng, key: &str, counter: &mut usize) -> Request {
             sign(&signer, &header, &payload)
         };
         logout_req(Some(t.as_bytes())).note(format!("re-signed token: header {header} payload {payload}"))
-    } else if roll < 62 {
-        post_json("/users/signup", random_body(rng, false, counter)).note("random signup body")
-    } else if roll < 77 {
-        post_json("/users/login", random_body(rng, true, counter)).note("random login body")
-    } else if roll < 79 {
+    } else if roll < 45 {
+        let (t, note) = junk_resigned(rng, key);
+        logout_req(Some(&t)).note(note)
+    } else if roll < 58 {
+        let mut body = random_body(rng, false, counter);
+        if rng.chance(10) {
+            body = reencode(rng, body);
+        }
+        post_json("/users/signup", body).note("random signup body")
+    } else if roll < 72 {
+        let mut body = random_body(rng, true, counter);
+        if rng.chance(10) {
+            body = reencode(rng, body);
+        }
+        post_json("/users/login", body).note("random login body")
+    } else if roll < 74 {
         post_json("/users/login", creds(EMAILS[0].0, EMAILS[0].1)).note("login user 1 again")
     } else {
         random_method_path(rng, key).note("random method and path")
@@ -403,8 +485,8 @@ mod tests {
         }
         let mut r = Rng::new(1);
         // ChaCha8 stream for seed_from_u64(1): fixed forever
-        let first = r.next();
+        let first = r.next_u64();
         let mut r2 = Rng::new(1);
-        assert_eq!(first, r2.next());
+        assert_eq!(first, r2.next_u64());
     }
 }

@@ -498,7 +498,7 @@ fn signup_duplicates(key: &str) -> Scenario {
     b.done()
 }
 
-fn utf16(s: &str, be: bool, bom: bool) -> Vec<u8> {
+pub fn utf16(s: &str, be: bool, bom: bool) -> Vec<u8> {
     let mut out = Vec::new();
     let units: Vec<u16> = (if bom { "\u{feff}" } else { "" }).encode_utf16().chain(s.encode_utf16()).collect();
     for u in units {
@@ -511,7 +511,7 @@ fn utf16(s: &str, be: bool, bom: bool) -> Vec<u8> {
     out
 }
 
-fn utf32(s: &str, be: bool, bom: bool) -> Vec<u8> {
+pub fn utf32(s: &str, be: bool, bom: bool) -> Vec<u8> {
     let mut out = Vec::new();
     let chars = (if bom { "\u{feff}" } else { "" }).chars().chain(s.chars());
     for c in chars {
@@ -531,7 +531,8 @@ fn body_encodings(key: &str) -> Scenario {
         "body_encodings",
         "json.loads(bytes) detects UTF-8 with BOM, UTF-16 and UTF-32 with or without BOM",
     );
-    let cases: Vec<(&str, fn(&str) -> Vec<u8>)> = vec![
+    type Encoder = fn(&str) -> Vec<u8>;
+    let cases: Vec<(&str, Encoder)> = vec![
         ("UTF-8 with BOM", |s| {
             let mut v = b"\xef\xbb\xbf".to_vec();
             v.extend(s.as_bytes());
@@ -565,20 +566,20 @@ fn body_encodings(key: &str) -> Scenario {
         v.extend(utf16(r#"", "password": "x"}"#, false, false));
         v
     });
-    b.signup("UTF-8 BOM only -> JSON_DECODE_ERROR", b"\xef\xbb\xbf".to_vec());
-    b.signup("two UTF-8 BOMs -> JSON_DECODE_ERROR", b"\xef\xbb\xbf\xef\xbb\xbf{}".to_vec());
-    b.signup("UTF-8 BOM then 1 -> 500", b"\xef\xbb\xbf1".to_vec());
-    b.signup("UTF-16-LE BOM only", b"\xff\xfe".to_vec());
-    b.signup("UTF-32-LE BOM only", b"\xff\xfe\x00\x00".to_vec());
-    b.signup("two bytes NUL 1: UTF-16-BE \"1\" -> 500", b"\x001".to_vec());
-    b.signup("two bytes 1 NUL: UTF-16-LE \"1\" -> 500", b"1\x00".to_vec());
-    b.signup("three bytes: UTF-8 with a NUL -> JSON_DECODE_ERROR", b"\x001\x00".to_vec());
+    b.signup("UTF-8 BOM only -> JSON_DECODE_ERROR", b"\xef\xbb\xbf");
+    b.signup("two UTF-8 BOMs -> JSON_DECODE_ERROR", b"\xef\xbb\xbf\xef\xbb\xbf{}");
+    b.signup("UTF-8 BOM then 1 -> 500", b"\xef\xbb\xbf1");
+    b.signup("UTF-16-LE BOM only", b"\xff\xfe");
+    b.signup("UTF-32-LE BOM only", b"\xff\xfe\x00\x00");
+    b.signup("two bytes NUL 1: UTF-16-BE \"1\" -> 500", b"\x001");
+    b.signup("two bytes 1 NUL: UTF-16-LE \"1\" -> 500", b"1\x00");
+    b.signup("three bytes: UTF-8 with a NUL -> JSON_DECODE_ERROR", b"\x001\x00");
     b.signup("UTF-16-BE BOM followed by UTF-8 text", {
         let mut v = b"\xfe\xff".to_vec();
         v.extend(b"{}");
         v
     });
-    b.signup("UTF-32-BE without BOM, truncated", utf32("{}", true, false)[..7].to_vec());
+    b.signup("UTF-32-BE without BOM, truncated", &utf32("{}", true, false)[..7]);
     b.done()
 }
 
@@ -615,7 +616,7 @@ fn body_invalid_utf8(key: &str) -> Scenario {
     let mut sur_pw = br#"{"email": "user1@example.com", "password": "Passw0rd!"#.to_vec();
     sur_pw.extend_from_slice(b"\xed\xa0\x80\"}");
     b.login("login: UTF-8-encoded surrogate in the password -> 500 at .encode", sur_pw);
-    b.login("login: invalid UTF-8 -> 500", b"{\"email\": \"user1@example.com\", \"password\": \"\xff\"}".to_vec());
+    b.login("login: invalid UTF-8 -> 500", b"{\"email\": \"user1@example.com\", \"password\": \"\xff\"}");
     b.done()
 }
 
@@ -829,8 +830,8 @@ fn login_body_garbage(key: &str) -> Scenario {
     ] {
         b.login(note, body);
     }
-    b.login("invalid UTF-8", b"\xff\xfe\xfd".to_vec());
-    b.login("UTF-8 BOM + {} -> KEY_ERROR", b"\xef\xbb\xbf{}".to_vec());
+    b.login("invalid UTF-8", b"\xff\xfe\xfd");
+    b.login("UTF-8 BOM + {} -> KEY_ERROR", b"\xef\xbb\xbf{}");
     b.done()
 }
 
@@ -1561,7 +1562,7 @@ fn cors_simple(key: &str) -> Scenario {
         b.add(post_json("/users/signup", "{}").header("Origin", origin).note(format!("Origin {origin:?}")));
     }
     b.add(post_json("/users/signup", "{}").header("Origin", "").note("empty Origin: no CORS headers"));
-    b.add(post_json("/users/signup", "{}").header("Origin", b"http://\xe9.example".to_vec()).note("latin-1 byte in Origin"));
+    b.add(post_json("/users/signup", "{}").header("Origin", b"http://\xe9.example").note("latin-1 byte in Origin"));
     b.add(
         post_json("/users/signup", "{}")
             .header("Origin", "http://a.com")

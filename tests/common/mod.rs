@@ -8,6 +8,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+/// Print a summary line on the real stdout (not captured by the test harness).
+pub fn summary(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
 /// A readable report of one difference.
 pub fn report(scenario: &str, index: usize, req: &Request, expected: &Response, actual: Option<&Response>, diff: &str) -> String {
     let mut s = format!("=== scenario {scenario}, request #{index}\nrequest:\n{}", req.describe());

@@ -1,0 +1,276 @@
+"""Summaries of bench/results/<backend>.json, and bench/RESULTS.md.
+
+    python3 bench/report.py        # rewrite bench/RESULTS.md from bench/results/*.json
+
+Every figure is the median over the rounds of one run of bench/run.sh
+(throughput in requests per second, latency in ms, memory in MiB).
+"""
+
+import json
+import os
+import statistics
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BACKENDS = (("sqlite", "SQLite"), ("postgres", "PostgreSQL"))
+
+
+def _vals(result, workload, server, db="big", key="rps"):
+    out = []
+    for r in result["runs"]:
+        if r.get("workload") == workload and r.get("server") == server and r.get("db") == db:
+            v = key(r) if callable(key) else r.get(key)
+            if v is not None:
+                out.append(v)
+    return out
+
+
+def _med(vals):
+    return statistics.median(vals) if vals else None
+
+
+def _server_vals(result, server, db, key):
+    return [s[key] for s in result["servers"] if s["server"] == server and s["db"] == db and s.get(key) is not None]
+
+
+def _div(a, b):
+    return a / b if a is not None and b not in (None, 0) else None
+
+
+def summarize(result):
+    """The rows of the results table: workload, Django, ledger-server,
+    ratio new/old, target, met."""
+    rows = []
+    limit = result["bcrypt"]["limit_rps"]
+
+    def row(name, unit, dj, le, ratio, target, met, note=""):
+        rows.append({"workload": name, "unit": unit, "django": dj, "ledger": le, "ratio": ratio, "target": target,
+                     "met": met, "note": note})
+
+    def spread(vals):
+        return f"{min(vals):.4g}–{max(vals):.4g} over {len(vals)}" if vals else ""
+
+    rps = {}
+    for wl, db in (("reject", "big"), ("guard", "big"), ("guard", "small"), ("logout", "big"), ("login", "big"),
+                   ("logout_burst", "big"), ("logout_burst", "small"), ("storm_login", "big"), ("storm_guard", "big")):
+        for s in ("django", "ledger", "floor"):
+            rps[(wl, db, s)] = _vals(result, wl, s, db)
+    m = {k: _med(v) for k, v in rps.items()}
+
+    def ratio_row(name, wl, need, db="big"):
+        dj, le = m[(wl, db, "django")], m[(wl, db, "ledger")]
+        r = _div(le, dj)
+        row(name, "req/s", dj, le, r, f"≥ {need}×", None if r is None else r >= need,
+            f"ledger-server runs: {spread(rps[(wl, db, 'ledger')])}")
+
+    ratio_row("reject (bad signature)", "reject", 20)
+    fl, le = m[("reject", "big", "floor")], m[("reject", "big", "ledger")]
+    r = _div(le, fl)
+    row("reject vs bare actix-web floor", "req/s", fl, le, r, "≥ 0.80 of floor", None if r is None else r >= 0.8,
+        "the Django column holds the floor's throughput")
+    ratio_row("guard (no tokens row)", "guard", 40)
+    ratio_row("logout (distinct sessions)", "logout", 30)
+
+    dj, le = m[("login", "big", "django")], m[("login", "big", "ledger")]
+    row("login", "req/s", dj, le, _div(le, dj), "—", None)
+    row("login / bcrypt limit", "share", _div(dj, limit), _div(le, limit), None, "≥ 0.95",
+        None if le is None else le / limit >= 0.95,
+        f"limit = {result['bcrypt']['cores']} cores ÷ {result['bcrypt']['rust']['median_s'] * 1000:.0f} ms "
+        f"= {limit:.2f}/s; {result['bcrypt']['cores']} threads hashing at once measured "
+        f"{result['bcrypt']['rust']['parallel_checks_per_s']:.2f}/s")
+
+    def lat(p):
+        return lambda r: r["wrk"]["latency_us"][p] / 1000.0
+
+    p99 = {s: _med(_vals(result, "storm_guard", s, "big", lat("p99"))) for s in ("django", "ledger")}
+    p50 = {s: _med(_vals(result, "storm_guard", s, "big", lat("p50"))) for s in ("django", "ledger")}
+    row("storm: guard p50 latency", "ms", p50["django"], p50["ledger"], _div(p50["ledger"], p50["django"]), "—", None)
+    row("storm: guard p99 latency", "ms", p99["django"], p99["ledger"], _div(p99["ledger"], p99["django"]), "≤ 5 ms",
+        None if p99["ledger"] is None else p99["ledger"] <= 5.0)
+    dj, le = m[("storm_guard", "big", "django")], m[("storm_guard", "big", "ledger")]
+    row("storm: guard throughput", "req/s", dj, le, _div(le, dj), "—", None)
+    dj, le = m[("storm_login", "big", "django")], m[("storm_login", "big", "ledger")]
+    row("storm: login / bcrypt limit", "share", _div(dj, limit), _div(le, limit), None, "≥ 0.95",
+        None if le is None else le / limit >= 0.95, "login throughput while the guard load runs")
+
+    rss = {s: _med(_server_vals(result, s, "big", "peak_rss_kb")) for s in ("django", "ledger")}
+    mib = {s: (v / 1024 if v is not None else None) for s, v in rss.items()}
+    r = _div(rss["ledger"], rss["django"])
+    nproc = _med(_server_vals(result, "django", "big", "processes"))
+    row("peak RSS", "MiB", mib["django"], mib["ledger"], r, "≤ 0.10 of Django", None if r is None else r <= 0.10,
+        f"VmHWM after all workloads; Django: {nproc} gunicorn processes summed")
+    st = {s: _med(_server_vals(result, s, "big", "startup_s")) for s in ("django", "ledger")}
+    row("start to first answer", "s", st["django"], st["ledger"], _div(st["ledger"], st["django"]), "—", None,
+        "spawn (Django: run.sh, i.e. migrate + gunicorn) to the first HTTP answer")
+
+    users = {size: result["seed"].get(size, {}).get("users") for size in ("big", "small")}
+    label = {"big": _count_label(users["big"]), "small": _count_label(users["small"])}
+    for wl, name in (("guard", "guard"), ("logout_burst", f"logout (bursts of {_burst(result)})")):
+        for size in ("small", "big"):
+            dj, le = m[(wl, size, "django")], m[(wl, size, "ledger")]
+            row(f"scale: {name}, {label[size]} users", "req/s", dj, le, _div(le, dj), "—", None)
+        dj = _div(m[(wl, "big", "django")], m[(wl, "small", "django")])
+        le = _div(m[(wl, "big", "ledger")], m[(wl, "small", "ledger")])
+        row(f"scale: {name}, {label['big']} ÷ {label['small']}", "ratio", dj, le, None, "≥ 0.90",
+            None if le is None else le >= 0.90)
+    return rows
+
+
+def _burst(result):
+    return result.get("config", {}).get("burst", "?")
+
+
+def _count_label(n):
+    if n is None:
+        return "?"
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    if n >= 1000 and n % 1000 == 0:
+        return f"{n // 1000}k"
+    return str(n)
+
+
+def _fmt(v, unit):
+    if v is None:
+        return "—"
+    if unit == "share":
+        return f"{v * 100:.1f} %"
+    if unit == "ratio":
+        return f"{v:.3f}"
+    if unit == "ms":
+        return f"{v:.2f} ms" if v < 1000 else f"{v / 1000:.2f} s"
+    if unit == "MiB":
+        return f"{v:.1f} MiB"
+    if unit == "s":
+        return f"{v:.3f} s"
+    return f"{v:,.0f}" if v >= 100 else f"{v:.2f}"
+
+
+def _ratio(v):
+    if v is None:
+        return "—"
+    return f"{v:.1f}×" if v >= 10 else f"{v:.2f}×"
+
+
+def table_text(result, with_notes=False):
+    head = "| workload | Django (old) | ledger-server (new) | new/old | target | met? |"
+    lines = [head, "| --- | ---: | ---: | ---: | --- | --- |"]
+    for r in result["summary"]:
+        met = "—" if r["met"] is None else ("**yes**" if r["met"] else "**NO**")
+        lines.append(f"| {r['workload']} | {_fmt(r['django'], r['unit'])} | {_fmt(r['ledger'], r['unit'])} | "
+                     f"{_ratio(r['ratio'])} | {r['target']} | {met} |")
+    return "\n".join(lines)
+
+
+def _foreign(result):
+    vals = [r["foreign_cores"] for r in result["runs"] if "foreign_cores" in r and r.get("workload") != "quiet_check"]
+    if not vals:
+        return ""
+    busy = sum(1 for v in vals if v >= 0.25)
+    return (f"CPU used by other programs during the measurements: median {statistics.median(vals):.2f} cores, "
+            f"max {max(vals):.2f}; {busy} of {len(vals)} runs saw ≥ 0.25 cores of outside load.")
+
+
+def write_results(results_dir, md_path):
+    results = []
+    for key, title in BACKENDS:
+        path = os.path.join(results_dir, f"{key}.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                results.append((title, json.load(f)))
+    if not results:
+        raise SystemExit("no results in " + results_dir)
+    out = ["# Benchmark results", ""]
+    out.append("Generated by `bench/run.sh` (see `bench/README.md`); do not edit by hand. Raw numbers, every "
+               "wrk command line and per-round values: `bench/results/<backend>.json`. Each figure is the median "
+               "over rounds; Django and ledger-server ran alternately on the same machine in the same run, each on "
+               "its own identically seeded copy of the database.")
+    out.append("")
+    out.append("Re-run everything (both backends, rewrites this file): `bench/run.sh`; one backend: "
+               "`bench/run.sh sqlite` or `bench/run.sh postgres` (the other backend's section is kept); "
+               "smoke test: `bench/run.sh --quick` (writes only `bench/results/quick/`).")
+    first = results[0][1]
+    out += ["", "## Machine", "", "| | |", "| --- | --- |"]
+    mach = first["machine"]
+    out.append(f"| CPU | {mach['nproc']} × {mach['cpu']} (`nproc` = {mach['nproc']}) |")
+    out.append(f"| memory | {mach['memory_gib']} GiB |")
+    out.append(f"| kernel | {mach['kernel']} |")
+    out.append(f"| OS | {mach['os']} |")
+    for title, res in results:
+        out.append(f"| {title} run | {res['date']} – {res['finished']} |")
+    out += ["", "## Versions", "", "| component | version |", "| --- | --- |"]
+    vers = {}
+    for _, res in results:
+        vers.update(res["versions"])
+    for k, v in vers.items():
+        out.append(f"| {k} | {v} |")
+    out += ["", "## Commands", ""]
+    for title, res in results:
+        out.append(f"- {title}: `{res['command']}`")
+    sc = first["server_commands"]
+    out.append(f"- Django: `{sc['django']}` (gunicorn with 2 × cores + 1 workers)")
+    out.append(f"- ledger-server: `{sc['ledger']}` (`POOL_SIZE` default), built with `cargo build --release`")
+    out.append(f"- floor: `{sc['floor']}` (`examples/floor.rs`, actix default workers)")
+    cfg = first["config"]
+    out.append(f"- load: wrk {cfg['threads']} thread(s), {cfg['conns']} connections, {cfg['duration']} s per run "
+               f"(login {cfg['login_conns']} connections for {cfg['login_duration']} s; storm: login "
+               f"{cfg['login_conns']} connections plus guard requests paced at ≤ {cfg.get('storm_guard_rate', '?')}/s on "
+               f"{cfg['storm_guard_conns']} connections with `--latency` for {cfg['storm_duration']} s); {cfg['rounds']} rounds; every answer checked by "
+               f"`bench/wrk/bench.lua`. The exact wrk command of every run is in the JSON (`runs[].command`).")
+    for title, res in results:
+        out += ["", f"## {title}", ""]
+        seeds = res["seed"]
+        out.append(f"Run {res['date']}. Databases: {seeds['big']['users']:,} users / {seeds['big']['tokens']:,} tokens "
+                   f"rows (every workload but `scale … small`), and {seeds['small']['users']:,} users / "
+                   f"{seeds['small']['tokens']:,} tokens rows.")
+        out.append("")
+        out.append(table_text(res))
+        out.append("")
+        b = res["bcrypt"]
+        out.append(f"- bcrypt limit: {b['cores']} cores ÷ {b['rust']['median_s'] * 1000:.1f} ms (median of "
+                   f"{len(b['rust']['samples_s'])} cost-12 checks with ledger-server's own `auth::password::check`, "
+                   f"`examples/bcrypt_cost.rs`, on the idle machine) = {b['limit_rps']:.2f} logins/s. Python bcrypt "
+                   f"(Django's) takes {b['python']['median_s'] * 1000:.1f} ms. {b['cores']} threads checking at once "
+                   f"reached {b['rust']['parallel_checks_per_s']:.2f} checks/s.")
+        fg = _foreign(res)
+        if fg:
+            out.append(f"- {fg}")
+        missed = [r["workload"] for r in res["summary"] if r["met"] is False]
+        out.append(f"- Targets missed: {', '.join(missed) if missed else 'none'}.")
+    out += ["", "## Method", ""]
+    out += [
+        "- Seeding (`bench/seed.py`) writes straight into the databases: users with Django-shaped timestamps and one "
+        "real bcrypt cost-12 hash shared by all; every user except ids ≡ 0 and ≡ 50 (mod 100) has one tokens row "
+        "with its exact token. Ids ≡ 0 are the guard users (no tokens row: `INVALID_USER` with 200), ids ≡ 50 the "
+        "login users. Schema by Django's `migrate`; the seeded database is copied (SQLite file copy, PostgreSQL "
+        "`CREATE DATABASE … TEMPLATE`), so both servers start from identical but separate databases.",
+        "- reject: a token with a bad signature; guard: valid tokens of the guard users, cycled; logout: each "
+        "request a different pre-seeded session, never reused (the run fails if the supply runs out or any answer "
+        "is not `LOGOUT_SUCCESS`); login: the login users with the right password.",
+        "- storm: a login storm (enough connections to keep every core in bcrypt) and, started 2 s later, a paced "
+        "guard load (wrk `delay()`: a fixed pause before each request on each connection); the guard latency "
+        "percentiles are wrk's, the login throughput is the storm's over its whole run.",
+        "- scale: guard throughput and logout bursts on the small and the big database; a burst is a fixed number "
+        "of distinct logouts timed from the first request to the last expected answer (the small database gets "
+        "its sessions back between bursts).",
+        "- peak RSS: VmHWM of each server's processes (gunicorn master and workers summed) after all workloads; "
+        "start: spawn to the first answered HTTP request (Django's includes `run.sh`'s `migrate`, ledger-server's "
+        "its own migration check).",
+        "- Before each round the driver waits (bounded) for the machine to be quiet, and it records the CPU used "
+        "by other programs during every run (`foreign_cores` in the JSON).",
+    ]
+    with open(md_path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+if __name__ == "__main__":
+    d = os.path.join(HERE, "results")
+    write_results(d, os.path.join(HERE, "RESULTS.md"))
+    for key, _ in BACKENDS:
+        p = os.path.join(d, f"{key}.json")
+        if os.path.exists(p):
+            with open(p) as f:
+                res = json.load(f)
+            res["summary"] = summarize(res)
+            print(f"## {key}\n" + table_text(res))
+    sys.exit(0)
