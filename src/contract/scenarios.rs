@@ -167,7 +167,6 @@ pub fn all(key: &str) -> Vec<Scenario> {
         logout_nesting(key),
         logout_lifecycle(key),
         methods_users(key),
-        ledgers_guard(key),
         paths(key),
         paths_encoded(key),
         cors_simple(key),
@@ -1420,54 +1419,6 @@ fn methods_users(key: &str) -> Scenario {
     b.done()
 }
 
-fn ledgers_guard(key: &str) -> Scenario {
-    let mut b = B::new(
-        key,
-        "ledgers_guard",
-        "the ledgers endpoints (served by Django during the migration) as far as the users' guard decides: \
-         no token, bad tokens, users without token rows, other methods, URL matching",
-    );
-    for path in ["/ledgers", "/ledgers/1", "/ledgers/1/restore"] {
-        for m in ["GET", "POST", "PATCH", "DELETE", "PUT", "HEAD", "OPTIONS"] {
-            b.add(Request::new(m, path).note(format!("{m} {path} without Authorization")));
-        }
-    }
-    b.add(Request::new("GET", "/ledgers").header("Authorization", "junk").note("junk token"));
-    b.add(Request::new("GET", "/ledgers/abc").note("non-integer id -> 404"));
-    b.add(Request::new("GET", "/ledgers/-1").note("negative id -> 404"));
-    b.add(Request::new("GET", "/ledgers/01").note("leading zero matches <int:>"));
-    b.add(Request::new("GET", "/ledgers/99999999999999999999").note("id beyond 64 bits matches <int:>"));
-    b.add(Request::new("GET", "/ledgers/").note("trailing slash -> 404"));
-    b.add(Request::new("GET", "/ledgers/1/").note("trailing slash -> 404"));
-    b.add(Request::new("GET", "/ledgers/1/restore/").note("trailing slash -> 404"));
-    b.add(post_json("/ledgers?x=1", "{}").note("query string"));
-    b.add(post_json("/ledgers/%31", "{}").note("percent-encoded id"));
-    let t1 = b.tok(1);
-    let t3 = b.tok(3);
-    b.signup_u(U1);
-    b.add(
-        Request::new("GET", "/ledgers")
-            .header("Authorization", t1.as_str())
-            .note("user 1 has no token row -> INVALID_USER 200"),
-    );
-    b.add(
-        Request::new("GET", "/ledgers")
-            .header("Authorization", t3.as_str())
-            .note("unknown user -> 401"),
-    );
-    b.add(
-        Request::new("DELETE", "/ledgers/1")
-            .header("Authorization", token_for("wrong-key", 1))
-            .note("wrong key -> SIGNATURE"),
-    );
-    b.add(
-        Request::new("GET", "/ledgers")
-            .header("Authorization", sign(key, STD_HEADER, r#"{"id":1,"exp":1}"#))
-            .note("expired -> 500"),
-    );
-    b.done()
-}
-
 fn paths(key: &str) -> Scenario {
     let mut b = B::new(key, "paths", "unknown paths, trailing slashes, case, query strings, double slashes");
     let body = r#"{"email": "x", "password": "y"}"#;
@@ -1533,9 +1484,6 @@ fn paths_encoded(key: &str) -> Scenario {
     ] {
         b.add(post_json(path, body).note(format!("POST {path}")));
     }
-    b.add(post_json(b"/users/sign\xffup", body).note("raw 0xff byte in the path"));
-    b.add(post_json("/users/é", body).note("raw UTF-8 in the path"));
-    b.add(post_json(b"/users/signup?\xff=\xfe", body).note("raw bytes in the query"));
     b.done()
 }
 

@@ -278,7 +278,8 @@ mod tests {
 
     #[test]
     fn bad_settings_name_the_setting() {
-        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             ("", &[("SECRET_KEY", "")], "SECRET_KEY"),
             ("ALGORITHM = \"RS256\"", &[], "ALGORITHM"),
             ("", &[("DATABASE_URL", "redis://x")], "DATABASE_URL"),
