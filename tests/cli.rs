@@ -84,7 +84,9 @@ impl Drop for Running {
 #[test]
 fn bad_settings_stop_startup_with_one_line_naming_the_setting() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str, &str)> = vec![
+    // (what, environment, settings file, what the error line must name)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
         ("empty key", vec![("SECRET_KEY", "")], "", "SECRET_KEY"),
         ("algorithm", vec![("ALGORITHM", "RS256")], "", "ALGORITHM"),
         ("database", vec![("DATABASE_URL", "/no/such/dir/db.sqlite3")], "", "DATABASE_URL"),

@@ -17,7 +17,7 @@
 #[allow(clippy::result_unit_err)]
 pub fn urlsafe_b64decode_padded(seg: &[u8]) -> Result<Vec<u8>, ()> {
     let pad = (4 - seg.len() % 4) % 4;
-    let input = seg.iter().copied().chain(std::iter::repeat(b'=').take(pad));
+    let input = seg.iter().copied().chain(std::iter::repeat_n(b'=', pad));
 
     let mut out = Vec::with_capacity(seg.len() / 4 * 3 + 3);
     let mut quad_pos = 0u8;

@@ -271,7 +271,7 @@ pub fn bytes_to_json(b: &[u8]) -> Value {
             {
                 count += 1;
             }
-            if unit * count >= MIN_RUN_BYTES && best.map_or(true, |(bu, bc)| unit * count > bu * bc) {
+            if unit * count >= MIN_RUN_BYTES && best.is_none_or(|(bu, bc)| unit * count > bu * bc) {
                 best = Some((unit, count));
             }
         }
