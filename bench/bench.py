@@ -196,22 +196,26 @@ class CpuMeter:
         self.sessions = sessions
 
     def snapshot(self):
+        """(time, busy ticks, steal ticks, our ticks, ticks by session, postgres ticks)."""
         with open("/proc/stat") as f:
             cpu = [int(x) for x in f.readline().split()[1:]]
         busy = cpu[0] + cpu[1] + cpu[2]
         steal = cpu[7] if len(cpu) > 7 else 0
-        ours = 0
+        ours = pg = 0
+        by_sid = {}
         mine = os.getsid(0)
+        sessions = self.sessions()
         for pid in all_pids():
             try:
                 comm, sid, own, children = read_stat(pid)
             except (OSError, ValueError, IndexError):
                 continue
             if comm == "postgres":
-                ours += own + children
-            elif sid in self.sessions() or sid == mine:
+                pg += own + children
+            elif sid in sessions or sid == mine:
                 ours += own
-        return time.monotonic(), busy, steal, ours
+                by_sid[sid] = by_sid.get(sid, 0) + own
+        return time.monotonic(), busy, steal, ours + pg, by_sid, pg
 
     @staticmethod
     def foreign(a, b):
@@ -502,10 +506,16 @@ class Backend:
             res = wrk_finish(proc, out, duration)
         finally:
             self.sessions.discard(proc.pid)
-        foreign, steal = CpuMeter.foreign(before, self.meter.snapshot())
+        after = self.meter.snapshot()
+        foreign, steal = CpuMeter.foreign(before, after)
         server.check_alive()
+        sid = server.proc.pid
         rec = {"round": rnd, "workload": workload, "server": kind, "db": size, "wrk": res,
                "foreign_cores": round(foreign, 3), "steal_cores": round(steal, 3),
+               # CPU the server's own processes (and PostgreSQL) spent, per expected answer
+               "server_cpu_us_per_req": round((after[4].get(sid, 0) - before[4].get(sid, 0)) * 1e6 / HZ
+                                              / max(1, res["ok"]), 1),
+               "postgres_cpu_us_per_req": round((after[5] - before[5]) * 1e6 / HZ / max(1, res["ok"]), 1),
                "command": " ".join(shlex_quote(a) for a in argv)}
         rec.update(extra or {})
         check(rec)
@@ -664,10 +674,21 @@ class Backend:
             rec = self.measure(rnd, "login", kind, "big", argv, cfg.login_duration, self.static_check)
             log(f"{self.name} r{rnd} login {kind}: {rec['rps']:.2f} req/s")
 
+    def probe_args(self):
+        """The paced guard probe: at most BENCH_STORM_GUARD_RATE requests a second."""
+        cfg = self.cfg
+        delay_ms = max(1, round(1000 * cfg.storm_guard_conns / cfg.storm_guard_rate))
+        return dict(path="/users/logout", file=self.files["guard_big"], mode="auth", cycle=1,
+                    expect_status=200, expect='{"message": "INVALID_USER"}', delay_ms=delay_ms)
+
     def storm(self, rnd):
         cfg = self.cfg
         for kind in self.order(rnd):
             server = self.servers[(kind, "big")]
+            # the same probe without the storm: the latency to compare with
+            pargv = wrk_argv(cfg, server, cfg.storm_guard_conns, cfg.storm_duration, self.probe_args(), latency=True,
+                             timeout=30, threads=1)
+            prec = self.measure(rnd, "probe_rest", kind, "big", pargv, cfg.storm_duration, self.static_check)
             warm = 2
             login_d = cfg.storm_duration + warm + 2
             largv = wrk_argv(cfg, server, cfg.login_conns, login_d, self.login_args(), timeout=60)
@@ -675,11 +696,7 @@ class Backend:
             self.sessions.add(lproc.pid)
             try:
                 time.sleep(warm)
-                # a paced probe: at most BENCH_STORM_GUARD_RATE requests a second
-                delay_ms = max(1, round(1000 * cfg.storm_guard_conns / cfg.storm_guard_rate))
-                args = dict(path="/users/logout", file=self.files["guard_big"], mode="auth", cycle=1,
-                            expect_status=200, expect='{"message": "INVALID_USER"}', delay_ms=delay_ms)
-                gargv = wrk_argv(cfg, server, cfg.storm_guard_conns, cfg.storm_duration, args, latency=True,
+                gargv = wrk_argv(cfg, server, cfg.storm_guard_conns, cfg.storm_duration, self.probe_args(), latency=True,
                                  timeout=30, threads=1)
                 grec = self.measure(rnd, "storm_guard", kind, "big", gargv, cfg.storm_duration, self.static_check)
                 lres = wrk_finish(lproc, lout, login_d)
@@ -692,6 +709,8 @@ class Backend:
             self.static_check(lrec)
             self.runs.append(lrec)
             lat = grec["wrk"]["latency_us"]
+            rest = prec["wrk"]["latency_us"]
+            log(f"{self.name} r{rnd} probe at rest {kind}: guard p50 {rest['p50'] / 1000:.2f} ms p99 {rest['p99'] / 1000:.2f} ms")
             log(f"{self.name} r{rnd} storm {kind}: guard p50 {lat['p50'] / 1000:.2f} ms p99 {lat['p99'] / 1000:.2f} ms "
                 f"({grec['rps']:.0f} req/s), login {lrec['rps']:.2f} req/s")
 
@@ -900,6 +919,13 @@ def main():
     a = ap.parse_args()
 
     def on_signal(signum, _frame):
+        # aborting: no graceful shutdowns, everything we started dies now
+        for p in list(STARTED):
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        log(f"interrupted (signal {signum}): stopped every process started; cleaning up")
         raise SystemExit(128 + signum)
 
     for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

@@ -84,6 +84,10 @@ def summarize(result):
 
     p99 = {s: _med(_vals(result, "storm_guard", s, "big", lat("p99"))) for s in ("django", "ledger")}
     p50 = {s: _med(_vals(result, "storm_guard", s, "big", lat("p50"))) for s in ("django", "ledger")}
+    rp99 = {s: _med(_vals(result, "probe_rest", s, "big", lat("p99"))) for s in ("django", "ledger")}
+    if any(v is not None for v in rp99.values()):
+        row("same guard probe at rest: p99", "ms", rp99["django"], rp99["ledger"], _div(rp99["ledger"], rp99["django"]),
+            "—", None, "the storm's guard probe without the storm")
     row("storm: guard p50 latency", "ms", p50["django"], p50["ledger"], _div(p50["ledger"], p50["django"]), "—", None)
     row("storm: guard p99 latency", "ms", p99["django"], p99["ledger"], _div(p99["ledger"], p99["django"]), "≤ 5 ms",
         None if p99["ledger"] is None else p99["ledger"] <= 5.0)
@@ -143,6 +147,8 @@ def _fmt(v, unit):
         return f"{v:.1f} MiB"
     if unit == "s":
         return f"{v:.3f} s"
+    if unit == "us":
+        return f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
     return f"{v:,.0f}" if v >= 100 else f"{v:.2f}"
 
 
@@ -160,6 +166,34 @@ def table_text(result, with_notes=False):
         lines.append(f"| {r['workload']} | {_fmt(r['django'], r['unit'])} | {_fmt(r['ledger'], r['unit'])} | "
                      f"{_ratio(r['ratio'])} | {r['target']} | {met} |")
     return "\n".join(lines)
+
+
+def cost_table(result):
+    """CPU time the servers spent per expected answer: robust to outside load."""
+    pg = result["backend"] == "postgres"
+    head = "| workload | Django µs/req | ledger-server µs/req | Django ÷ ledger-server |"
+    sep = "| --- | ---: | ---: | ---: |"
+    if pg:
+        head += " PostgreSQL µs/req (Django / ledger-server) |"
+        sep += " ---: |"
+    lines = [head, sep]
+    for wl, db, name in (("reject", "big", "reject"), ("guard", "big", "guard"), ("guard", "small", "guard, small db"),
+                         ("logout", "big", "logout"), ("login", "big", "login")):
+        dj = _med(_vals(result, wl, "django", db, "server_cpu_us_per_req"))
+        le = _med(_vals(result, wl, "ledger", db, "server_cpu_us_per_req"))
+        if dj is None and le is None:
+            continue
+        r = _div(dj, le)
+        line = f"| {name} | {_fmt(dj, 'us')} | {_fmt(le, 'us')} | {_ratio(r)} |"
+        if pg:
+            pd = _med(_vals(result, wl, "django", db, "postgres_cpu_us_per_req"))
+            pl = _med(_vals(result, wl, "ledger", db, "postgres_cpu_us_per_req"))
+            line += f" {_fmt(pd, 'us')} / {_fmt(pl, 'us')} |"
+        lines.append(line)
+    fl = _med(_vals(result, "reject", "floor", "big", "server_cpu_us_per_req"))
+    if fl is not None:
+        lines.append(f"| reject on the floor | — | {_fmt(fl, 'us')} | — |" + (" — |" if pg else ""))
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def _foreign(result):
@@ -226,6 +260,10 @@ def write_results(results_dir, md_path):
         out.append("")
         out.append(table_text(res))
         out.append("")
+        cost = cost_table(res)
+        if cost:
+            out += ["", "CPU time per expected answer (utime + stime of the server's processes, gunicorn master and "
+                    "workers included; PostgreSQL's backends separately), medians over rounds:", "", cost, ""]
         b = res["bcrypt"]
         out.append(f"- bcrypt limit: {b['cores']} cores ÷ {b['rust']['median_s'] * 1000:.1f} ms (median of "
                    f"{len(b['rust']['samples_s'])} cost-12 checks with ledger-server's own `auth::password::check`, "

@@ -69,7 +69,7 @@ cleanup() {
   trap - EXIT INT TERM HUP
   if [ -n "$driver" ] && kill -0 "$driver" 2>/dev/null; then
     kill -TERM "$driver" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$driver" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 300); do kill -0 "$driver" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$driver" 2>/dev/null || true
   fi
   # The process groups the driver started (servers, wrk), should it have died hard.

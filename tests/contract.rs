@@ -1,77 +1,120 @@
-//! Replays every recorded fixture (`tests/fixtures/*.json`, recorded from
-//! the Django original by `cargo run --bin ledger-record`) against
-//! ledger-server in-process: a fresh SQLite database and a fresh server per
-//! fixture, the recorded requests sent in order with the raw client, every
-//! response compared (status, body bytes, contract headers).
+//! Replays every recorded fixture (`tests/fixtures/<backend>/*.json`,
+//! recorded from the Django original on that database by `cargo run --bin
+//! ledger-record`) against ledger-server in-process on the same backend:
+//! one throwaway database and one server per backend, the database reset
+//! before each fixture (users, tokens and ledgers emptied, id sequences
+//! restarted, at the fixture's `user_id_start` if it has one), the recorded
+//! requests sent in order with the raw client, every response compared
+//! (status, body bytes, contract headers).
+//!
+//! One test per backend, so a failure names the backend. PostgreSQL and
+//! MySQL come from `LEDGER_TEST_PG_URL` / `LEDGER_TEST_MYSQL_URL` (admin
+//! URLs; defaults in `ledger_server::contract::backend`); a server that
+//! cannot be reached fails the test: nothing skips.
 //!
 //! `LEDGER_CONTRACT_ONLY=name1,name2` replays a subset.
 
 mod common;
 
+use ledger_server::contract::backend::{Backend, TestDb};
 use ledger_server::contract::client::Client;
 use ledger_server::contract::fixtures::{self, Fixture};
 use ledger_server::contract::model::compare;
 use ledger_server::contract::scenarios;
-use ledger_server::server::spawn_background;
+use ledger_server::server::{spawn_background, BackgroundServer};
 use ledger_server::settings::Settings;
 use std::collections::BTreeSet;
 
 /// How many differences are printed in full (all are listed in one line each).
 const DETAILED: usize = 25;
 
-fn load() -> Vec<Fixture> {
-    let dir = fixtures::default_dir();
-    fixtures::read_all(&dir).unwrap_or_else(|e| panic!("cannot read the fixtures: {e}"))
+fn load(backend: Backend) -> Vec<Fixture> {
+    let dir = backend.fixture_dir();
+    fixtures::read_all(&dir).unwrap_or_else(|e| panic!("cannot read the {backend} fixtures: {e}"))
 }
 
-#[test]
-fn fixtures_are_complete_and_current() {
-    let all = load();
+/// What is wrong with one backend's fixture set (empty: nothing).
+fn fixture_problems(backend: Backend) -> Vec<String> {
+    let all = load(backend);
+    let mut problems = Vec::new();
     let names = scenarios::names();
     let have: BTreeSet<&str> = all.iter().map(|f| f.scenario.as_str()).collect();
     let missing: Vec<&String> = names.iter().filter(|n| !have.contains(n.as_str())).collect();
-    assert!(
-        all.len() >= names.len() && missing.is_empty(),
-        "stale fixtures: {} fixture files for {} scenarios, missing {:?}; re-record with `cargo run --bin ledger-record`",
-        all.len(),
-        names.len(),
-        missing
-    );
+    if all.len() < names.len() || !missing.is_empty() {
+        problems.push(format!(
+            "{backend}: {} fixture files for {} scenarios, missing {missing:?}; re-record with `cargo run --bin ledger-record -- --backend {backend}`",
+            all.len(),
+            names.len(),
+        ));
+    }
+    let wrong_backend: Vec<&str> =
+        all.iter().filter(|f| f.backend != backend.name()).map(|f| f.scenario.as_str()).collect();
+    if !wrong_backend.is_empty() {
+        problems.push(format!("{backend}: fixtures recorded on another backend (or unmarked): {wrong_backend:?}"));
+    }
     // the recorded requests are the ones the scenario code builds today
     let mut stale = Vec::new();
     for fx in &all {
         if let Some(s) = scenarios::all(&fx.secret_key).into_iter().find(|s| s.name == fx.scenario) {
             let recorded: Vec<_> = fx.exchanges.iter().map(|e| &e.request).collect();
             let current: Vec<_> = s.requests.iter().collect();
-            if recorded != current {
+            if recorded != current || fx.user_id_start != s.user_id_start {
                 stale.push(fx.scenario.clone());
             }
         }
     }
-    assert!(
-        stale.is_empty(),
-        "fixtures recorded from older scenario code: {stale:?}; re-record with `cargo run --bin ledger-record -- --only NAME`"
-    );
+    if !stale.is_empty() {
+        problems.push(format!(
+            "{backend}: fixtures recorded from older scenario code: {stale:?}; re-record with `cargo run --bin ledger-record -- --backend {backend} --only NAME`"
+        ));
+    }
+    problems
 }
 
 #[test]
-fn contract_fixtures_replay_identically() {
+fn fixtures_are_complete_and_current() {
+    let mut problems: Vec<String> = Backend::ALL.into_iter().flat_map(fixture_problems).collect();
+    // the flat layout of old: every fixture now lives under its backend's directory
+    let root = fixtures::default_dir();
+    let flat: Vec<String> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("read {}: {e}", root.display()))
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    if !flat.is_empty() {
+        problems.push(format!("fixtures outside a backend directory in {}: {flat:?}", root.display()));
+    }
+    assert!(problems.is_empty(), "stale fixtures:\n{}", problems.join("\n"));
+}
+
+fn start(backend: Backend, key: &str, db: &TestDb) -> BackgroundServer {
+    spawn_background(Settings::for_tests(key, db.database_url()))
+        .unwrap_or_else(|e| panic!("contract[{backend}]: cannot start ledger-server on {}: {e}", db.name))
+}
+
+fn replay(backend: Backend) {
     let only: Vec<String> = std::env::var("LEDGER_CONTRACT_ONLY")
         .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
         .unwrap_or_default();
-    let all = load();
-    assert!(!all.is_empty(), "no fixtures in {}", fixtures::default_dir().display());
+    let all = load(backend);
+    assert!(!all.is_empty(), "no fixtures in {}", backend.fixture_dir().display());
+    let started = std::time::Instant::now();
+    let db = TestDb::create(backend, "contract").unwrap_or_else(|e| panic!("contract[{backend}]: {e}"));
+    let mut server: Option<(String, BackgroundServer)> = None;
     let mut total = 0usize;
     let mut identical = 0usize;
     let mut details = Vec::new();
     let mut lines = Vec::new();
     for fx in all.iter().filter(|f| only.is_empty() || only.contains(&f.scenario)) {
-        let tmp = tempfile::tempdir().expect("temp dir");
-        let db = tmp.path().join("ledger.sqlite3");
-        let settings = Settings::for_tests(&fx.secret_key, db.to_str().expect("utf-8 temp path"));
-        let server = spawn_background(settings)
-            .unwrap_or_else(|e| panic!("scenario {}: cannot start ledger-server: {e}", fx.scenario));
-        let client = Client::new(server.addr);
+        // one server per secret key (all fixtures share one today)
+        if server.as_ref().is_none_or(|(k, _)| k != &fx.secret_key) {
+            drop(server.take()); // stop the old one first
+            server = Some((fx.secret_key.clone(), start(backend, &fx.secret_key, &db)));
+        }
+        let (_, running) = server.as_ref().expect("server");
+        db.reset(fx.user_id_start).unwrap_or_else(|e| panic!("contract[{backend}] {}: {e}", fx.scenario));
+        let client = Client::new(running.addr);
         let mut failed_here = 0;
         for (i, ex) in fx.exchanges.iter().enumerate() {
             total += 1;
@@ -92,17 +135,36 @@ fn contract_fixtures_replay_identically() {
             }
         }
         if failed_here > 0 {
-            eprintln!("contract: {} has {failed_here} difference(s)", fx.scenario);
+            eprintln!("contract[{backend}]: {} has {failed_here} difference(s)", fx.scenario);
         }
-        drop(server);
     }
-    common::summary(&format!("contract: {identical}/{total} exchanges identical"));
+    drop(server);
+    drop(db);
+    common::summary(&format!(
+        "contract[{backend}]: {identical}/{total} exchanges identical ({:.1}s)",
+        started.elapsed().as_secs_f64()
+    ));
     if identical != total {
         panic!(
-            "contract: {identical}/{total} exchanges identical; {} differences\n\n{}\nall differences:\n{}",
+            "contract[{backend}]: {identical}/{total} exchanges identical; {} differences\n\n{}\nall differences:\n{}",
             total - identical,
             details.join("\n"),
             lines.join("\n")
         );
     }
+}
+
+#[test]
+fn contract_sqlite() {
+    replay(Backend::Sqlite);
+}
+
+#[test]
+fn contract_postgres() {
+    replay(Backend::Postgres);
+}
+
+#[test]
+fn contract_mysql() {
+    replay(Backend::Mysql);
 }

@@ -1,28 +1,36 @@
-//! The live differential test: the Django original (`run.sh` of the
-//! reference project, `../shared/reference` or `$LEDGER_ORACLE_DIR`) and
-//! the ledger-server binary, on fresh SQLite databases with the same secret
-//! key, receive the same requests: every named scenario, the clock-relative
-//! ones, and `LEDGER_DIFF_CASES` random requests from `LEDGER_DIFF_SEED`.
-//! Both databases are emptied between scenarios. Every response is
-//! compared (status, body bytes, contract headers), and after each
-//! scenario the `users` and `tokens` rows.
+//! The live differential test, one per backend: the Django original
+//! (`run.sh` of the reference project, `../shared/reference` or
+//! `$LEDGER_ORACLE_DIR`) and the ledger-server binary, each on its own
+//! fresh database of that backend (SQLite files; `CREATE DATABASE` on the
+//! servers of `LEDGER_TEST_PG_URL` / `LEDGER_TEST_MYSQL_URL`) with the same
+//! secret key, receive the same requests: every named scenario, the
+//! clock-relative ones, and `LEDGER_DIFF_CASES` random requests from
+//! `LEDGER_DIFF_SEED` (default 300 on SQLite, 150 on PostgreSQL and
+//! MySQL). Both databases are reset between scenarios (rows emptied, id
+//! sequences restarted). Every response is compared (status, body bytes,
+//! contract headers), and after each scenario the `users` and `tokens` rows
+//! (timestamps as the wall-clock values Django reads back).
 //!
 //! It fails on the first difference (`LEDGER_DIFF_KEEP_GOING=1` lists them
 //! all; `LEDGER_DIFF_ONLY=name,...`, `named` or `random` plays a subset).
-//! Without Python or the reference project it fails: it never skips.
+//! Without Python, the reference project or a database server it fails: it
+//! never skips.
 
 mod common;
 
 use chrono::NaiveDateTime;
 use ledger_server::contract::client::Client;
 use ledger_server::contract::model::compare;
-use ledger_server::contract::oracle::{check_oracle_prerequisites, reset_sqlite, snapshot_sqlite, timestamp_shape, DbSnapshot, Oracle};
+use ledger_server::contract::backend::{Backend, TestDb};
+use ledger_server::contract::oracle::{check_oracle_prerequisites, timestamp_shape, DbSnapshot, Oracle, TempDir};
 use ledger_server::contract::{random, scenarios};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 const SECRET_KEY: &str = "differential-secret-key-9f3c1a";
 const DEFAULT_SEED: u64 = 20261127;
-const DEFAULT_CASES: usize = 300;
+/// Random requests on SQLite, and on PostgreSQL and MySQL (slower resets).
+const DEFAULT_CASES_SQLITE: usize = 300;
+const DEFAULT_CASES_SERVER: usize = 150;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
@@ -73,26 +81,29 @@ fn compare_db(oracle: &DbSnapshot, rust: &DbSnapshot) -> Result<(), String> {
     }
 }
 
-#[test]
-fn differential_against_django() {
+fn differential(backend: Backend) {
     if let Err(e) = check_oracle_prerequisites() {
-        panic!("differential test cannot run (it never skips): {e}");
+        panic!("differential[{backend}] cannot run (it never skips): {e}");
     }
     let seed: u64 = env_or("LEDGER_DIFF_SEED", DEFAULT_SEED);
-    let cases: usize = env_or("LEDGER_DIFF_CASES", DEFAULT_CASES);
+    let default_cases = if backend == Backend::Sqlite { DEFAULT_CASES_SQLITE } else { DEFAULT_CASES_SERVER };
+    let cases: usize = env_or("LEDGER_DIFF_CASES", default_cases);
     let keep_going = std::env::var("LEDGER_DIFF_KEEP_GOING").is_ok_and(|v| v == "1");
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let oracle_db = tmp.path().join("oracle.sqlite3");
-    let rust_db = tmp.path().join("rust.sqlite3");
+    let tmp = TempDir::new(&format!("differential-{backend}")).expect("temp dir");
+    // the databases outlive both servers (dropped last)
+    let oracle_db = TestDb::create(backend, "diff_django").unwrap_or_else(|e| panic!("differential[{backend}]: {e}"));
+    let rust_db = TestDb::create(backend, "diff_rust").unwrap_or_else(|e| panic!("differential[{backend}]: {e}"));
     let started = Instant::now();
-    let oracle = Oracle::start(SECRET_KEY, &oracle_db, &tmp.path().join("oracle.log"))
-        .unwrap_or_else(|e| panic!("differential test: {e}"));
-    let rust = common::RustServer::start(SECRET_KEY, &rust_db, tmp.path(), &tmp.path().join("rust.log"))
-        .unwrap_or_else(|e| panic!("differential test: cannot start ledger-server: {e}"));
+    let oracle = Oracle::start_on(SECRET_KEY, &oracle_db, &tmp.path().join("oracle.log"))
+        .unwrap_or_else(|e| panic!("differential[{backend}]: {e}"));
+    let rust = common::RustServer::start_url(SECRET_KEY, rust_db.database_url(), tmp.path(), &tmp.path().join("rust.log"))
+        .unwrap_or_else(|e| panic!("differential[{backend}]: cannot start ledger-server: {e}"));
     eprintln!(
-        "differential: django on {}, ledger-server on {} (started in {:.1}s); seed {seed}, {cases} random cases",
+        "differential[{backend}]: django on {} ({}), ledger-server on {} ({}), started in {:.1}s; seed {seed}, {cases} random cases",
         oracle.addr,
+        oracle_db.name,
         rust.addr,
+        rust_db.name,
         started.elapsed().as_secs_f64()
     );
     let django = Client::new(oracle.addr);
@@ -119,13 +130,13 @@ fn differential_against_django() {
     let mut failures: Vec<String> = Vec::new();
     let mut lines: Vec<String> = Vec::new();
     'scenarios: for s in &list {
-        reset_sqlite(&oracle_db).unwrap_or_else(|e| panic!("reset the oracle database: {e}"));
-        reset_sqlite(&rust_db).unwrap_or_else(|e| panic!("reset the ledger-server database: {e}"));
+        oracle_db.reset(s.user_id_start).unwrap_or_else(|e| panic!("differential[{backend}]: oracle database: {e}"));
+        rust_db.reset(s.user_id_start).unwrap_or_else(|e| panic!("differential[{backend}]: ledger-server database: {e}"));
         for (i, req) in s.requests.iter().enumerate() {
             total += 1;
             let expected = django
                 .send(req)
-                .unwrap_or_else(|e| panic!("django failed on {} #{i}: {e}\n{}", s.name, req.describe()))
+                .unwrap_or_else(|e| panic!("differential[{backend}]: django failed on {} #{i}: {e}\n{}", s.name, req.describe()))
                 .contract_only();
             let (actual, diff) = match ours.send(req) {
                 Ok(a) => match compare(&expected, &a) {
@@ -140,8 +151,8 @@ fn differential_against_django() {
             let report = common::report(&s.name, i, req, &expected, actual.as_ref(), &diff);
             lines.push(common::one_line(&s.name, i, req, &expected, actual.as_ref()));
             if !keep_going {
-                common::summary(&format!("differential: {identical}/{total} identical"));
-                panic!("differential: first difference\n{report}");
+                common::summary(&format!("differential[{backend}]: {identical}/{total} identical"));
+                panic!("differential[{backend}]: first difference\n{report}");
             }
             if failures.len() < 40 {
                 failures.push(report);
@@ -150,28 +161,45 @@ fn differential_against_django() {
                 break 'scenarios;
             }
         }
-        let o = snapshot_sqlite(&oracle_db).unwrap_or_else(|e| panic!("{e}"));
-        let r = snapshot_sqlite(&rust_db).unwrap_or_else(|e| panic!("{e}"));
+        let o = oracle_db.snapshot().unwrap_or_else(|e| panic!("differential[{backend}]: {e}"));
+        let r = rust_db.snapshot().unwrap_or_else(|e| panic!("differential[{backend}]: {e}"));
         if let Err(d) = compare_db(&o, &r) {
             let report = format!("=== scenario {}: database rows differ after the scenario\n{d}\n", s.name);
             lines.push(format!("{}: database rows differ", s.name));
             if !keep_going {
-                common::summary(&format!("differential: {identical}/{total} identical"));
-                panic!("differential: first difference\n{report}");
+                common::summary(&format!("differential[{backend}]: {identical}/{total} identical"));
+                panic!("differential[{backend}]: first difference\n{report}");
             }
             failures.push(report);
         }
     }
+    drop(rust);
+    drop(oracle);
     common::summary(&format!(
-        "differential: {identical}/{total} identical ({} scenarios, {:.1}s)",
+        "differential[{backend}]: {identical}/{total} identical ({} scenarios, {:.1}s)",
         list.len(),
         started.elapsed().as_secs_f64()
     ));
     if identical != total || !lines.is_empty() {
         panic!(
-            "differential: {identical}/{total} identical\n\n{}\nall differences:\n{}",
+            "differential[{backend}]: {identical}/{total} identical\n\n{}\nall differences:\n{}",
             failures.join("\n"),
             lines.join("\n")
         );
     }
+}
+
+#[test]
+fn differential_sqlite() {
+    differential(Backend::Sqlite);
+}
+
+#[test]
+fn differential_postgres() {
+    differential(Backend::Postgres);
+}
+
+#[test]
+fn differential_mysql() {
+    differential(Backend::Mysql);
 }

@@ -1,4 +1,5 @@
-//! Several `ledger-server` processes on one database behave as one server:
+//! Several `ledger-server` processes on one database behave as one server
+//! (PostgreSQL, MySQL/MariaDB and SQLite):
 //! a logout through one process is refused by the very next request through
 //! any other, and concurrent signups of one email through different
 //! processes create exactly one user while every other attempt gets
@@ -9,7 +10,8 @@
 //! or `LEDGER_TEST_MYSQL_URL` (default `mysql://root@127.0.0.1:3306/mysql`),
 //! starts three real `ledger-server serve` processes on it at the same time
 //! (so they also race to migrate it), and drops the database at the end.
-//! An unreachable database server fails the test: nothing is skipped.
+//! SQLite runs on a file in a temp directory. An unreachable database
+//! server fails the test: nothing is skipped.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,12 +36,14 @@ const EMAIL_ALREADY_EXISTS: &[u8] = br#"{"message": "EMAIL_ALREADY_EXISTS"}"#;
 enum Backend {
     Postgres,
     Mysql,
+    Sqlite,
 }
 
 /// An administrative connection to the database server.
 enum Admin {
     Pg(PgConnection),
     My(MysqlConnection),
+    Lite(SqliteConnection),
 }
 
 #[derive(QueryableByName)]
@@ -53,6 +57,7 @@ impl Admin {
         let result = match backend {
             Backend::Postgres => PgConnection::establish(url).map(Admin::Pg),
             Backend::Mysql => MysqlConnection::establish(url).map(Admin::My),
+            Backend::Sqlite => SqliteConnection::establish(url).map(Admin::Lite),
         };
         result.unwrap_or_else(|e| {
             panic!("cannot reach the {backend:?} test server at {}: {e} (start it, e.g. scripts/services.sh)", redact(url))
@@ -63,6 +68,7 @@ impl Admin {
         match self {
             Admin::Pg(c) => diesel::sql_query(sql).execute(c),
             Admin::My(c) => diesel::sql_query(sql).execute(c),
+            Admin::Lite(c) => diesel::sql_query(sql).execute(c),
         }
     }
 
@@ -71,6 +77,7 @@ impl Admin {
         let row: QueryResult<Count> = match self {
             Admin::Pg(c) => diesel::sql_query(sql).get_result(c),
             Admin::My(c) => diesel::sql_query(sql).get_result(c),
+            Admin::Lite(c) => diesel::sql_query(sql).get_result(c),
         };
         row.unwrap_or_else(|e| panic!("{sql}: {e}")).n
     }
@@ -92,17 +99,24 @@ fn with_database(url: &str, name: &str) -> String {
 }
 
 /// A uniquely named database, dropped (with any connection still open to
-/// it) when this goes out of scope.
+/// it) when this goes out of scope; for SQLite a file in a temp directory.
 struct ThrowawayDb {
     backend: Backend,
     admin_url: String,
     name: String,
     url: String,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl ThrowawayDb {
     fn create(backend: Backend, label: &str) -> ThrowawayDb {
+        if let Backend::Sqlite = backend {
+            let dir = tempfile::tempdir().unwrap();
+            let url = dir.path().join(format!("{label}.sqlite3")).to_str().unwrap().to_owned();
+            return ThrowawayDb { backend, admin_url: String::new(), name: label.into(), url, _dir: Some(dir) };
+        }
         let admin_url = match backend {
+            Backend::Sqlite => unreachable!(),
             Backend::Postgres => std::env::var("LEDGER_TEST_PG_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
             Backend::Mysql => {
@@ -115,10 +129,11 @@ impl ThrowawayDb {
             Backend::Postgres => format!("CREATE DATABASE \"{name}\" ENCODING 'UTF8'"),
             // Django's MySQL databases are utf8mb4.
             Backend::Mysql => format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci"),
+            Backend::Sqlite => unreachable!(),
         };
         Admin::connect(backend, &admin_url).execute(&create).unwrap_or_else(|e| panic!("{create}: {e}"));
         let url = with_database(&admin_url, &name);
-        ThrowawayDb { backend, admin_url, name, url }
+        ThrowawayDb { backend, admin_url, name, url, _dir: None }
     }
 
     fn connect(&self) -> Admin {
@@ -131,10 +146,12 @@ impl Drop for ThrowawayDb {
         let drop = match self.backend {
             Backend::Postgres => format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
             Backend::Mysql => format!("DROP DATABASE IF EXISTS `{}`", self.name),
+            Backend::Sqlite => return, // the TempDir goes with it
         };
         let result = match self.backend {
             Backend::Postgres => PgConnection::establish(&self.admin_url).map(Admin::Pg),
             Backend::Mysql => MysqlConnection::establish(&self.admin_url).map(Admin::My),
+            Backend::Sqlite => unreachable!(),
         };
         match result {
             Ok(mut admin) => {
@@ -177,6 +194,7 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
+            .die_with_parent()
             .spawn()
             .expect("spawn ledger-server");
         Server { name, child, addr, log }
@@ -223,6 +241,25 @@ fn start_servers(db: &ThrowawayDb, dir: &std::path::Path) -> Vec<Server> {
         server.wait_ready(Duration::from_secs(60));
     }
     servers
+}
+
+/// The server process dies with the test thread that started it, even if
+/// the test process is killed (then no destructor runs).
+trait DieWithParent {
+    fn die_with_parent(&mut self) -> &mut Self;
+}
+
+impl DieWithParent for Command {
+    fn die_with_parent(&mut self) -> &mut Self {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            self.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            })
+        }
+    }
 }
 
 fn credentials(email: &str) -> String {
@@ -369,6 +406,54 @@ fn mysql_logout_through_one_process_is_refused_by_the_others() {
 #[test]
 fn mysql_concurrent_signups_through_several_processes_create_one_user() {
     concurrent_signups_of_one_email_create_one_user(Backend::Mysql, "my_signup");
+}
+
+#[test]
+fn sqlite_logout_through_one_process_is_refused_by_the_others() {
+    logout_through_one_is_seen_by_the_next_request_through_any_other(Backend::Sqlite, "lite_logout");
+}
+
+#[test]
+fn sqlite_concurrent_signups_through_several_processes_create_one_user() {
+    concurrent_signups_of_one_email_create_one_user(Backend::Sqlite, "lite_signup");
+}
+
+/// `migrate` processes started at once on one fresh database all succeed
+/// (they take turns; without that they raced to create the same tables).
+#[test]
+fn processes_starting_at_once_on_a_fresh_database_migrate_in_turn() {
+    for backend in [Backend::Postgres, Backend::Mysql, Backend::Sqlite] {
+        for round in 0..3 {
+            let db = ThrowawayDb::create(backend, &format!("migrate{round}"));
+            let dir = tempfile::tempdir().unwrap();
+            let children: Vec<_> = (0..4)
+                .map(|_| {
+                    Command::new(BIN)
+                        .arg("migrate")
+                        .current_dir(dir.path())
+                        .env("DATABASE_URL", &db.url)
+                        .env("SECRET_KEY", KEY)
+                        .env_remove("POOL_SIZE")
+                        .stdin(Stdio::null())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .unwrap()
+                })
+                .collect();
+            for child in children {
+                let output = child.wait_with_output().unwrap();
+                assert!(
+                    output.status.success(),
+                    "{backend:?} round {round}: migrate failed:\n{}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            let mut conn = db.connect();
+            assert_eq!(conn.count("SELECT COUNT(*) AS n FROM __diesel_schema_migrations"), 1, "{backend:?}");
+            assert_eq!(conn.count("SELECT COUNT(*) AS n FROM users"), 0, "{backend:?}");
+        }
+    }
 }
 
 #[test]

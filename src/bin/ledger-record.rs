@@ -1,41 +1,48 @@
-//! Records the contract fixtures (`tests/fixtures/*.json`) from the Django
-//! original.
+//! Records the contract fixtures (`tests/fixtures/<backend>/*.json`) from
+//! the Django original, on SQLite, PostgreSQL and MySQL/MariaDB.
 //!
-//! By default it starts the oracle itself (`../shared/reference/run.sh`, or
-//! `$LEDGER_ORACLE_DIR/run.sh`) on a fresh temp SQLite database with the
-//! fixture secret key, plays every named scenario plus the seeded random
-//! ones (resetting the database between scenarios) and writes one fixture
-//! file per scenario. `--target URL --db PATH` records against a Django
-//! that is already running (the database path is needed for the resets;
-//! `--secret-key` must be that server's key).
+//! By default it creates a throwaway database on each backend (`--backend
+//! sqlite|postgres|mysql|all`, default all; the servers come from
+//! `LEDGER_TEST_PG_URL` and `LEDGER_TEST_MYSQL_URL`), starts the oracle
+//! itself (`../shared/reference/run.sh`, or `$LEDGER_ORACLE_DIR/run.sh`) on
+//! it with the fixture secret key, plays every named scenario plus the
+//! seeded random ones (resetting the database between scenarios) and
+//! writes one fixture file per scenario. `--target URL --db DATABASE`
+//! records against a Django that is already running: DATABASE is its
+//! SQLite file or the `postgres://…/db` / `mysql://…/db` URL of its
+//! database (needed for the resets; `--secret-key` must be that server's key).
 
 use clap::Parser;
+use ledger_server::contract::backend::{Backend, TestDb};
 use ledger_server::contract::client::Client;
-use ledger_server::contract::oracle::{reset_sqlite, Oracle, TempDir};
+use ledger_server::contract::oracle::{Oracle, TempDir};
 use ledger_server::contract::scenarios::{self, Scenario, FIXTURE_SECRET_KEY};
 use ledger_server::contract::{fixtures, random, record_scenario, tokens};
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(Parser, Debug)]
 #[command(name = "ledger-record", about = "Record contract fixtures from the Django original")]
 struct Args {
+    /// Backend(s) to record on: sqlite, postgres, mysql or all (repeat or separate with commas)
+    #[arg(long, value_delimiter = ',', default_value = "all")]
+    backend: Vec<String>,
     /// Record against a running Django at this URL (e.g. http://127.0.0.1:8011) instead of starting the oracle
     #[arg(long, requires = "db")]
     target: Option<String>,
-    /// The SQLite database of the --target server (emptied between scenarios)
+    /// The database of the --target server (emptied between scenarios): a SQLite path, or postgres://…/DB or mysql://…/DB
     #[arg(long, requires = "target")]
-    db: Option<PathBuf>,
+    db: Option<String>,
     /// Secret key the tokens are signed with (with --target: that server's REF_SECRET_KEY)
     #[arg(long, default_value = FIXTURE_SECRET_KEY)]
     secret_key: String,
     /// Record only these scenarios (repeat the flag or separate names with commas)
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
-    /// Fixture directory (default: tests/fixtures of this repository)
+    /// Fixture root directory; files go to OUT/<backend>/ (default: tests/fixtures of this repository)
     #[arg(long)]
     out: Option<PathBuf>,
     /// Seed of the recorded random scenarios
@@ -79,6 +86,20 @@ fn check_tokens(fx: &fixtures::Fixture, key: &str) -> Result<(), String> {
     Ok(())
 }
 
+fn backends(args: &Args) -> Result<Vec<Backend>, String> {
+    let mut out = Vec::new();
+    for b in &args.backend {
+        if b.trim() == "all" {
+            out.extend(Backend::ALL);
+        } else {
+            out.push(Backend::parse(b).ok_or_else(|| format!("unknown --backend {b:?} (sqlite, postgres, mysql, all)"))?);
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
 fn run(args: Args) -> Result<(), String> {
     let key = args.secret_key.clone();
     let mut list: Vec<Scenario> = scenarios::all(&key);
@@ -99,50 +120,76 @@ fn run(args: Args) -> Result<(), String> {
         }
         list.retain(|s| args.only.contains(&s.name));
     }
-    let out = args.out.clone().unwrap_or_else(fixtures::default_dir);
-
-    // the server
-    let _tmp;
-    let _oracle;
-    let (addr, db) = match (&args.target, &args.db) {
-        (Some(t), Some(db)) => (parse_target(t)?, db.clone()),
-        _ => {
-            let tmp = TempDir::new("ledger-record")?;
-            let db = tmp.path().join("oracle.sqlite3");
-            let log = tmp.path().join("oracle.log");
-            eprintln!("starting the Django oracle (log {})", log.display());
-            let oracle = Oracle::start(&key, &db, &log)?;
-            eprintln!("oracle on {}", oracle.addr);
-            let addr = oracle.addr;
-            _oracle = oracle;
-            _tmp = tmp;
-            (addr, db)
+    let root = args.out.clone().unwrap_or_else(fixtures::default_dir);
+    let started = Instant::now();
+    let mut summaries = Vec::new();
+    match (&args.target, &args.db) {
+        (Some(t), Some(db)) => {
+            let db = TestDb::existing(db)?;
+            let wanted = backends(&args)?;
+            if args.backend != ["all"] && wanted != [db.backend] {
+                return Err(format!("--db is a {} database but --backend says {:?}", db.backend, args.backend));
+            }
+            let addr = parse_target(t)?;
+            summaries.push(record_backend(&args, &list, &key, &root, &db, addr)?);
         }
-    };
-    let client = Client::new(addr);
+        _ => {
+            for backend in backends(&args)? {
+                let db = TestDb::create(backend, "record")?;
+                let tmp = TempDir::new("ledger-record")?;
+                let log = tmp.path().join("oracle.log");
+                eprintln!("{backend}: starting the Django oracle on {} (log {})", db.name, log.display());
+                let oracle = Oracle::start_on(&key, &db, &log)?;
+                eprintln!("{backend}: oracle on {}", oracle.addr);
+                let summary = record_backend(&args, &list, &key, &root, &db, oracle.addr);
+                drop(oracle);
+                drop(db);
+                summaries.push(summary?);
+            }
+        }
+    }
+    for line in summaries {
+        println!("{line}");
+    }
+    println!("done in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
 
+/// Records every scenario of `list` on one backend; returns a summary line.
+fn record_backend(
+    args: &Args,
+    list: &[Scenario],
+    key: &str,
+    root: &Path,
+    db: &TestDb,
+    addr: SocketAddr,
+) -> Result<String, String> {
+    let backend = db.backend;
+    let out = root.join(backend.name());
+    let client = Client::new(addr);
     let started = Instant::now();
     let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
     let mut total = 0;
-    for s in &list {
-        reset_sqlite(&db)?;
+    for s in list {
+        db.reset(s.user_id_start)?;
         let t = Instant::now();
-        let fx = record_scenario(&client, &key, s)?;
-        check_tokens(&fx, &key)?;
+        let fx = record_scenario(&client, key, backend, s)?;
+        check_tokens(&fx, key)?;
         for ex in &fx.exchanges {
             *statuses.entry(ex.response.status).or_default() += 1;
         }
         total += fx.exchanges.len();
         let path = fixtures::write(&out, &fx)?;
         println!(
-            "{:<36} {:>4} exchanges  {:>6.1}s  {}",
+            "{:<8} {:<36} {:>4} exchanges  {:>6.1}s  {}",
+            backend.name(),
             s.name,
             fx.exchanges.len(),
             t.elapsed().as_secs_f64(),
             path.display()
         );
     }
-    reset_sqlite(&db)?;
+    db.reset(None)?;
     if args.only.is_empty() {
         let known: Vec<String> = list.iter().map(|s| format!("{}.json", s.name)).collect();
         if let Ok(rd) = std::fs::read_dir(&out) {
@@ -155,14 +202,13 @@ fn run(args: Args) -> Result<(), String> {
         }
     }
     let hist: Vec<String> = statuses.iter().map(|(s, n)| format!("{s}: {n}")).collect();
-    println!(
-        "recorded {} scenarios, {} exchanges in {:.1}s ({})",
+    Ok(format!(
+        "{backend}: recorded {} scenarios, {} exchanges in {:.1}s ({})",
         list.len(),
         total,
         started.elapsed().as_secs_f64(),
         hist.join(", ")
-    );
-    Ok(())
+    ))
 }
 
 fn main() -> ExitCode {

@@ -1,4 +1,6 @@
-//! Fixture files: one JSON file per scenario under `tests/fixtures/`.
+//! Fixture files: one JSON file per scenario under `tests/fixtures/<backend>/`
+//! (`sqlite`, `postgres`, `mysql`: Django answers a few requests differently
+//! on each database).
 //!
 //! The writer is hand-made so that the key order is stable and readable
 //! (`secret_key`, `scenario`, `description`, then `exchanges`), each header
@@ -18,13 +20,19 @@ pub struct Exchange {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fixture {
     pub secret_key: String,
+    /// The backend of the database it was recorded on (`sqlite`, `postgres`, `mysql`).
+    #[serde(default)]
+    pub backend: String,
     pub scenario: String,
+    /// See [`super::scenarios::Scenario::user_id_start`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id_start: Option<i64>,
     #[serde(default)]
     pub description: String,
     pub exchanges: Vec<Exchange>,
 }
 
-/// The fixture directory of this repository.
+/// The fixture directory of this repository (one subdirectory per backend).
 pub fn default_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
@@ -78,7 +86,13 @@ pub fn to_text(f: &Fixture) -> String {
     let mut out = String::new();
     out.push_str("{\n");
     let _ = writeln!(out, "  \"secret_key\": {},", q(&f.secret_key));
+    if !f.backend.is_empty() {
+        let _ = writeln!(out, "  \"backend\": {},", q(&f.backend));
+    }
     let _ = writeln!(out, "  \"scenario\": {},", q(&f.scenario));
+    if let Some(start) = f.user_id_start {
+        let _ = writeln!(out, "  \"user_id_start\": {start},");
+    }
     let _ = writeln!(out, "  \"description\": {},", q(&f.description));
     out.push_str("  \"exchanges\": [");
     for (i, ex) in f.exchanges.iter().enumerate() {
@@ -146,7 +160,9 @@ mod tests {
     fn round_trip() {
         let f = Fixture {
             secret_key: "k".into(),
+            backend: "mysql".into(),
             scenario: "s".into(),
+            user_id_start: Some(10_000_000),
             description: "d".into(),
             exchanges: vec![Exchange {
                 request: Request::new("POST", "/x").header("A", vec![0xffu8]).body(vec![b'['; 10_000]).note("n"),

@@ -5,8 +5,11 @@
 //! - [`tokens`]: JWT construction for scenarios;
 //! - [`scenarios`]: the named scenarios; [`random`]: seeded random ones;
 //! - [`fixtures`]: the fixture files under `tests/fixtures/`;
-//! - [`oracle`]: the Django oracle, process groups and SQLite resets.
+//! - [`oracle`]: the Django oracle, process groups and SQLite resets;
+//! - [`backend`]: SQLite, PostgreSQL, MySQL: throwaway test databases,
+//!   resets, and reading rows back.
 
+pub mod backend;
 pub mod client;
 pub mod fixtures;
 pub mod model;
@@ -15,13 +18,15 @@ pub mod random;
 pub mod scenarios;
 pub mod tokens;
 
+use backend::Backend;
 use client::Client;
 use fixtures::{Exchange, Fixture};
 use scenarios::Scenario;
 
-/// Play a scenario against a server (whose database the caller has reset)
-/// and record every response (contract headers only).
-pub fn record_scenario(client: &Client, secret_key: &str, scenario: &Scenario) -> Result<Fixture, String> {
+/// Play a scenario against a server (whose database the caller has reset,
+/// with `scenario.user_id_start` applied) and record every response
+/// (contract headers only).
+pub fn record_scenario(client: &Client, secret_key: &str, backend: Backend, scenario: &Scenario) -> Result<Fixture, String> {
     let mut exchanges = Vec::with_capacity(scenario.requests.len());
     for (i, req) in scenario.requests.iter().enumerate() {
         let resp = client
@@ -31,7 +36,9 @@ pub fn record_scenario(client: &Client, secret_key: &str, scenario: &Scenario) -
     }
     Ok(Fixture {
         secret_key: secret_key.to_string(),
+        backend: backend.name().to_string(),
         scenario: scenario.name.clone(),
+        user_id_start: scenario.user_id_start,
         description: scenario.description.clone(),
         exchanges,
     })

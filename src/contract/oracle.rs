@@ -1,7 +1,9 @@
 //! The Django oracle (`run.sh` of the reference project), child processes
 //! in their own process group, temp dirs, and the SQLite helpers that make
-//! one running server play many scenarios on a "fresh" database.
+//! one running server play many scenarios on a "fresh" database (the
+//! backend-independent versions are in [`super::backend`]).
 
+use super::backend::{Backend, TestDb};
 use super::client::Client;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -200,7 +202,11 @@ impl Drop for ProcessGroup {
 pub struct Oracle {
     pub process: ProcessGroup,
     pub addr: SocketAddr,
+    /// The SQLite file (empty for PostgreSQL and MySQL: see `database`).
     pub db_path: PathBuf,
+    pub backend: Backend,
+    /// The database: the SQLite path or the PostgreSQL/MySQL database name.
+    pub database: String,
 }
 
 impl Oracle {
@@ -210,6 +216,29 @@ impl Oracle {
     /// time for a first run to build the virtualenv). The log goes to
     /// `log_path`.
     pub fn start(secret_key: &str, db_path: &Path, log_path: &Path) -> Result<Oracle, String> {
+        let name = db_path.to_str().ok_or("database path is not UTF-8")?.to_string();
+        let env = vec![("REF_DB_ENGINE", "sqlite".to_string()), ("REF_DB_NAME", name.clone())];
+        let mut oracle = Oracle::start_with_env(secret_key, &env, log_path)?;
+        oracle.db_path = db_path.to_path_buf();
+        oracle.database = name;
+        Ok(oracle)
+    }
+
+    /// Start `run.sh` on a test database of any backend (its `migrate
+    /// --fake-initial` runs first, creating or adopting the schema).
+    pub fn start_on(secret_key: &str, db: &TestDb, log_path: &Path) -> Result<Oracle, String> {
+        let env = db.oracle_env()?;
+        let mut oracle = Oracle::start_with_env(secret_key, &env, log_path)
+            .map_err(|e| format!("{e}\n(oracle on the {} database {})", db.backend, db.name))?;
+        oracle.backend = db.backend;
+        oracle.database = db.name.clone();
+        if let Some(p) = db.sqlite_path() {
+            oracle.db_path = p.to_path_buf();
+        }
+        Ok(oracle)
+    }
+
+    fn start_with_env(secret_key: &str, db_env: &[(&str, String)], log_path: &Path) -> Result<Oracle, String> {
         check_oracle_prerequisites()?;
         let timeout = std::env::var("LEDGER_ORACLE_START_TIMEOUT")
             .ok()
@@ -223,15 +252,25 @@ impl Oracle {
             let mut cmd = Command::new("bash");
             cmd.arg(oracle_dir().join("run.sh"))
                 .env("PORT", port.to_string())
-                .env("REF_DB_ENGINE", "sqlite")
-                .env("REF_DB_NAME", db_path)
                 .env("REF_SECRET_KEY", secret_key)
                 .env("REF_ALGORITHM", "HS256")
                 .env_remove("REF_ACCESS_LOG");
+            for var in ["REF_DB_HOST", "REF_DB_PORT", "REF_DB_USER", "REF_DB_PASSWORD"] {
+                cmd.env_remove(var);
+            }
+            for (k, v) in db_env {
+                cmd.env(k, v);
+            }
             let mut process = ProcessGroup::spawn("the Django oracle (run.sh)", cmd, log_path)?;
             match process.wait_http(addr, Duration::from_secs(timeout)) {
                 Ok(()) => {
-                    return Ok(Oracle { process, addr, db_path: db_path.to_path_buf() });
+                    return Ok(Oracle {
+                        process,
+                        addr,
+                        db_path: PathBuf::new(),
+                        backend: Backend::Sqlite,
+                        database: String::new(),
+                    });
                 }
                 Err(e) => {
                     let in_use = e.contains("Address already in use") || e.contains("Connection in use");

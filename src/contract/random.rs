@@ -351,6 +351,7 @@ pub fn scenarios(key: &str, seed: u64, cases: usize, per_scenario: usize) -> Vec
             name: format!("random_{seed}_{index:03}"),
             description: format!("random requests from seed {seed}, part {index}"),
             requests: reqs,
+            user_id_start: None,
         });
         index += 1;
     }

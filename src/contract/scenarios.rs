@@ -33,6 +33,9 @@ pub struct Scenario {
     pub name: String,
     pub description: String,
     pub requests: Vec<Request>,
+    /// The id the first user created gets (the `users` id sequence is
+    /// restarted there by the reset before the scenario); `None`: 1.
+    pub user_id_start: Option<i64>,
 }
 
 /// JSON string literal (serde_json escaping: control characters escaped, non-ASCII raw).
@@ -82,7 +85,12 @@ impl B {
     fn new(key: &str, name: &str, description: &str) -> B {
         B {
             key: key.to_string(),
-            s: Scenario { name: name.to_string(), description: description.to_string(), requests: Vec::new() },
+            s: Scenario {
+                name: name.to_string(),
+                description: description.to_string(),
+                requests: Vec::new(),
+                user_id_start: None,
+            },
         }
     }
     fn add(&mut self, r: Request) -> &mut Self {
@@ -116,6 +124,11 @@ impl B {
     }
     fn tok(&self, id: i64) -> String {
         token_for(&self.key, id)
+    }
+    /// The first user created gets this id (the reset restarts the sequence there).
+    fn user_ids_from(&mut self, first: i64) -> &mut Self {
+        self.s.user_id_start = Some(first);
+        self
     }
     fn done(self) -> Scenario {
         self.s
@@ -164,6 +177,7 @@ pub fn all(key: &str) -> Vec<Scenario> {
         logout_claims_aud_order(key),
         logout_id_values(key),
         logout_id_huge(key),
+        logout_id_out_of_range(key),
         logout_nesting(key),
         logout_lifecycle(key),
         methods_users(key),
@@ -172,6 +186,9 @@ pub fn all(key: &str) -> Vec<Scenario> {
         cors_simple(key),
         cors_preflight(key),
         cors_error_pages(key),
+        email_case_and_space(key),
+        email_length_limits(key),
+        token_long_ids(key),
     ]
 }
 
@@ -343,7 +360,7 @@ fn signup_email_regex_valid(key: &str) -> Scenario {
     }
     b.login("the newline email logs in only with the newline", creds("newline@example.com\n", U1.1));
     b.login("without the newline it is another (unknown) email", creds("newline@example.com", U1.1));
-    b.login("emails are case-sensitive", creds("a.b-c@example.com", U1.1));
+    b.login("emails are case-sensitive (not under MySQL's case-insensitive collation)", creds("a.b-c@example.com", U1.1));
     b.done()
 }
 
@@ -488,7 +505,7 @@ fn signup_duplicates(key: &str) -> Scenario {
         .signup("same email and password", creds(U1.0, U1.1))
         .signup("same email, other password", creds(U1.0, "0ther#Pass"))
         .signup("same email, invalid password: password is checked first", creds(U1.0, "x"))
-        .signup("upper-case variant is another email", creds("USER1@example.com", U1.1))
+        .signup("upper-case variant: another email, except under MySQL's case-insensitive collation", creds("USER1@example.com", U1.1))
         .signup("newline variant is another email", creds("user1@example.com\n", U1.1))
         .signup("duplicate of the newline variant", creds("user1@example.com\n", U1.1))
         .signup("duplicate key: the last email wins (a duplicate)", format!(r#"{{"email": "new@example.com", "email": {}, "password": {}}}"#, js(U1.0), js(U1.1)))
@@ -807,7 +824,7 @@ fn login_flow(key: &str) -> Scenario {
         .login("second login: same token, second row", creds(U1.0, U1.1))
         .signup_u(U2)
         .login_u(U2)
-        .login("email is exact: upper case is unknown", creds("USER1@example.com", U1.1))
+        .login("upper case: unknown under an exact collation (SQLite, PostgreSQL), the same user under MySQL's case-insensitive one", creds("USER1@example.com", U1.1))
         .login("email with surrounding spaces is unknown", creds(" user1@example.com ", U1.1));
     b.done()
 }
@@ -1613,6 +1630,143 @@ fn cors_error_pages(key: &str) -> Scenario {
             .note("400 page (body too big) with Origin"),
     );
     b.add(post_json("/nope", "{}").header("Origin", "null").note("404 with Origin null"));
+    b.done()
+}
+
+/// Logout with a token for `id` given as JSON text (any number).
+fn id_payload(id: &str) -> String {
+    format!(r#"{{"id":{id}}}"#)
+}
+
+fn logout_id_out_of_range(key: &str) -> Scenario {
+    let mut b = B::new(
+        key,
+        "logout_id_out_of_range",
+        "ids outside bigint for a user with one token row: SQLite cannot bind them (500), PostgreSQL and MySQL compare and find nobody (401)",
+    );
+    b.signup_u(U1).login_u(U1);
+    let d4300 = "9".repeat(4300);
+    for id in [
+        "9223372036854775807",
+        "9223372036854775808",
+        "-9223372036854775808",
+        "-9223372036854775809",
+        "18446744073709551616",
+        "-18446744073709551616",
+        "\"9223372036854775808\"",
+        "\" -9223372036854775809 \"",
+        "9223372036854775808.0",
+        "1e19",
+        "-1e19",
+        "1e300",
+        "-1.7976931348623157e308",
+        &d4300,
+        &format!("-{d4300}"),
+        &format!("\"{d4300}\""),
+        "1e400",
+        "-1e400",
+    ] {
+        let t = sign(key, STD_HEADER, &id_payload(id));
+        let shown: String = id.chars().take(40).collect();
+        b.logout(&format!("id {shown}"), t);
+    }
+    b.logout_p(r#"{"id":1}"#);
+    b.done()
+}
+
+/// Signup and login lookups compare emails in the database, with its
+/// collation: exact on SQLite and PostgreSQL; case- and accent-insensitive
+/// with trailing spaces ignored on MySQL's utf8mb4_general_ci.
+fn email_case_and_space(key: &str) -> Scenario {
+    let mut b = B::new(
+        key,
+        "email_case_and_space",
+        "email lookups follow the database collation: case, accents, trailing spaces, a final newline",
+    );
+    let base = "Mixed.Case@Example.com";
+    let pw = "Passw0rd!";
+    b.signup("signup Mixed.Case@Example.com", creds(base, pw))
+        .signup("lower-case variant: another email, or the same one under a case-insensitive collation", creds("mixed.case@example.com", pw))
+        .signup("upper-case variant", creds("MIXED.CASE@EXAMPLE.COM", pw))
+        .signup("with the final newline EMAIL_REGEX allows: not padding, another email", creds(&format!("{base}\n"), pw))
+        .signup("a trailing space is refused by EMAIL_REGEX before any lookup", creds(&format!("{base} "), pw))
+        .signup("lower-case variant again, another password", creds("mixed.case@example.com", "0ther#Pass"));
+    for (note, email) in [
+        ("exact", base.to_string()),
+        ("lower case", "mixed.case@example.com".into()),
+        ("upper case", "MIXED.CASE@EXAMPLE.COM".into()),
+        ("alternating case", "mIxEd.cAsE@eXaMpLe.cOm".into()),
+        ("one trailing space", format!("{base} ")),
+        ("three trailing spaces", format!("{base}   ")),
+        ("lower case and a trailing space", "mixed.case@example.com ".into()),
+        ("leading space", format!(" {base}")),
+        ("trailing tab", format!("{base}\t")),
+        ("trailing no-break space", format!("{base}\u{a0}")),
+        ("final newline", format!("{base}\n")),
+        ("final newline then a space", format!("{base}\n ")),
+        ("accented i", "M\u{ef}xed.Case@Example.com".into()),
+        ("fullwidth M", "\u{ff2d}ixed.Case@Example.com".into()),
+    ] {
+        b.login(&format!("login, {note}: {email:?}"), creds(&email, pw));
+    }
+    b.login("case variant with a wrong password", creds("MIXED.case@example.com", "Wr0ng!pass"));
+    let t1 = b.tok(1);
+    b.logout("user 1 logs out: one token row (exact collation) or many (case-insensitive) -> 500", &t1);
+    b.done()
+}
+
+fn email_length_limits(key: &str) -> Scenario {
+    let mut b = B::new(
+        key,
+        "email_length_limits",
+        "users.email is varchar(100): enforced by PostgreSQL and MySQL (500 at the INSERT), not by SQLite",
+    );
+    let pw = "Passw0rd!";
+    let e100 = format!("{}@example.com", "l".repeat(88));
+    let e101 = format!("{}@example.com", "m".repeat(89));
+    let e255 = format!("{}@example.com", "n".repeat(243));
+    assert_eq!((e100.len(), e101.len(), e255.len()), (100, 101, 255));
+    b.signup("100 characters: fits", creds(&e100, pw))
+        .signup("101 characters", creds(&e101, pw))
+        .signup("101 characters, invalid password: INVALID_PASSWORD comes first", creds(&e101, "x"))
+        .signup("100 characters plus the final newline EMAIL_REGEX allows (101)", creds(&format!("{e100}\n"), pw))
+        .signup("255 characters", creds(&e255, pw))
+        .signup("the 100-character email again", creds(&e100, pw))
+        .login("login, 100 characters", creds(&e100, pw))
+        .login("login, 101 characters", creds(&e101, pw))
+        .login("login, 100 characters upper-cased", creds(&e100.to_uppercase(), pw))
+        .login("login, 100 characters and a trailing space", creds(&format!("{e100} "), pw))
+        .login("login, 1000 characters", creds(&format!("{}@example.com", "o".repeat(988)), pw));
+    // MySQL cuts trailing whitespace (the final newline included) that does
+    // not fit, even in strict mode, with only a note: the stored email has
+    // no newline.
+    let f100 = format!("{}@example.com", "f".repeat(88));
+    b.signup("a new 100-character email plus the final newline (101)", creds(&format!("{f100}\n"), pw))
+        .login("login without the newline", creds(&f100, pw))
+        .login("login with the newline", creds(&format!("{f100}\n"), pw))
+        .signup("the same email without the newline", creds(&f100, pw));
+    b.done()
+}
+
+fn token_long_ids(key: &str) -> Scenario {
+    let mut b = B::new(
+        key,
+        "token_long_ids",
+        "tokens.token is varchar(100): the token of user 10**7 is 101 characters, too long for PostgreSQL and MySQL (500 at login)",
+    );
+    let (first, second) = (9_999_999, 10_000_000);
+    b.user_ids_from(first);
+    let (t1, t2, t3) = (b.tok(first), b.tok(second), b.tok(second + 1));
+    assert_eq!((t1.len(), t2.len()), (100, 101));
+    b.signup_u(U1)
+        .signup_u(U2)
+        .login("user 9999999: a 100-character token", creds(U1.0, U1.1))
+        .login("user 10000000: a 101-character token", creds(U2.0, U2.1))
+        .logout("logout user 9999999", &t1)
+        .logout("logout user 10000000: logged out if its token row was stored", &t2)
+        .logout("user 10000001 does not exist -> 401", &t3)
+        .login("user 10000000 again", creds(U2.0, U2.1))
+        .logout("and logout again", &t2);
     b.done()
 }
 

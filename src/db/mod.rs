@@ -11,14 +11,15 @@
 pub mod schema;
 mod url;
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use diesel::connection::SimpleConnection;
 use diesel::mysql::MysqlConnection;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection, R2D2Connection};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, HandleError, Pool, PooledConnection, R2D2Connection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -29,8 +30,19 @@ pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 pub const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/mysql");
 
-/// How long a request waits for a pooled connection before failing.
+/// How long a request waits for a pooled connection before failing, when
+/// every connection is busy.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
+/// While the database server refuses connections, a request waits this long
+/// for one before failing (Django, which connects per request, fails at
+/// once), instead of the whole [`CHECKOUT_TIMEOUT`].
+const UNREACHABLE_WAIT: Duration = Duration::from_millis(100);
+/// r2d2 retries a failed connection attempt in the background after 0.2 s,
+/// 0.4 s, … up to half of this: the longest a recovered database waits for
+/// the pool to notice it.
+const RECONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The PostgreSQL advisory lock held while migrating ("ledger-m" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x6c65_6467_6572_2d6d;
 /// Every SQLite connection waits up to 5 s on a lock held by another
 /// connection or process, and enforces foreign keys as Django's does.
 const SQLITE_ON_CONNECT: &str = "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
@@ -95,16 +107,66 @@ enum Backend {
 pub struct Database {
     backend: Backend,
     tz: chrono_tz::Tz,
+    reach: Arc<Reachability>,
 }
 
-/// Per-connection settings, as Django's backends make them.
+/// Whether the database server accepted the pool's latest connection
+/// attempt: `Some(error)` from a refused attempt until one succeeds.
+#[derive(Debug, Default)]
+struct Reachability {
+    refused: Mutex<Option<String>>,
+}
+
+impl Reachability {
+    fn refused(&self) -> Option<String> {
+        self.refused.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set(&self, refused: Option<String>) {
+        let mut current = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        match (&*current, &refused) {
+            (None, Some(error)) => log::warn!("database unreachable: {error}"),
+            (Some(_), None) => log::info!("database reachable again"),
+            _ => {}
+        }
+        *current = refused;
+    }
+}
+
+/// Per-connection settings, as Django's backends make them; a connection
+/// that got this far shows that the database server is reachable.
 #[derive(Debug)]
-struct OnConnect(&'static str);
+struct OnConnect {
+    sql: &'static str,
+    reach: Arc<Reachability>,
+}
 
 impl<C: R2D2Connection + SimpleConnection + 'static> CustomizeConnection<C, diesel::r2d2::Error> for OnConnect {
     fn on_acquire(&self, conn: &mut C) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(self.0).map_err(diesel::r2d2::Error::QueryError)
+        conn.batch_execute(self.sql).map_err(diesel::r2d2::Error::QueryError)?;
+        self.reach.set(None);
+        Ok(())
     }
+}
+
+/// Errors of the pool's background work, in place of r2d2's handler (which
+/// logs every retry): a refused connection marks the database unreachable;
+/// a pooled connection that fails its check is replaced.
+#[derive(Debug)]
+struct OnPoolError(Arc<Reachability>);
+
+impl HandleError<diesel::r2d2::Error> for OnPoolError {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        match error {
+            diesel::r2d2::Error::ConnectionError(e) => self.0.set(Some(one_line(&e.to_string()))),
+            diesel::r2d2::Error::QueryError(e) => log::info!("dropping a broken database connection: {}", one_line(&e.to_string())),
+        }
+    }
+}
+
+/// libpq's messages span lines; a log line should not.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Runs `$body` with `$conn` bound to a pooled connection and `$s` to the
@@ -113,21 +175,21 @@ macro_rules! with_conn {
     ($db:expr, $conn:ident, $s:ident => $body:block) => {
         match &$db.backend {
             Backend::Sqlite(pool) => {
-                let mut pooled = checkout(pool)?;
+                let mut pooled = checkout(pool, &$db.reach)?;
                 let $conn = &mut *pooled;
                 #[allow(unused_imports)]
                 use schema::sqlite as $s;
                 $body
             }
             Backend::Postgres(pool) => {
-                let mut pooled = checkout(pool)?;
+                let mut pooled = checkout(pool, &$db.reach)?;
                 let $conn = &mut *pooled;
                 #[allow(unused_imports)]
                 use schema::postgres as $s;
                 $body
             }
             Backend::Mysql(pool) => {
-                let mut pooled = checkout(pool)?;
+                let mut pooled = checkout(pool, &$db.reach)?;
                 let $conn = &mut *pooled;
                 #[allow(unused_imports)]
                 use schema::mysql as $s;
@@ -137,10 +199,31 @@ macro_rules! with_conn {
     };
 }
 
+/// A pooled connection: waits up to [`CHECKOUT_TIMEOUT`] for one while all
+/// are busy, but only [`UNREACHABLE_WAIT`] while the database server
+/// refuses new ones (r2d2 alone would make every request wait the whole
+/// timeout for a server that is down). r2d2 keeps retrying in the
+/// background, so the pool recovers by itself when the server is back.
 fn checkout<C: R2D2Connection + 'static>(
     pool: &Pool<ConnectionManager<C>>,
+    reach: &Reachability,
 ) -> Result<PooledConnection<ConnectionManager<C>>, DbError> {
-    pool.get().map_err(|e| DbError::Pool(e.to_string()))
+    let started = Instant::now();
+    loop {
+        let waited = started.elapsed();
+        let slice = UNREACHABLE_WAIT.min(CHECKOUT_TIMEOUT.saturating_sub(waited));
+        match pool.get_timeout(slice) {
+            Ok(conn) => return Ok(conn),
+            Err(e) => {
+                if let Some(refused) = reach.refused() {
+                    return Err(DbError::Pool(format!("database unreachable: {refused}")));
+                }
+                if started.elapsed() >= CHECKOUT_TIMEOUT {
+                    return Err(DbError::Pool(one_line(&e.to_string())));
+                }
+            }
+        }
+    }
 }
 
 /// `validate`: ping each connection as it leaves the pool, so one that a
@@ -151,13 +234,15 @@ fn pool<C: R2D2Connection + SimpleConnection + 'static>(
     size: u32,
     on_connect: &'static str,
     validate: bool,
+    reach: &Arc<Reachability>,
 ) -> Result<Pool<ConnectionManager<C>>, DbError> {
     Pool::builder()
         .max_size(size)
         .test_on_check_out(validate)
         .min_idle(Some(0))
-        .connection_timeout(CHECKOUT_TIMEOUT)
-        .connection_customizer(Box::new(OnConnect(on_connect)))
+        .connection_timeout(RECONNECT_TIMEOUT)
+        .connection_customizer(Box::new(OnConnect { sql: on_connect, reach: reach.clone() }))
+        .error_handler(Box::new(OnPoolError(reach.clone())))
         .build(ConnectionManager::<C>::new(url))
         .map_err(|e| DbError::Pool(e.to_string()))
 }
@@ -165,13 +250,24 @@ fn pool<C: R2D2Connection + SimpleConnection + 'static>(
 impl Database {
     /// Makes the pool; connections are opened on first use (see [`Database::ping`]).
     pub fn open(url: &DatabaseUrl, pool_size: u32, tz: chrono_tz::Tz) -> Result<Database, DbError> {
+        let reach = Arc::new(Reachability::default());
         let backend = match url {
-            DatabaseUrl::Sqlite(path) => Backend::Sqlite(pool(&path.to_string_lossy(), pool_size, SQLITE_ON_CONNECT, false)?),
-            DatabaseUrl::Postgres(url) => Backend::Postgres(pool(url, pool_size, "SELECT 1", true)?),
+            DatabaseUrl::Sqlite(path) => {
+                Backend::Sqlite(pool(&path.to_string_lossy(), pool_size, SQLITE_ON_CONNECT, false, &reach)?)
+            }
+            // psycopg2 interpolates values, so PostgreSQL plans each of Django's
+            // statements with them: a value too long for its varchar fails at
+            // planning, before the id default (nextval) runs. A cached generic
+            // plan fails at execution, after nextval, and later ids differ.
+            DatabaseUrl::Postgres(url) => {
+                Backend::Postgres(pool(url, pool_size, "SET plan_cache_mode = force_custom_plan", true, &reach)?)
+            }
             // Django's MySQL OPTIONS: utf8mb4 and strict mode.
-            DatabaseUrl::Mysql(url) => Backend::Mysql(pool(url, pool_size, "SET sql_mode = 'STRICT_TRANS_TABLES'", true)?),
+            DatabaseUrl::Mysql(url) => {
+                Backend::Mysql(pool(url, pool_size, "SET sql_mode = 'STRICT_TRANS_TABLES'", true, &reach)?)
+            }
         };
-        Ok(Database { backend, tz })
+        Ok(Database { backend, tz, reach })
     }
 
     /// The backend's name, for logs.
@@ -190,20 +286,55 @@ impl Database {
         matches!(self.backend, Backend::Sqlite(_))
     }
 
-    /// Applies pending migrations; returns the versions applied.
+    /// Applies pending migrations; returns the versions applied. Several
+    /// processes starting on one fresh database at once migrate one after
+    /// another (the later ones find nothing pending) instead of racing to
+    /// create the same tables.
     pub fn migrate(&self) -> Result<Vec<String>, DbError> {
         let run = |result: diesel::migration::Result<Vec<diesel::migration::MigrationVersion<'_>>>| {
             result.map(|v| v.iter().map(|v| v.to_string()).collect()).map_err(|e| DbError::Migration(e.to_string()))
         };
         match &self.backend {
             Backend::Sqlite(pool) => {
-                let mut conn = checkout(pool)?;
+                let mut conn = checkout(pool, &self.reach)?;
                 // WAL lets readers run beside a writer; Django works with it as is.
                 conn.batch_execute("PRAGMA journal_mode = WAL;")?;
-                run(conn.run_pending_migrations(SQLITE_MIGRATIONS))
+                // BEGIN IMMEDIATE takes the write lock before reading what is
+                // pending, so processes starting at once migrate in turn.
+                let conn: &mut SqliteConnection = &mut conn;
+                conn.immediate_transaction::<_, DbError, _>(|conn| run(conn.run_pending_migrations(SQLITE_MIGRATIONS)))
             }
-            Backend::Postgres(pool) => run(checkout(pool)?.run_pending_migrations(POSTGRES_MIGRATIONS)),
-            Backend::Mysql(pool) => run(checkout(pool)?.run_pending_migrations(MYSQL_MIGRATIONS)),
+            // PostgreSQL: a transaction-scoped advisory lock (DDL is
+            // transactional), so that processes starting at once migrate in turn.
+            Backend::Postgres(pool) => {
+                let mut pooled = checkout(pool, &self.reach)?;
+                let conn: &mut PgConnection = &mut pooled;
+                conn.transaction::<_, DbError, _>(|conn| {
+                    conn.batch_execute(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"))?;
+                    run(conn.run_pending_migrations(POSTGRES_MIGRATIONS))
+                })
+            }
+            // MySQL commits DDL implicitly: a named lock for this database,
+            // released on every path (and by the server if the connection dies).
+            Backend::Mysql(pool) => {
+                use diesel::dsl::sql;
+                use diesel::sql_types::{BigInt, Nullable};
+                const LOCK: &str = "CONCAT('ledger-server:migrate:', MD5(IFNULL(DATABASE(), '')))";
+                let mut pooled = checkout(pool, &self.reach)?;
+                let conn: &mut MysqlConnection = &mut pooled;
+                let locked: Option<i64> =
+                    diesel::select(sql::<Nullable<BigInt>>(&format!("CAST(GET_LOCK({LOCK}, 120) AS SIGNED)")))
+                        .get_result(conn)?;
+                if locked != Some(1) {
+                    return Err(DbError::Migration("another process held the migration lock for 120 s".into()));
+                }
+                let applied = run(conn.run_pending_migrations(MYSQL_MIGRATIONS));
+                let released = diesel::select(sql::<Nullable<BigInt>>(&format!("CAST(RELEASE_LOCK({LOCK}) AS SIGNED)")))
+                    .get_result::<Option<i64>>(conn);
+                let applied = applied?;
+                released?;
+                Ok(applied)
+            }
         }
     }
 
@@ -267,7 +398,7 @@ impl Database {
                         users::email.eq(email),
                         users::password.eq(password_hash),
                     ))
-                    .execute(&mut *checkout(pool)?)
+                    .execute(&mut *checkout(pool, &self.reach)?)
             }
             Backend::Postgres(pool) => {
                 // Django sends naive local time on a connection whose time
@@ -281,7 +412,7 @@ impl Database {
                         users::email.eq(email),
                         users::password.eq(password_hash),
                     ))
-                    .execute(&mut *checkout(pool)?)
+                    .execute(&mut *checkout(pool, &self.reach)?)
             }
             Backend::Mysql(pool) => {
                 use schema::mysql::users;
@@ -293,7 +424,7 @@ impl Database {
                         users::email.eq(email),
                         users::password.eq(password_hash),
                     ))
-                    .execute(&mut *checkout(pool)?)
+                    .execute(&mut *checkout(pool, &self.reach)?)
             }
         };
         match inserted {
@@ -397,6 +528,20 @@ mod tests {
         assert_eq!(db.logout(1).unwrap(), LogoutOutcome::Multiple);
         // A token for a user that does not exist violates the foreign key.
         assert!(db.add_token(99, "t").is_err());
+    }
+
+    /// Nothing listens on port 1: each request fails at once, as Django's
+    /// do, instead of waiting for the pool's checkout timeout.
+    #[test]
+    fn an_unreachable_server_fails_requests_fast() {
+        let url = DatabaseUrl::parse("postgres://postgres@127.0.0.1:1/none").unwrap();
+        let db = Database::open(&url, 2, chrono_tz::Asia::Seoul).unwrap();
+        for attempt in 0..3 {
+            let started = Instant::now();
+            let error = db.ping().unwrap_err().to_string();
+            assert!(started.elapsed() < CHECKOUT_TIMEOUT / 2, "attempt {attempt} took {:?}", started.elapsed());
+            assert!(error.contains("database unreachable") && !error.contains('\n'), "{error}");
+        }
     }
 
     #[test]

@@ -51,11 +51,22 @@ pub fn one_line(scenario: &str, index: usize, req: &Request, expected: &Response
 pub struct RustServer {
     pub process: ProcessGroup,
     pub addr: SocketAddr,
+    /// The SQLite file (empty for PostgreSQL and MySQL: see `database_url`).
     pub db_path: PathBuf,
+    pub database_url: String,
 }
 
 impl RustServer {
+    /// On a SQLite file.
     pub fn start(secret_key: &str, db_path: &Path, work_dir: &Path, log_path: &Path) -> Result<RustServer, String> {
+        let url = db_path.to_str().ok_or("database path is not UTF-8")?;
+        let mut server = RustServer::start_url(secret_key, url, work_dir, log_path)?;
+        server.db_path = db_path.to_path_buf();
+        Ok(server)
+    }
+
+    /// On any `DATABASE_URL` (a SQLite path, `postgres://…`, `mysql://…`).
+    pub fn start_url(secret_key: &str, database_url: &str, work_dir: &Path, log_path: &Path) -> Result<RustServer, String> {
         let mut last = String::new();
         for _ in 0..3 {
             let port = free_port()?;
@@ -64,14 +75,17 @@ impl RustServer {
             cmd.arg("serve")
                 .current_dir(work_dir)
                 .env("SECRET_KEY", secret_key)
-                .env("DATABASE_URL", db_path)
+                .env("DATABASE_URL", database_url)
                 .env("BIND", addr.to_string())
                 .env_remove("ALGORITHM")
                 .env_remove("TIME_ZONE")
                 .env_remove("POOL_SIZE");
             let mut process = ProcessGroup::spawn("ledger-server", cmd, log_path)?;
             match process.wait_http(addr, Duration::from_secs(60)) {
-                Ok(()) => return Ok(RustServer { process, addr, db_path: db_path.to_path_buf() }),
+                Ok(()) => {
+                    let db_path = if database_url.contains("://") { PathBuf::new() } else { PathBuf::from(database_url) };
+                    return Ok(RustServer { process, addr, db_path, database_url: database_url.to_string() });
+                }
                 Err(e) => {
                     let retry = e.contains("in use");
                     last = e;

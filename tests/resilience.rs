@@ -1,0 +1,522 @@
+//! A real `ledger-server` against a database server that comes and goes.
+//!
+//! When the database is unreachable at start, the server retries with
+//! backoff and says so in its log; when the database goes away while it
+//! serves, requests that need it fail the way Django's do (the 500 page,
+//! quickly: no hang), requests that do not need it are still answered,
+//! nothing is half-written, and service resumes by itself once the database
+//! is back.
+//!
+//! The test runs its own throwaway PostgreSQL instance (initdb into a temp
+//! directory, a free port, trust auth), never the shared server that other
+//! tests use: it stops and starts that instance at will. As root, the
+//! PostgreSQL tools run as the `postgres` OS user (initdb refuses root).
+//! The instance is stopped and its directory removed even if the test fails.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use ledger_server::contract::client::Client;
+use ledger_server::contract::model::{compare, Request, Response};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ledger-server");
+const KEY: &str = "resilience-test-key";
+const PASSWORD: &str = "Passw0rd!";
+/// Django's 500 page, byte for byte.
+const SERVER_ERROR_PAGE: &str = "\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Server Error (500)</title>\n</head>\n<body>\n  <h1>Server Error (500)</h1><p></p>\n</body>\n</html>\n";
+/// How long a request may take to fail while the database is down: it
+/// takes about 0.1 s; waiting for the pool's whole 5 s checkout timeout (as
+/// r2d2 alone does) is a hang this catches, with room for a loaded machine.
+const FAIL_WITHIN: Duration = Duration::from_secs(4);
+/// How long the server may take to notice that the database is back.
+const RESUME_WITHIN: Duration = Duration::from_secs(30);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `…/postgresql/<newest version>/bin`, where Debian puts initdb and pg_ctl.
+fn postgres_bin_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("LEDGER_TEST_PG_BIN") {
+        return PathBuf::from(dir);
+    }
+    let root = Path::new("/usr/lib/postgresql");
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir(root)
+        .unwrap_or_else(|e| panic!("{}: {e}; install postgresql (scripts/services.sh does) or set LEDGER_TEST_PG_BIN", root.display()))
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let version = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin).unwrap_or_else(|| panic!("no PostgreSQL server binaries under {}", root.display()))
+}
+
+fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
+
+const INSTANCE_PREFIX: &str = "ledger-resilience-pg.";
+/// The pid of the test process that made an instance, in its directory.
+const OWNER_FILE: &str = "owner.pid";
+
+/// Stops and removes instances left behind by test processes that were
+/// killed (a timeout's SIGKILL runs no destructor; pg_ctl's server outlives
+/// the test in a session of its own).
+fn remove_abandoned_instances(parent: &Path, bin: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        if !entry.file_name().to_string_lossy().starts_with(INSTANCE_PREFIX) {
+            continue;
+        }
+        let Some(owner) = std::fs::read_to_string(dir.join(OWNER_FILE)).ok().and_then(|s| s.trim().parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let alive = unsafe { libc::kill(owner, 0) == 0 || *libc::__errno_location() == libc::EPERM };
+        if alive {
+            continue;
+        }
+        eprintln!("removing the abandoned PostgreSQL instance {}", dir.display());
+        let stale = PrivatePostgres { dir, bin: bin.to_path_buf(), port: 0 };
+        drop(stale); // pg_ctl stop, then the directory goes
+    }
+}
+
+/// A PostgreSQL instance of this test's own, in a temp directory.
+struct PrivatePostgres {
+    /// Removed on drop.
+    dir: PathBuf,
+    bin: PathBuf,
+    port: u16,
+}
+
+impl PrivatePostgres {
+    /// initdb only: the instance is not running yet.
+    fn init() -> PrivatePostgres {
+        // The postgres user must be able to reach the directory: /tmp, not
+        // a private TMPDIR.
+        let parent = if is_root() { PathBuf::from("/tmp") } else { std::env::temp_dir() };
+        let bin = postgres_bin_dir();
+        remove_abandoned_instances(&parent, &bin);
+        let dir = tempfile::Builder::new().prefix(INSTANCE_PREFIX).tempdir_in(parent).unwrap().keep();
+        std::fs::write(dir.join(OWNER_FILE), std::process::id().to_string()).unwrap();
+        if is_root() {
+            let status = Command::new("chown").arg("postgres:").arg(&dir).status().unwrap();
+            assert!(status.success(), "chown postgres {}", dir.display());
+        }
+        let pg = PrivatePostgres { dir, bin, port: free_port() };
+        pg.run(
+            "initdb",
+            &["-D", pg.data().to_str().unwrap(), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync"],
+        );
+        pg
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn command(&self, tool: &str) -> Command {
+        let exe = self.bin.join(tool);
+        let mut cmd = if is_root() {
+            let mut cmd = Command::new("runuser");
+            cmd.args(["-u", "postgres", "--"]).arg(exe);
+            cmd
+        } else {
+            Command::new(exe)
+        };
+        cmd.current_dir(&self.dir).env_remove("PGDATA").env_remove("PGPORT").env_remove("PGHOST");
+        cmd
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let output = self.command(tool).args(args).stdin(Stdio::null()).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{tool} {args:?} failed ({}):\n{}{}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+            self.server_log()
+        );
+    }
+
+    fn server_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    fn start(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=40",
+            self.port,
+            self.dir.display()
+        );
+        let log = self.dir.join("server.log");
+        self.run("pg_ctl", &["-D", self.data().to_str().unwrap(), "-l", log.to_str().unwrap(), "-o", &options, "-w", "-t", "60", "start"]);
+    }
+
+    /// `mode`: `immediate` (as if it crashed) or `fast`.
+    fn stop(&self, mode: &str) {
+        self.run("pg_ctl", &["-D", self.data().to_str().unwrap(), "-m", mode, "-w", "-t", "60", "stop"]);
+    }
+
+    fn connect(&self) -> PgConnection {
+        PgConnection::establish(&self.url()).unwrap_or_else(|e| panic!("connect to the private instance: {e}"))
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        // Stopped whatever happened, then the files go.
+        let _ = self
+            .command("pg_ctl")
+            .args(["-D", self.data().to_str().unwrap(), "-m", "immediate", "-w", "-t", "30", "stop"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The ledger-server process; killed when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn spawn(database_url: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let log = dir.path().join("ledger-server.log");
+        let child = Command::new(BIN)
+            .arg("serve")
+            .current_dir(dir.path())
+            .env("DATABASE_URL", database_url)
+            .env("SECRET_KEY", KEY)
+            .env("BIND", addr.to_string())
+            .env("POOL_SIZE", "4")
+            .env("RUST_LOG", "info")
+            .env_remove("ALGORITHM")
+            .env_remove("TIME_ZONE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .die_with_parent()
+            .spawn()
+            .unwrap();
+        Server { child, addr, log, _dir: dir }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!("ledger-server exited ({status}):\n{}", self.log());
+        }
+    }
+
+    fn send(&self, req: &Request) -> Response {
+        let mut client = Client::new(self.addr);
+        client.total_timeout = Duration::from_secs(30);
+        client.send(req).unwrap_or_else(|e| {
+            panic!("{} {}: {e}\n{}", req.method, String::from_utf8_lossy(&req.path), self.log())
+        })
+    }
+
+    /// Sends `req` and checks that it took less than `bound`.
+    fn send_within(&self, req: &Request, bound: Duration) -> Response {
+        let started = Instant::now();
+        let response = self.send(req);
+        let took = started.elapsed();
+        assert!(
+            took < bound,
+            "{} {} took {took:?} (more than {bound:?}) while the database was down",
+            req.method,
+            String::from_utf8_lossy(&req.path)
+        );
+        response
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let mut log = String::new();
+            if let Ok(mut f) = std::fs::File::open(&self.log) {
+                let _ = f.read_to_string(&mut log);
+            }
+            eprintln!("--- ledger-server log\n{log}");
+        }
+    }
+}
+
+/// The server process dies with the test thread that started it, even if
+/// the test process is killed (then no destructor runs).
+trait DieWithParent {
+    fn die_with_parent(&mut self) -> &mut Self;
+}
+
+impl DieWithParent for Command {
+    fn die_with_parent(&mut self) -> &mut Self {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            self.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            })
+        }
+    }
+}
+
+fn credentials(email: &str) -> String {
+    format!(r#"{{"email": "{email}", "password": "{PASSWORD}"}}"#)
+}
+
+fn signup(email: &str) -> Request {
+    Request::new("POST", "/users/signup").body(credentials(email))
+}
+
+fn login(email: &str) -> Request {
+    Request::new("POST", "/users/login").body(credentials(email))
+}
+
+fn logout(token: &str) -> Request {
+    Request::new("POST", "/users/logout").header("Authorization", token)
+}
+
+fn show(r: &Response) -> String {
+    format!("{} {}", r.status, String::from_utf8_lossy(&r.body))
+}
+
+fn access_token(r: &Response) -> String {
+    assert_eq!(r.status, 200, "login: {}", show(r));
+    let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    body["access_token"].as_str().expect("access_token").to_owned()
+}
+
+/// The 500 page with the headers of the one Django sends (`reference`).
+fn assert_server_error(what: &str, reference: &Response, r: &Response) {
+    assert_eq!(r.status, 500, "{what}: {}", show(r));
+    assert_eq!(String::from_utf8_lossy(&r.body), SERVER_ERROR_PAGE, "{what}");
+    let content_type: Vec<&[u8]> = r.header_values("content-type");
+    assert_eq!(content_type, vec![&b"text/html"[..]], "{what}");
+    if let Err(diff) = compare(&reference.contract_only(), r) {
+        panic!("{what}: differs from the 500 page of a healthy server: {diff}");
+    }
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+fn count(conn: &mut PgConnection, sql: &str) -> i64 {
+    diesel::sql_query(sql).get_result::<Count>(conn).unwrap_or_else(|e| panic!("{sql}: {e}")).n
+}
+
+/// What the database must hold, from the answers the clients got.
+#[derive(Default)]
+struct Expected {
+    users: Vec<String>,
+    logins: i64,
+}
+
+impl Expected {
+    fn check(&self, pg: &PrivatePostgres, when: &str) {
+        let mut conn = pg.connect();
+        let emails: Vec<String> = {
+            use ledger_server::db::schema::postgres::users;
+            users::table.select(users::email).order(users::id).load(&mut conn).unwrap()
+        };
+        assert_eq!(emails, self.users, "{when}: the users table does not match the 201 answers");
+        assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM tokens"), self.logins, "{when}: tokens rows vs 200 logins");
+        assert_eq!(
+            count(&mut conn, "SELECT COUNT(*) AS n FROM tokens t LEFT JOIN users u ON u.id = t.user_id WHERE u.id IS NULL"),
+            0,
+            "{when}: a token without its user"
+        );
+    }
+}
+
+#[test]
+fn survives_the_database_going_away_and_coming_back() {
+    let pg = PrivatePostgres::init();
+
+    // 1. The database is not up yet: the server retries and says so.
+    let mut server = Server::spawn(&pg.url());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(server.log().contains("unreachable") && server.log().contains("retrying")) {
+        server.assert_running();
+        assert!(Instant::now() < deadline, "no retry line in the log within 30 s:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let retry_line = server.log().lines().find(|l| l.contains("retrying")).unwrap().to_owned();
+    assert!(retry_line.contains("database postgresql unreachable"), "{retry_line}");
+    assert!(
+        std::net::TcpStream::connect_timeout(&server.addr, Duration::from_millis(200)).is_err(),
+        "serving before the database answered"
+    );
+
+    // 2. The database comes up: the server migrates and serves, by itself.
+    pg.start();
+    let client = Client::new(server.addr);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while client.wait_ready(Duration::from_millis(500)).is_err() {
+        server.assert_running();
+        assert!(Instant::now() < deadline, "not serving 60 s after the database came up:\n{}", server.log());
+    }
+    assert!(server.log().contains("applied migrations"), "{}", server.log());
+
+    let mut expected = Expected::default();
+    let created = server.send(&signup("first@example.com"));
+    assert_eq!(created.status, 201, "{}", show(&created));
+    expected.users.push("first@example.com".into());
+    let token = access_token(&server.send(&login("first@example.com")));
+    expected.logins += 1;
+
+    // The 500 page of a healthy server, for its headers: a user with two
+    // token rows cannot log out (Django's MultipleObjectsReturned).
+    assert_eq!(server.send(&signup("twice@example.com")).status, 201);
+    expected.users.push("twice@example.com".into());
+    let twice = access_token(&server.send(&login("twice@example.com")));
+    access_token(&server.send(&login("twice@example.com")));
+    expected.logins += 2;
+    let reference = server.send(&logout(&twice));
+    assert_eq!(reference.status, 500, "{}", show(&reference));
+    assert_eq!(String::from_utf8_lossy(&reference.body), SERVER_ERROR_PAGE);
+    expected.check(&pg, "before the outage");
+
+    for (outage, mode) in ["immediate", "fast"].into_iter().enumerate() {
+        let doomed = format!("during-outage-{outage}@example.com");
+        let in_flight_email = format!("in-flight-{outage}@example.com");
+
+        // 3. Requests in flight when the database goes away: bcrypt keeps
+        // them busy between their reads and their writes.
+        let in_flight: Vec<_> = [signup(&in_flight_email), login("first@example.com")]
+            .into_iter()
+            .map(|req| {
+                let addr = server.addr;
+                std::thread::spawn(move || Client::new(addr).send(&req))
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(30));
+        pg.stop(mode);
+        let in_flight: Vec<Response> =
+            in_flight.into_iter().map(|t| t.join().unwrap().expect("an in-flight request got no answer")).collect();
+        match in_flight[0].status {
+            201 => expected.users.push(in_flight_email.clone()),
+            500 => assert_server_error("in-flight signup", &reference, &in_flight[0]),
+            _ => panic!("in-flight signup: {}", show(&in_flight[0])),
+        }
+        match in_flight[1].status {
+            200 => expected.logins += 1,
+            500 => assert_server_error("in-flight login", &reference, &in_flight[1]),
+            _ => panic!("in-flight login: {}", show(&in_flight[1])),
+        }
+        eprintln!(
+            "outage {outage} ({mode}): in-flight signup {}, in-flight login {}",
+            in_flight[0].status, in_flight[1].status
+        );
+
+        // 4. While it is down: every request that needs it gets the 500
+        // page, quickly, one at a time and many at once.
+        for round in 0..3 {
+            let started = Instant::now();
+            let r = server.send_within(&signup(&doomed), FAIL_WITHIN);
+            assert_server_error(&format!("signup while down #{round}"), &reference, &r);
+            let r = server.send_within(&login("first@example.com"), FAIL_WITHIN);
+            assert_server_error(&format!("login while down #{round}"), &reference, &r);
+            let r = server.send_within(&logout(&token), FAIL_WITHIN);
+            assert_server_error(&format!("logout while down #{round}"), &reference, &r);
+            eprintln!("outage {outage}: three failed requests took {:?}", started.elapsed());
+        }
+        let started = Instant::now();
+        let burst: Vec<_> = (0..12)
+            .map(|i| {
+                let addr = server.addr;
+                let req = if i % 2 == 0 { login("first@example.com") } else { signup(&doomed) };
+                std::thread::spawn(move || Client::new(addr).send(&req))
+            })
+            .collect();
+        for (i, t) in burst.into_iter().enumerate() {
+            let r = t.join().unwrap().expect("a request got no answer while the database was down");
+            assert_server_error(&format!("burst request {i}"), &reference, &r);
+        }
+        assert!(started.elapsed() < FAIL_WITHIN * 2, "12 concurrent requests took {:?}", started.elapsed());
+        // Requests that do not touch the database are answered as usual.
+        let invalid = server.send_within(&signup("not-an-email"), FAIL_WITHIN);
+        assert_eq!((invalid.status, invalid.body.as_slice()), (400, &br#"{"message": "INVALID_EMAIL"}"#[..]));
+        let missing = server.send_within(&Request::new("GET", "/users/nowhere"), FAIL_WITHIN);
+        assert_eq!(missing.status, 404);
+        let bad_token = server.send_within(&logout("not-a-jwt"), FAIL_WITHIN);
+        assert_eq!((bad_token.status, bad_token.body.as_slice()), (400, &br#"{"message": "JWT_DECODE_ERROR"}"#[..]));
+        server.assert_running();
+
+        // 5. The database comes back: the same process serves again.
+        pg.start();
+        let started = Instant::now();
+        let resumed = loop {
+            let r = server.send(&login("first@example.com"));
+            match r.status {
+                200 => break r,
+                500 => assert_server_error("login while resuming", &reference, &r),
+                _ => panic!("login while resuming: {}", show(&r)),
+            }
+            server.assert_running();
+            assert!(started.elapsed() < RESUME_WITHIN, "no successful login {RESUME_WITHIN:?} after the database came back");
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        expected.logins += 1;
+        eprintln!("outage {outage}: service resumed {:?} after the database did", started.elapsed());
+        assert_eq!(access_token(&resumed), token);
+
+        // 6. Nothing was half-written: the signups that got the 500 page left
+        // no row (the email is free), and the tables match the answers.
+        expected.check(&pg, &format!("after outage {outage}"));
+        let created = server.send(&signup(&doomed));
+        assert_eq!(created.status, 201, "{}", show(&created));
+        expected.users.push(doomed.clone());
+        if in_flight[0].status == 500 {
+            let created = server.send(&signup(&in_flight_email));
+            assert_eq!(created.status, 201, "the in-flight signup that failed left a row: {}", show(&created));
+            expected.users.push(in_flight_email.clone());
+        }
+        expected.check(&pg, &format!("after signing up again after outage {outage}"));
+        server.assert_running();
+    }
+
+    // The guard works again too: log one user out for good (one token row
+    // added, then deleted: `expected.logins` is unchanged).
+    assert_eq!(server.send(&signup("last@example.com")).status, 201);
+    expected.users.push("last@example.com".into());
+    let last = access_token(&server.send(&login("last@example.com")));
+    let out = server.send(&logout(&last));
+    assert_eq!((out.status, out.body.as_slice()), (200, &br#"{"message": "LOGOUT_SUCCESS"}"#[..]), "{}", show(&out));
+    let again = server.send(&logout(&last));
+    assert_eq!((again.status, again.body.as_slice()), (200, &br#"{"message": "INVALID_USER"}"#[..]));
+    expected.check(&pg, "at the end");
+    server.assert_running();
+}
