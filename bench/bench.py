@@ -515,7 +515,7 @@ class Backend:
                # CPU the server's own processes (and PostgreSQL) spent, per expected answer
                "server_cpu_us_per_req": round((after[4].get(sid, 0) - before[4].get(sid, 0)) * 1e6 / HZ
                                               / max(1, res["ok"]), 1),
-               "postgres_cpu_us_per_req": round((after[5] - before[5]) * 1e6 / HZ / max(1, res["ok"]), 1),
+               "postgres_cpu_us_per_req": round(max(0, after[5] - before[5]) * 1e6 / HZ / max(1, res["ok"]), 1),
                "command": " ".join(shlex_quote(a) for a in argv)}
         rec.update(extra or {})
         check(rec)

@@ -14,7 +14,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 echo "== system packages and database servers"
-"$root/scripts/services.sh"
+bash "$root/scripts/services.sh"
 
 oracle="${LEDGER_ORACLE_DIR:-$root/../shared/reference}"
 if [ ! -x "$oracle/run.sh" ]; then
