@@ -33,7 +33,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    ledger_server::logging::init();
+    let code = main_inner();
+    ledger_server::logging::flush();
+    code
+}
+
+fn main_inner() -> ExitCode {
     let cli = Cli::parse();
     let settings = match Settings::load(Sources { file: cli.settings.as_deref(), dotenv: true }) {
         Ok(settings) => settings,
