@@ -91,7 +91,8 @@ pub enum LogoutOutcome {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Created {
     Created,
-    /// The UNIQUE constraint refused the email (a concurrent signup won).
+    /// The UNIQUE constraint refused the email because a concurrent signup
+    /// of the same email won.
     Duplicate,
 }
 
@@ -429,7 +430,17 @@ impl Database {
         };
         match inserted {
             Ok(_) => Ok(Created::Created),
-            Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(Created::Duplicate),
+            // A concurrent signup of the same email won the race: the
+            // answer a moment later would have been EMAIL_ALREADY_EXISTS.
+            // Any other collision (MySQL silently cutting an over-long email
+            // to the length of one that exists) is Django's IntegrityError.
+            Err(e @ DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                if self.email_exists(email)? {
+                    Ok(Created::Duplicate)
+                } else {
+                    Err(e.into())
+                }
+            }
             Err(e) => Err(e.into()),
         }
     }

@@ -107,7 +107,7 @@ async fn signup_inner(req: HttpRequest, payload: web::Payload, state: web::Data<
     match blocking(move || db.create_user(&email, &hash)).await? {
         Created::Created => Ok(message(201, "SUCCESS")),
         // The original checked first and would fail on the race with a 500;
-        // the UNIQUE constraint makes the answer the one a later request gets.
+        // here the loser of a race gets the answer a later request gets.
         Created::Duplicate => Ok(message(400, "EMAIL_ALREADY_EXISTS")),
     }
 }
