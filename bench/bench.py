@@ -369,6 +369,7 @@ class Backend:
         self.db = {}  # (kind, size) -> sqlite path or postgres db name
         self.seed_info = {}
         self.servers = {}
+        self.bcrypt = []  # one bcrypt measurement before each round
         self.sessions = set()
         self.meter = CpuMeter(lambda: self.sessions)
 
@@ -737,6 +738,7 @@ class Backend:
         for rnd in range(self.cfg.rounds):
             log(f"== {self.name}: round {rnd + 1}/{self.cfg.rounds}")
             self.wait_quiet(rnd)
+            self.bcrypt.append(bcrypt_sample(self.bins))
             try:
                 self.start_servers(rnd)
                 self.preflight(rnd)
@@ -887,22 +889,43 @@ def versions(cfg, backends):
     return v
 
 
-def bcrypt_limit(bins):
-    """Times one cost-12 check with ledger-server's own code (median of 7,
-    idle machine) and Python bcrypt's (the oracle's), and the throughput of
-    one checking thread per core."""
+def bcrypt_sample(bins, n=3):
+    """One measurement of a cost-12 check: ledger-server's own code
+    (examples/bcrypt_cost.rs) and Python bcrypt (the oracle's), each as the
+    CPU time of the checking thread (robust to other programs competing for
+    the cores) and as wall time, plus the checks per second of one thread
+    per core hashing at once."""
     stored = seed.password_hash()
-    rust = json.loads(run_checked([os.path.join(bins, "bcrypt_cost"), stored, seed.PASSWORD, "7"]).strip().splitlines()[-1])
+    rust = json.loads(run_checked([os.path.join(bins, "bcrypt_cost"), stored, seed.PASSWORD, str(n)]).strip().splitlines()[-1])
     import bcrypt
 
-    times = []
-    for _ in range(5):
-        t = time.perf_counter()
+    cpu, wall = [], []
+    for _ in range(n):
+        c, t = time.thread_time(), time.perf_counter()
         assert bcrypt.checkpw(seed.PASSWORD.encode(), stored.encode())
-        times.append(time.perf_counter() - t)
-    python = {"implementation": "python bcrypt 3.2.0 checkpw (the oracle's)", "samples_s": [round(x, 6) for x in times],
-              "median_s": round(statistics.median(times), 6)}
-    return {"cores": CORES, "rust": rust, "python": python, "limit_rps": CORES / rust["median_s"]}
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.thread_time() - c)
+    return {"rust": rust, "python": {"cpu_s": cpu, "wall_s": wall}}
+
+
+def bcrypt_summary(samples):
+    """The bcrypt limit of a run: cores ÷ the median CPU time of one check
+    over every measurement of the run (one before each round)."""
+    rust_cpu = [x for s in samples for x in s["rust"]["cpu_s"]]
+    rust_wall = [x for s in samples for x in s["rust"]["wall_s"]]
+    py_cpu = [x for s in samples for x in s["python"]["cpu_s"]]
+    py_wall = [x for s in samples for x in s["python"]["wall_s"]]
+    t = statistics.median(rust_cpu)
+    return {
+        "cores": CORES,
+        "limit_rps": CORES / t,
+        "rust": {"implementation": "ledger_server::auth::password::check (bcrypt crate), examples/bcrypt_cost.rs",
+                 "median_cpu_s": t, "median_wall_s": statistics.median(rust_wall), "cpu_s": rust_cpu,
+                 "parallel_checks_per_s": statistics.median([s["rust"]["parallel_checks_per_s"] for s in samples])},
+        "python": {"implementation": "python bcrypt 3.2.0 checkpw (the oracle's)",
+                   "median_cpu_s": statistics.median(py_cpu), "median_wall_s": statistics.median(py_wall)},
+        "measurements": len(samples),
+    }
 
 
 # main ---------------------------------------------------------------------------
@@ -940,11 +963,6 @@ def main():
     backends = []
     try:
         meta = {"machine": machine(), "versions": versions(cfg, a.backends), "config": cfg.as_dict()}
-        log("timing bcrypt (idle machine)")
-        bcrypt_info = bcrypt_limit(a.bins)
-        log(f"bcrypt cost 12: {bcrypt_info['rust']['median_s'] * 1000:.0f} ms (ledger-server's code), "
-            f"{bcrypt_info['python']['median_s'] * 1000:.0f} ms (Python bcrypt); limit {bcrypt_info['limit_rps']:.2f} "
-            f"logins/s; {CORES} threads together: {bcrypt_info['rust']['parallel_checks_per_s']:.2f} checks/s")
         for name in a.backends:
             b = Backend(name, cfg, a.tmp, a.bins, a.oracle)
             backends.append(b)
@@ -953,6 +971,11 @@ def main():
                 b.run()
             finally:
                 b.drop()
+            bcrypt_info = bcrypt_summary(b.bcrypt)
+            log(f"{name}: bcrypt cost 12, CPU time of one check: {bcrypt_info['rust']['median_cpu_s'] * 1000:.0f} ms "
+                f"(ledger-server's code), {bcrypt_info['python']['median_cpu_s'] * 1000:.0f} ms (Python bcrypt); limit "
+                f"{bcrypt_info['limit_rps']:.2f} logins/s; {CORES} threads at once: "
+                f"{bcrypt_info['rust']['parallel_checks_per_s']:.2f} checks/s")
             result = {
                 "backend": name,
                 "quick": a.quick,
