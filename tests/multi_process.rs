@@ -13,6 +13,9 @@
 //! SQLite runs on a file in a temp directory. An unreachable database
 //! server fails the test: nothing is skipped.
 
+mod common;
+
+use common::users::{access_token, login, logout, show, signup, DieWithParent};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -28,7 +31,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_ledger-server");
 const KEY: &str = "multi-process-test-key";
 const PROCESSES: usize = 3;
 const RACERS: usize = 24;
-const PASSWORD: &str = "Passw0rd!";
 const INVALID_USER: &[u8] = br#"{"message": "INVALID_USER"}"#;
 const EMAIL_ALREADY_EXISTS: &[u8] = br#"{"message": "EMAIL_ALREADY_EXISTS"}"#;
 
@@ -243,50 +245,6 @@ fn start_servers(db: &ThrowawayDb, dir: &std::path::Path) -> Vec<Server> {
     servers
 }
 
-/// The server process dies with the test thread that started it, even if
-/// the test process is killed (then no destructor runs).
-trait DieWithParent {
-    fn die_with_parent(&mut self) -> &mut Self;
-}
-
-impl DieWithParent for Command {
-    fn die_with_parent(&mut self) -> &mut Self {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            self.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            })
-        }
-    }
-}
-
-fn credentials(email: &str) -> String {
-    format!(r#"{{"email": "{email}", "password": "{PASSWORD}"}}"#)
-}
-
-fn signup(email: &str) -> Request {
-    Request::new("POST", "/users/signup").body(credentials(email))
-}
-
-fn login(email: &str) -> Request {
-    Request::new("POST", "/users/login").body(credentials(email))
-}
-
-fn logout(token: &str) -> Request {
-    Request::new("POST", "/users/logout").header("Authorization", token)
-}
-
-fn show(r: &Response) -> String {
-    format!("{} {}", r.status, String::from_utf8_lossy(&r.body))
-}
-
-fn access_token(r: &Response) -> String {
-    assert_eq!(r.status, 200, "login: {}", show(r));
-    let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-    body["access_token"].as_str().expect("access_token").to_owned()
-}
 
 fn logout_through_one_is_seen_by_the_next_request_through_any_other(backend: Backend, label: &str) {
     let db = ThrowawayDb::create(backend, label);

@@ -13,6 +13,9 @@
 //! PostgreSQL tools run as the `postgres` OS user (initdb refuses root).
 //! The instance is stopped and its directory removed even if the test fails.
 
+mod common;
+
+use common::users::{access_token, login, logout, show, signup, DieWithParent};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,7 +29,6 @@ use ledger_server::contract::model::{compare, Request, Response};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ledger-server");
 const KEY: &str = "resilience-test-key";
-const PASSWORD: &str = "Passw0rd!";
 /// Django's 500 page, byte for byte.
 const SERVER_ERROR_PAGE: &str = "\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Server Error (500)</title>\n</head>\n<body>\n  <h1>Server Error (500)</h1><p></p>\n</body>\n</html>\n";
 /// How long a request may take to fail while the database is down: it
@@ -271,50 +273,6 @@ impl Drop for Server {
     }
 }
 
-/// The server process dies with the test thread that started it, even if
-/// the test process is killed (then no destructor runs).
-trait DieWithParent {
-    fn die_with_parent(&mut self) -> &mut Self;
-}
-
-impl DieWithParent for Command {
-    fn die_with_parent(&mut self) -> &mut Self {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            self.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            })
-        }
-    }
-}
-
-fn credentials(email: &str) -> String {
-    format!(r#"{{"email": "{email}", "password": "{PASSWORD}"}}"#)
-}
-
-fn signup(email: &str) -> Request {
-    Request::new("POST", "/users/signup").body(credentials(email))
-}
-
-fn login(email: &str) -> Request {
-    Request::new("POST", "/users/login").body(credentials(email))
-}
-
-fn logout(token: &str) -> Request {
-    Request::new("POST", "/users/logout").header("Authorization", token)
-}
-
-fn show(r: &Response) -> String {
-    format!("{} {}", r.status, String::from_utf8_lossy(&r.body))
-}
-
-fn access_token(r: &Response) -> String {
-    assert_eq!(r.status, 200, "login: {}", show(r));
-    let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-    body["access_token"].as_str().expect("access_token").to_owned()
-}
 
 /// The 500 page with the headers of the one Django sends (`reference`).
 fn assert_server_error(what: &str, reference: &Response, r: &Response) {

@@ -1,6 +1,8 @@
 //! Helpers shared by the contract and differential tests.
 #![allow(dead_code)]
 
+pub mod users;
+
 use ledger_server::contract::model::{Request, Response};
 use ledger_server::contract::oracle::{free_port, ProcessGroup};
 use std::net::SocketAddr;
