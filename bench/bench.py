@@ -867,7 +867,7 @@ def versions(cfg, backends):
     import jwt
 
     v = {
-        "ledger-server": f"{cargo_lock_version('ledger-server')} at {git_head()}",
+        "ledger-server": f"{cargo_lock_version('ledger-server')}, the working tree as built (HEAD {git_head()})",
         "rustc": capture(["rustc", "--version"]),
         "actix-web": cargo_lock_version("actix-web"),
         "diesel": cargo_lock_version("diesel"),

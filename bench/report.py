@@ -66,7 +66,7 @@ def summarize(result):
     ratio_row("reject (bad signature)", "reject", 20)
     fl, le = m[("reject", "big", "floor")], m[("reject", "big", "ledger")]
     r = _div(le, fl)
-    row("reject vs bare actix-web floor", "req/s", fl, le, r, "≥ 0.80 of floor", None if r is None else r >= 0.8,
+    row("reject vs bare actix-web floor (old column: the floor)", "req/s", fl, le, r, "≥ 0.80 of floor", None if r is None else r >= 0.8,
         "the Django column holds the floor's throughput")
     ratio_row("guard (no tokens row)", "guard", 40)
     ratio_row("logout (distinct sessions)", "logout", 30)
@@ -233,11 +233,15 @@ def write_results(results_dir, md_path):
     for title, res in results:
         out.append(f"| {title} run | {res['date']} – {res['finished']} |")
     out += ["", "## Versions", "", "| component | version |", "| --- | --- |"]
-    vers = {}
+    keys = []
     for _, res in results:
-        vers.update(res["versions"])
-    for k, v in vers.items():
-        out.append(f"| {k} | {v} |")
+        keys += [k for k in res["versions"] if k not in keys]
+    for k in keys:
+        seen = [(title, res["versions"][k]) for title, res in results if k in res["versions"]]
+        if len({v for _, v in seen}) == 1:
+            out.append(f"| {k} | {seen[0][1]} |")
+        else:  # e.g. the commit: each backend's run built the tree as it was then
+            out.append(f"| {k} | " + "; ".join(f"{title} run: {v}" for title, v in seen) + " |")
     out += ["", "## Commands", ""]
     for title, res in results:
         out.append(f"- {title}: `{res['command']}`")
