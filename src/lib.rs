@@ -7,14 +7,12 @@
 //! - [`auth`]: JWT, bcrypt and the guard extractor;
 //! - [`http`]: the Django-compatible HTTP layer (views, error pages, CORS);
 //! - [`compat`]: Python semantics the original depends on (json, base64, int, re);
-//! - [`contract`]: recorded request scenarios and the HTTP client that plays them;
-//! - [`logging`]: `env_logger` with the writing off the request path.
+//! - [`contract`]: recorded request scenarios and the HTTP client that plays them.
 
 pub mod auth;
 pub mod compat;
 pub mod contract;
 pub mod db;
 pub mod http;
-pub mod logging;
 pub mod server;
 pub mod settings;

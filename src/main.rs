@@ -33,13 +33,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    ledger_server::logging::init();
-    let code = main_inner();
-    ledger_server::logging::flush();
-    code
-}
-
-fn main_inner() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
     let settings = match Settings::load(Sources { file: cli.settings.as_deref(), dotenv: true }) {
         Ok(settings) => settings,

@@ -70,12 +70,18 @@ pub fn http_server(
     listener: TcpListener,
     signals: bool,
 ) -> std::io::Result<actix_web::dev::Server> {
+    // Database calls run on each worker's blocking threads; more of them
+    // than pooled connections would only queue on the pool (and cost memory).
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let blocking = (state.db.pool_size() as usize / workers).max(2);
     let mut server = HttpServer::new(move || {
         App::new().app_data(state.clone()).wrap(from_fn(django_stack)).configure(http::configure)
     })
+    .workers(workers)
+    .worker_max_blocking_threads(blocking)
     .shutdown_timeout(SHUTDOWN_GRACE.as_secs());
     if !signals {
-        server = server.disable_signals().workers(2);
+        server = server.disable_signals();
     }
     Ok(server.listen(listener)?.run())
 }

@@ -271,6 +271,15 @@ impl Database {
         Ok(Database { backend, tz, reach })
     }
 
+    /// Connections the pool may hold.
+    pub fn pool_size(&self) -> u32 {
+        match &self.backend {
+            Backend::Sqlite(pool) => pool.max_size(),
+            Backend::Postgres(pool) => pool.max_size(),
+            Backend::Mysql(pool) => pool.max_size(),
+        }
+    }
+
     /// The backend's name, for logs.
     pub fn backend_name(&self) -> &'static str {
         match self.backend {
@@ -353,11 +362,14 @@ impl Database {
     pub fn guard_lookup(&self, user_id: i64) -> Result<GuardLookup, DbError> {
         with_conn!(self, conn, s => {
             let has_token = diesel::dsl::exists(s::tokens::table.filter(s::tokens::user_id.eq(user_id)));
+            // At most one row (primary key). No `.first()`: its bound LIMIT
+            // makes SQLite re-prepare the cached statement on every call.
             let row: Option<(i64, String, String, bool)> = s::users::table
                 .filter(s::users::id.eq(user_id))
                 .select((s::users::id, s::users::email, s::users::password, has_token))
-                .first(conn)
-                .optional()?;
+                .load(conn)?
+                .into_iter()
+                .next();
             Ok(match row {
                 None => GuardLookup::NoUser,
                 Some((_, _, _, false)) => GuardLookup::NoToken,
@@ -376,11 +388,13 @@ impl Database {
     /// `User.objects.get(email=email)`, `None` for `DoesNotExist`.
     pub fn find_by_email(&self, email: &str) -> Result<Option<User>, DbError> {
         with_conn!(self, conn, s => {
+            // At most one row (UNIQUE email, under the database's collation).
             Ok(s::users::table
                 .filter(s::users::email.eq(email))
                 .select((s::users::id, s::users::email, s::users::password))
-                .first::<User>(conn)
-                .optional()?)
+                .load::<User>(conn)?
+                .into_iter()
+                .next())
         })
     }
 
