@@ -106,7 +106,7 @@ mkdir -p "$tmp/bin"
 cp target/release/ledger-server target/release/examples/floor target/release/examples/bcrypt_cost "$tmp/bin/"
 
 # the command as given, with the BENCH_* settings that were in effect
-command_line="$(env | grep -E '^BENCH_[A-Z_]+=' | sort | tr '\n' ' ')bench/run.sh $*"
+command_line="$( { env | grep -E '^BENCH_[A-Z_]+=' || true; } | sort | tr '\n' ' ')bench/run.sh $*"
 say "running: $command_line (temp dir $tmp)"
 "$venv/bin/python" -u "$root/bench/bench.py" "${quick[@]}" --tmp "$tmp" --bins "$tmp/bin" --oracle "$oracle" \
   --command "${command_line% }" "${backends[@]}" &
