@@ -85,6 +85,7 @@ class Config:
         self.secret = os.environ.get("BENCH_SECRET_KEY", "ledger-bench-secret-key")
         self.keep = os.environ.get("BENCH_KEEP", "") not in ("", "0")
         self.rust_log = os.environ.get("BENCH_RUST_LOG") or None
+        self.access_log = os.environ.get("BENCH_ACCESS_LOG", "") not in ("", "0")
         self.pg = seed.Postgres(
             os.environ.get("BENCH_PG_HOST", "127.0.0.1"),
             os.environ.get("BENCH_PG_PORT", "5432"),
@@ -456,6 +457,8 @@ class Backend:
                 env = self.django_migrate_env(db)
                 env["PORT"] = str(port)
                 env["REF_WORKERS"] = str(cfg.django_workers)
+                if cfg.access_log:
+                    env["REF_ACCESS_LOG"] = "1"
                 argv = [os.path.join(self.oracle, "run.sh")]
                 cwd = self.dir
             else:
@@ -465,6 +468,8 @@ class Backend:
                 env["BIND"] = f"127.0.0.1:{port}"
                 if cfg.rust_log:
                     env["RUST_LOG"] = cfg.rust_log
+                if cfg.access_log:
+                    env["ACCESS_LOG"] = "1"
                 argv = [os.path.join(self.bins, "ledger-server"), "serve"]
                 cwd = os.path.join(self.dir, "ledger-cwd")  # no my_settings.toml or .env here
                 os.makedirs(cwd, exist_ok=True)
@@ -763,7 +768,7 @@ def shlex_quote(s):
 
 def clean_env():
     """The environment minus settings that would change what is measured."""
-    drop = {"SECRET_KEY", "ALGORITHM", "DATABASE_URL", "TIME_ZONE", "BIND", "POOL_SIZE", "RUST_LOG", "PORT"}
+    drop = {"SECRET_KEY", "ALGORITHM", "DATABASE_URL", "TIME_ZONE", "BIND", "POOL_SIZE", "ACCESS_LOG", "RUST_LOG", "PORT"}
     return {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("REF_") or k == "REF_VENV"}
 
 
@@ -989,7 +994,8 @@ def main():
                     "django": f"PORT=… REF_DB_ENGINE={'sqlite' if name == 'sqlite' else 'postgresql'} REF_DB_NAME=… "
                               f"REF_SECRET_KEY=… REF_WORKERS={cfg.django_workers} {os.path.relpath(a.oracle, ROOT)}/run.sh",
                     "ledger": "SECRET_KEY=… DATABASE_URL=… BIND=… target/release/ledger-server serve"
-                              + (f" (RUST_LOG={cfg.rust_log})" if cfg.rust_log else " (RUST_LOG unset: info)"),
+                              + (f" (RUST_LOG={cfg.rust_log})" if cfg.rust_log else " (RUST_LOG unset: info)")
+                              + (" with ACCESS_LOG=1" if cfg.access_log else ", no access log"),
                     "floor": "BIND=… target/release/examples/floor",
                 },
                 "runs": b.runs,

@@ -59,7 +59,12 @@ pub fn migrate(db: &Database) -> Result<(), DbError> {
 /// The shared state handlers see.
 pub fn state(settings: &Settings, db: Database) -> web::Data<AppState> {
     let algorithm = Algorithm::parse(&settings.algorithm).unwrap_or(Algorithm::HS256);
-    web::Data::new(AppState { db, key: TokenKey::new(&settings.secret_key, algorithm), hasher: Hasher::per_core() })
+    web::Data::new(AppState {
+        db,
+        key: TokenKey::new(&settings.secret_key, algorithm),
+        hasher: Hasher::per_core(),
+        access_log: settings.access_log,
+    })
 }
 
 /// Builds the actix server on a bound listener; `.await` it to serve until

@@ -11,7 +11,7 @@ use ledger_server::contract::client::Client;
 use ledger_server::contract::model::Request;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ledger-server");
-const SETTING_VARS: &[&str] = &["SECRET_KEY", "ALGORITHM", "DATABASE_URL", "TIME_ZONE", "BIND", "POOL_SIZE"];
+const SETTING_VARS: &[&str] = ledger_server::settings::KEYS;
 
 /// The binary in `dir`, with none of the settings inherited from the environment.
 fn command(dir: &Path) -> Command {
@@ -186,12 +186,12 @@ fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
 }
 
 #[test]
-fn logs_one_line_per_request_and_never_a_secret() {
+fn with_access_log_logs_one_line_per_request_and_never_a_secret() {
     let dir = tempfile::tempdir().unwrap();
     let key = "a-very-secret-signing-key-0123456789";
     let password = "S3cret!pass";
     let mut cmd = command(dir.path());
-    cmd.env("SECRET_KEY", key);
+    cmd.env("SECRET_KEY", key).env("ACCESS_LOG", "1");
     let server = Running::start(cmd);
     let client = Client::new(server.addr);
     let body = format!(r#"{{"email": "log@example.com", "password": "{password}"}}"#);
@@ -213,4 +213,19 @@ fn logs_one_line_per_request_and_never_a_secret() {
     assert_eq!(request_lines.len(), 4, "{log}");
     assert!(request_lines.iter().any(|l| l.contains("POST /users/logout 200")), "{log}");
     assert!(request_lines.iter().all(|l| l.ends_with("ms")), "{log}");
+}
+
+/// gunicorn, as the original runs, keeps no access log; nor does
+/// ledger-server unless `ACCESS_LOG` asks for one.
+#[test]
+fn no_access_log_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::start(command(dir.path()));
+    let client = Client::new(server.addr);
+    let answer = client.send(&Request::new("POST", "/users/logout").header("Authorization", "x.y.z")).unwrap();
+    assert_eq!(answer.status, 400);
+    let (code, log) = server.terminate();
+    assert_eq!(code, Some(0));
+    assert!(!log.contains("ledger_server::request"), "{log}");
+    assert!(!log.contains("/users/logout"), "{log}");
 }

@@ -10,6 +10,7 @@
 //!
 //! Steps 2–4 are one database query ([`crate::db::Database::guard_lookup`]).
 
+use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::dev::Payload;
@@ -81,7 +82,7 @@ fn invalid_user(status: u16) -> Answer {
 /// The `Authorization` header as WSGI hands it to Django: absent, or all
 /// values joined with "," (gunicorn's handling of repeated headers).
 pub fn authorization_header(req: &HttpRequest) -> Option<Vec<u8>> {
-    crate::http::joined_header(req, AUTHORIZATION.as_str())
+    crate::http::joined_header(req, AUTHORIZATION.as_str()).map(Cow::into_owned)
 }
 
 impl FromRequest for LoggedIn {

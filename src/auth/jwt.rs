@@ -4,10 +4,11 @@
 //! (`{"typ":"JWT","alg":"HS256"}` and `{"id":N}`). Checking cannot use
 //! `jsonwebtoken`'s decoder: PyJWT's base64 is lenient, its algorithm test
 //! is a substring test, and its claim checks follow Python's `int()`. So the
-//! token is taken apart here, step by step in PyJWT's order, and only the
-//! HMAC itself is left to `jsonwebtoken`.
+//! token is taken apart here, step by step in PyJWT's order, and the HMAC
+//! is checked with the `hmac` crate (the one `jsonwebtoken` uses), keyed
+//! once at start.
 
-use base64::Engine as _;
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{EncodingKey, Header};
 use serde::Serialize;
 
@@ -63,7 +64,40 @@ impl Algorithm {
 pub struct TokenKey {
     algorithm: Algorithm,
     encoding: EncodingKey,
-    decoding: jsonwebtoken::DecodingKey,
+    verifier: Verifier,
+}
+
+/// The keyed HMAC state; each check clones it instead of re-keying.
+#[derive(Clone)]
+enum Verifier {
+    HS256(Hmac<sha2::Sha256>),
+    HS384(Hmac<sha2::Sha384>),
+    HS512(Hmac<sha2::Sha512>),
+}
+
+impl Verifier {
+    fn new(secret: &[u8], algorithm: Algorithm) -> Verifier {
+        const ANY_LENGTH: &str = "HMAC takes a key of any length";
+        match algorithm {
+            Algorithm::HS256 => Verifier::HS256(Hmac::new_from_slice(secret).expect(ANY_LENGTH)),
+            Algorithm::HS384 => Verifier::HS384(Hmac::new_from_slice(secret).expect(ANY_LENGTH)),
+            Algorithm::HS512 => Verifier::HS512(Hmac::new_from_slice(secret).expect(ANY_LENGTH)),
+        }
+    }
+
+    /// `hmac.compare_digest(signature, HMAC(signing_input))`, in constant time.
+    fn matches(&self, signing_input: &[u8], signature: &[u8]) -> bool {
+        fn check<M: Mac + Clone>(keyed: &M, input: &[u8], signature: &[u8]) -> bool {
+            let mut mac = keyed.clone();
+            mac.update(input);
+            mac.verify_slice(signature).is_ok()
+        }
+        match self {
+            Verifier::HS256(m) => check(m, signing_input, signature),
+            Verifier::HS384(m) => check(m, signing_input, signature),
+            Verifier::HS512(m) => check(m, signing_input, signature),
+        }
+    }
 }
 
 impl TokenKey {
@@ -71,7 +105,7 @@ impl TokenKey {
         TokenKey {
             algorithm,
             encoding: EncodingKey::from_secret(secret.as_bytes()),
-            decoding: jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()),
+            verifier: Verifier::new(secret.as_bytes(), algorithm),
         }
     }
 
@@ -90,8 +124,7 @@ impl TokenKey {
     }
 
     fn signature_matches(&self, signing_input: &[u8], signature: &[u8]) -> bool {
-        let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature);
-        jsonwebtoken::crypto::verify(&encoded, signing_input, &self.decoding, self.algorithm.jwt()).unwrap_or(false)
+        self.verifier.matches(signing_input, signature)
     }
 }
 
@@ -237,5 +270,25 @@ mod tests {
         assert_eq!(decode(Some(b"a.b"), &key, 0), Err(Rejection::Decode));
         let hs512 = TokenKey::new(KEY, Algorithm::HS512);
         assert_eq!(decode(Some(token.as_bytes()), &hs512, 0), Err(Rejection::ServerError));
+    }
+
+    #[test]
+    fn every_algorithm_checks_its_own_signature_and_nothing_else() {
+        for algorithm in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
+            let key = TokenKey::new(KEY, algorithm);
+            let token = key.issue(7);
+            assert!(decode(Some(token.as_bytes()), &key, 0).is_ok(), "{algorithm:?}");
+            let (head, signature) = token.rsplit_once('.').unwrap();
+            // One bit of the signature flipped, a byte cut off, a byte added.
+            let mut flipped = signature.as_bytes().to_vec();
+            flipped[0] = if flipped[0] == b'A' { b'B' } else { b'A' };
+            let cut = &signature[..signature.len() - 4];
+            for bad in [String::from_utf8(flipped).unwrap(), cut.to_owned(), format!("{signature}AAAA")] {
+                let tampered = format!("{head}.{bad}");
+                assert_eq!(decode(Some(tampered.as_bytes()), &key, 0), Err(Rejection::Signature), "{algorithm:?} {bad}");
+            }
+            let other = TokenKey::new("another key", algorithm);
+            assert_eq!(decode(Some(token.as_bytes()), &other, 0), Err(Rejection::Signature), "{algorithm:?}");
+        }
     }
 }

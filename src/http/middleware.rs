@@ -10,20 +10,22 @@
 //!
 //! A response made by an outer layer skips the inner layers' headers, as in
 //! Django. It also routes by Django's `path_info` (the fully percent-decoded
-//! path) and logs one line per request.
+//! path) and, with `ACCESS_LOG`, logs one line per request.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, VARY};
-use actix_web::http::{StatusCode, Uri};
+use actix_web::http::{Method, StatusCode, Uri};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpResponse};
+use actix_web::{web, Error, HttpResponse};
 
 use super::cors;
 use super::response::middleware_error_page;
 use super::routes::{self, Route};
+use super::AppState;
 
 const NOSNIFF: (&str, &str) = ("x-content-type-options", "nosniff");
 const REFERRER: (&str, &str) = ("referrer-policy", "same-origin");
@@ -33,15 +35,17 @@ pub async fn django_stack(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let started = Instant::now();
-    let method = req.method().to_string();
-    let raw_path = req.path().to_owned();
+    let access_log = req.app_data::<web::Data<AppState>>().is_some_and(|state| state.access_log);
+    let logged = access_log.then(|| (Instant::now(), req.path().to_owned()));
+    let method = req.method().clone();
     let path_info = routes::path_info(req.uri().path().as_bytes());
     let cors_on = cors::enabled(&path_info);
-    let origin = super::joined_header(req.request(), "origin");
+    let route = routes::resolve(&path_info);
+    drop(path_info);
+    let origin = super::joined_header(req.request(), "origin").map(Cow::into_owned);
 
     // CorsMiddleware.process_request: the preflight short-circuit.
-    let preflight = cors_on && method == "OPTIONS" && req.headers().contains_key("access-control-request-method");
+    let preflight = cors_on && method == Method::OPTIONS && req.headers().contains_key("access-control-request-method");
     let response = if preflight {
         let mut res = HttpResponse::Ok()
             .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
@@ -55,8 +59,7 @@ pub async fn django_stack(
         cors_and_security(&mut res, cors_on, origin.as_deref(), &method);
         req.into_response(res)
     } else {
-        let route = routes::resolve(&path_info);
-        let target: Uri = route.map(Route::path).unwrap_or(routes::UNROUTABLE).parse().expect("static path");
+        let target = Uri::from_static(route.map(Route::path).unwrap_or(routes::UNROUTABLE));
         req.match_info_mut().get_mut().update(&target);
         req.head_mut().uri = target;
         let res = next.call(req).await?;
@@ -67,13 +70,14 @@ pub async fn django_stack(
         res
     };
 
-    let status = response.status();
-    log_request(&method, &raw_path, status, started);
+    if let Some((started, raw_path)) = logged {
+        log_request(&method, &raw_path, response.status(), started);
+    }
     Ok(response)
 }
 
 /// CorsMiddleware.process_response, then SecurityMiddleware.process_response.
-fn cors_and_security(res: &mut HttpResponse, cors_on: bool, origin: Option<&[u8]>, method: &str) {
+fn cors_and_security(res: &mut HttpResponse, cors_on: bool, origin: Option<&[u8]>, method: &Method) {
     if cors_on {
         if let Some(origin) = origin.filter(|o| !o.is_empty()) {
             if cors::urlparse_raises(origin) {
@@ -91,7 +95,7 @@ fn cors_and_security(res: &mut HttpResponse, cors_on: bool, origin: Option<&[u8]
             if let Ok(value) = HeaderValue::from_bytes(origin) {
                 head.insert(HeaderName::from_static("access-control-allow-origin"), value);
             }
-            if method == "OPTIONS" {
+            if method == Method::OPTIONS {
                 insert(head, ("access-control-allow-headers", cors::ALLOW_HEADERS));
                 insert(head, ("access-control-allow-methods", cors::ALLOW_METHODS));
                 insert(head, ("access-control-max-age", cors::MAX_AGE));
@@ -121,7 +125,7 @@ fn host_is_valid(req: &ServiceRequest) -> bool {
     }
 }
 
-fn log_request(method: &str, path: &str, status: StatusCode, started: Instant) {
+fn log_request(method: &Method, path: &str, status: StatusCode, started: Instant) {
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     let level = if status.is_server_error() { log::Level::Warn } else { log::Level::Info };
     log::log!(target: "ledger_server::request", level, "{method} {path} {} {ms:.2}ms", status.as_u16());

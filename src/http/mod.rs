@@ -7,6 +7,8 @@ pub mod response;
 pub mod routes;
 pub mod views;
 
+use std::borrow::Cow;
+
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest};
 
@@ -22,6 +24,8 @@ pub struct AppState {
     pub db: Database,
     pub key: TokenKey,
     pub hasher: Hasher,
+    /// `ACCESS_LOG`: one log line per request.
+    pub access_log: bool,
 }
 
 /// Registers the users app's URLs; other methods get 405, other paths 404.
@@ -72,14 +76,17 @@ where
 }
 
 /// A request header as WSGI presents it: absent, or every value joined
-/// with "," (how gunicorn folds repeated headers).
-pub fn joined_header(req: &HttpRequest, name: &str) -> Option<Vec<u8>> {
+/// with "," (how gunicorn folds repeated headers). One value is borrowed.
+pub fn joined_header<'a>(req: &'a HttpRequest, name: &str) -> Option<Cow<'a, [u8]>> {
     let mut values = req.headers().get_all(name);
     let first = values.next()?;
+    let Some(second) = values.next() else {
+        return Some(Cow::Borrowed(first.as_bytes()));
+    };
     let mut joined = first.as_bytes().to_vec();
-    for value in values {
+    for value in std::iter::once(second).chain(values) {
         joined.push(b',');
         joined.extend_from_slice(value.as_bytes());
     }
-    Some(joined)
+    Some(Cow::Owned(joined))
 }

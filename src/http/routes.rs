@@ -2,6 +2,8 @@
 //! `/signup`, `/login`, `/logout` (no trailing slash, `APPEND_SLASH = False`)
 //! against `path_info`, the fully percent-decoded request path.
 
+use std::borrow::Cow;
+
 /// The users app's URLs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
@@ -28,7 +30,16 @@ pub const UNROUTABLE: &str = "/-/not-found";
 /// `PATH_INFO` as gunicorn and Django derive it: percent-escapes decoded to
 /// bytes, then UTF-8 (Django re-escapes bytes that are not valid UTF-8, so
 /// such a path can never match a route).
-pub fn path_info(raw_path: &[u8]) -> String {
+pub fn path_info(raw_path: &[u8]) -> Cow<'_, str> {
+    if !raw_path.contains(&b'%') {
+        if let Ok(text) = std::str::from_utf8(raw_path) {
+            return Cow::Borrowed(text);
+        }
+    }
+    Cow::Owned(decoded_path_info(raw_path))
+}
+
+fn decoded_path_info(raw_path: &[u8]) -> String {
     let decoded = percent_decode(raw_path);
     match String::from_utf8(decoded) {
         Ok(text) => text,

@@ -24,7 +24,8 @@ pub const DEFAULT_ALGORITHM: &str = "HS256";
 pub const DEFAULT_SETTINGS_FILE: &str = "my_settings.toml";
 
 /// The keys a settings file may hold, and the environment variables read.
-pub const KEYS: &[&str] = &["SECRET_KEY", "ALGORITHM", "DATABASE_URL", "TIME_ZONE", "BIND", "POOL_SIZE"];
+pub const KEYS: &[&str] =
+    &["SECRET_KEY", "ALGORITHM", "DATABASE_URL", "TIME_ZONE", "BIND", "POOL_SIZE", "ACCESS_LOG"];
 
 /// The effective settings of one server process.
 #[derive(Clone)]
@@ -36,6 +37,9 @@ pub struct Settings {
     pub bind: String,
     /// Connections in the database pool.
     pub pool_size: u32,
+    /// One log line per request (off by default, like gunicorn without
+    /// `--access-logfile`, which is how the original runs).
+    pub access_log: bool,
     /// True when `secret_key` is the built-in development key.
     pub insecure_key: bool,
 }
@@ -50,6 +54,7 @@ impl fmt::Debug for Settings {
             .field("time_zone", &self.time_zone)
             .field("bind", &self.bind)
             .field("pool_size", &self.pool_size)
+            .field("access_log", &self.access_log)
             .finish()
     }
 }
@@ -84,6 +89,8 @@ struct FileSettings {
     bind: Option<String>,
     #[serde(rename = "POOL_SIZE")]
     pool_size: Option<u32>,
+    #[serde(rename = "ACCESS_LOG")]
+    access_log: Option<bool>,
 }
 
 /// Where the settings come from.
@@ -104,6 +111,7 @@ impl Settings {
             time_zone: DEFAULT_TIME_ZONE.to_owned(),
             bind: "127.0.0.1:0".to_owned(),
             pool_size: 4,
+            access_log: false,
             insecure_key: false,
         }
     }
@@ -143,6 +151,13 @@ impl Settings {
             })?),
             None => file.pool_size,
         };
+        let access_log = match env("ACCESS_LOG") {
+            Some(raw) => Some(parse_bool(&raw).ok_or_else(|| SettingsError::Invalid {
+                key: "ACCESS_LOG",
+                reason: format!("{raw:?} is not a boolean (true/false, 1/0, yes/no, on/off)"),
+            })?),
+            None => file.access_log,
+        };
         let settings = Settings {
             secret_key,
             algorithm: pick("ALGORITHM", file.algorithm).unwrap_or_else(|| DEFAULT_ALGORITHM.to_owned()),
@@ -150,6 +165,7 @@ impl Settings {
             time_zone: pick("TIME_ZONE", file.time_zone).unwrap_or_else(|| DEFAULT_TIME_ZONE.to_owned()),
             bind: pick("BIND", file.bind).unwrap_or_else(|| DEFAULT_BIND.to_owned()),
             pool_size: pool_size.unwrap_or_else(default_pool_size),
+            access_log: access_log.unwrap_or(false),
             insecure_key,
         };
         settings.validate()?;
@@ -183,6 +199,15 @@ impl Settings {
     /// The configured time zone (validated at load).
     pub fn tz(&self) -> chrono_tz::Tz {
         self.time_zone.parse().unwrap_or(chrono_tz::Asia::Seoul)
+    }
+}
+
+/// An environment variable's boolean, as people write them.
+fn parse_bool(raw: &str) -> Option<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" | "" => Some(false),
+        _ => None,
     }
 }
 
@@ -266,6 +291,19 @@ mod tests {
         assert_eq!(s.database_url, "db.sqlite3");
         assert_eq!(s.bind, "127.0.0.1:8000");
         assert_eq!(s.time_zone, "Asia/Seoul");
+        assert!(!s.access_log, "gunicorn, as the original runs, keeps no access log");
+    }
+
+    #[test]
+    fn access_log_from_file_or_environment() {
+        assert!(resolve("ACCESS_LOG = true", &[]).unwrap().access_log);
+        assert!(!resolve("ACCESS_LOG = true", &[("ACCESS_LOG", "0")]).unwrap().access_log);
+        for on in ["1", "true", "Yes", " on "] {
+            assert!(resolve("", &[("ACCESS_LOG", on)]).unwrap().access_log, "{on:?}");
+        }
+        for off in ["0", "false", "NO", "off", ""] {
+            assert!(!resolve("", &[("ACCESS_LOG", off)]).unwrap().access_log, "{off:?}");
+        }
     }
 
     #[test]
@@ -286,6 +324,8 @@ mod tests {
             ("", &[("TIME_ZONE", "Mars/Olympus")], "TIME_ZONE"),
             ("", &[("BIND", "nowhere")], "BIND"),
             ("", &[("POOL_SIZE", "many")], "POOL_SIZE"),
+            ("", &[("ACCESS_LOG", "maybe")], "ACCESS_LOG"),
+            ("ACCESS_LOG = \"yes\"", &[], "invalid TOML"),
             ("DEBUG = true", &[], "DEBUG"),
             ("SECRET_KEY = ", &[], "invalid TOML"),
             ("SECRET_KEY = 5", &[], "invalid TOML"),
