@@ -8,6 +8,7 @@
 //! synchronous; the HTTP layer runs them on a blocking pool, never on an
 //! async worker.
 
+mod group_commit;
 pub mod schema;
 mod url;
 
@@ -24,6 +25,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
+pub use group_commit::Pending;
 pub use url::DatabaseUrl;
 
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -56,6 +58,9 @@ pub enum DbError {
     Pool(String),
     #[error("migrations failed: {0}")]
     Migration(String),
+    /// A failure shared by every request of one group commit.
+    #[error("{0}")]
+    Shared(String),
 }
 
 /// A row of `users` (without the timestamps, which nothing reads).
@@ -109,6 +114,8 @@ pub struct Database {
     backend: Backend,
     tz: chrono_tz::Tz,
     reach: Arc<Reachability>,
+    /// SQLite only: logouts are committed in groups ([`group_commit`]).
+    group_commit: Option<Arc<group_commit::GroupCommit>>,
 }
 
 /// Whether the database server accepted the pool's latest connection
@@ -252,9 +259,14 @@ impl Database {
     /// Makes the pool; connections are opened on first use (see [`Database::ping`]).
     pub fn open(url: &DatabaseUrl, pool_size: u32, tz: chrono_tz::Tz) -> Result<Database, DbError> {
         let reach = Arc::new(Reachability::default());
+        let mut group_commit = None;
         let backend = match url {
             DatabaseUrl::Sqlite(path) => {
-                Backend::Sqlite(pool(&path.to_string_lossy(), pool_size, SQLITE_ON_CONNECT, false, &reach)?)
+                let pool = pool(&path.to_string_lossy(), pool_size, SQLITE_ON_CONNECT, false, &reach)?;
+                let committer = group_commit::GroupCommit::start(pool.clone(), reach.clone())
+                    .map_err(|e| DbError::Pool(format!("cannot start the SQLite commit thread: {e}")))?;
+                group_commit = Some(Arc::new(committer));
+                Backend::Sqlite(pool)
             }
             // psycopg2 interpolates values, so PostgreSQL plans each of Django's
             // statements with them: a value too long for its varchar fails at
@@ -268,7 +280,7 @@ impl Database {
                 Backend::Mysql(pool(url, pool_size, "SET sql_mode = 'STRICT_TRANS_TABLES'", true, &reach)?)
             }
         };
-        Ok(Database { backend, tz, reach })
+        Ok(Database { backend, tz, reach, group_commit })
     }
 
     /// Connections the pool may hold.
@@ -469,9 +481,20 @@ impl Database {
         })
     }
 
+    /// SQLite: queues a logout for the next group commit; the receiver
+    /// gets the outcome once it is on disk. `None` on the other backends,
+    /// whose servers take concurrent writers: use [`Database::logout`].
+    pub fn queue_logout(&self, user_id: i64) -> Option<Pending> {
+        self.group_commit.as_ref().map(|committer| committer.logout(user_id))
+    }
+
     /// `Token.objects.get(user_id=user_id).delete()`: Django's `get` reads
     /// the rows, raises unless there is exactly one, then deletes it by id.
+    /// On SQLite it waits for its group commit (call it off the async workers).
     pub fn logout(&self, user_id: i64) -> Result<LogoutOutcome, DbError> {
+        if let Some(pending) = self.queue_logout(user_id) {
+            return pending.blocking_recv().map_err(|_| DbError::Shared("the SQLite commit thread has stopped".into()))?;
+        }
         with_conn!(self, conn, s => {
             let ids: Vec<i64> =
                 s::tokens::table.filter(s::tokens::user_id.eq(user_id)).select(s::tokens::id).limit(2).load(conn)?;
@@ -566,6 +589,54 @@ mod tests {
             let error = db.ping().unwrap_err().to_string();
             assert!(started.elapsed() < CHECKOUT_TIMEOUT / 2, "attempt {attempt} took {:?}", started.elapsed());
             assert!(error.contains("database unreachable") && !error.contains('\n'), "{error}");
+        }
+    }
+
+    /// Logouts queued together commit together and keep Django's answers:
+    /// a session logged out twice in one group is deleted once, then
+    /// missing (500); every other session is deleted.
+    #[test]
+    fn sqlite_group_commit_keeps_each_logouts_answer() {
+        let (_dir, db) = temp_db();
+        for i in 0..40 {
+            db.create_user(&format!("u{i}@b.co"), "$2b$12$x").unwrap();
+            db.add_token(i + 1, "t").unwrap();
+        }
+        let mut pending: Vec<(i64, Pending)> = (1..=40).map(|id| (id, db.queue_logout(id).unwrap())).collect();
+        pending.push((7, db.queue_logout(7).unwrap()));
+        pending.push((99, db.queue_logout(99).unwrap()));
+        let outcomes: Vec<(i64, LogoutOutcome)> =
+            pending.into_iter().map(|(id, p)| (id, p.blocking_recv().unwrap().unwrap())).collect();
+        for (id, outcome) in &outcomes[..40] {
+            assert_eq!(*outcome, LogoutOutcome::Deleted, "user {id}");
+        }
+        assert_eq!(outcomes[40], (7, LogoutOutcome::NoToken));
+        assert_eq!(outcomes[41], (99, LogoutOutcome::NoToken));
+        for id in 1..=40 {
+            assert!(matches!(db.guard_lookup(id).unwrap(), GuardLookup::NoToken), "user {id}");
+        }
+    }
+
+    /// While another connection holds the write lock past `busy_timeout`,
+    /// the queued logouts fail (500) and change nothing; afterwards they work.
+    #[test]
+    fn sqlite_group_commit_fails_whole_and_recovers() {
+        let (dir, db) = temp_db();
+        for i in 0..3 {
+            db.create_user(&format!("u{i}@b.co"), "$2b$12$x").unwrap();
+            db.add_token(i + 1, "t").unwrap();
+        }
+        let mut other = SqliteConnection::establish(dir.path().join("t.sqlite3").to_str().unwrap()).unwrap();
+        other.batch_execute("BEGIN IMMEDIATE").unwrap();
+        let pending: Vec<Pending> = (1..=3).map(|id| db.queue_logout(id).unwrap()).collect();
+        for p in pending {
+            let error = p.blocking_recv().unwrap().unwrap_err().to_string();
+            assert!(error.contains("locked"), "{error}");
+        }
+        other.batch_execute("ROLLBACK").unwrap();
+        for id in 1..=3 {
+            assert!(matches!(db.guard_lookup(id).unwrap(), GuardLookup::User(_)), "user {id} lost its token");
+            assert_eq!(db.logout(id).unwrap(), LogoutOutcome::Deleted);
         }
     }
 

@@ -154,9 +154,26 @@ async fn login_inner(req: HttpRequest, payload: web::Payload, state: web::Data<A
 /// `POST /users/logout`, behind `log_in_confirm`:
 /// `Token.objects.get(user_id=user.id).delete()`.
 pub async fn logout(user: LoggedIn, state: web::Data<AppState>) -> Answer {
-    let db = state.db.clone();
     let id = user.user.id;
-    match blocking(move || db.logout(id)).await {
+    let outcome = match state.db.queue_logout(id) {
+        // SQLite: the group commit answers; nothing waits on a worker.
+        Some(pending) => match pending.await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(e)) => {
+                log::error!("{e}");
+                Err(Answer::ServerError)
+            }
+            Err(_) => {
+                log::error!("the SQLite commit thread has stopped");
+                Err(Answer::ServerError)
+            }
+        },
+        None => {
+            let db = state.db.clone();
+            blocking(move || db.logout(id)).await
+        }
+    };
+    match outcome {
         Ok(LogoutOutcome::Deleted) => message(200, "LOGOUT_SUCCESS"),
         // DoesNotExist / MultipleObjectsReturned escape the view.
         Ok(LogoutOutcome::NoToken | LogoutOutcome::Multiple) => Answer::ServerError,

@@ -1,0 +1,111 @@
+//! Group commit for SQLite logouts.
+//!
+//! SQLite takes one writer at a time, and every commit waits for the WAL to
+//! reach the disk (`synchronous = FULL`, the default, as Django has it).
+//! Logouts made one transaction each spend their time on that `fsync` and
+//! on waiting for each other's locks. Here one thread per process takes the
+//! logouts waiting at the moment, applies them one after another inside a
+//! single `BEGIN IMMEDIATE` transaction and commits once; every request is
+//! answered only after that commit, so nothing is acknowledged that is not
+//! on disk, and another process (Django included) sees each logout before
+//! its answer leaves.
+//!
+//! Inside the transaction each logout is exactly `Token.objects.get(user_id
+//! =...).delete()`: read the user's rows (at most two are needed), delete
+//! the one row by id. Applying them in turn is a serial order of the same
+//! requests, so races (two logouts of one session) end as they would in
+//! Django: the first deletes, the second finds nothing (500).
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, Pool};
+use diesel::sqlite::SqliteConnection;
+use tokio::sync::oneshot;
+
+use super::schema::sqlite as s;
+use super::{checkout, DbError, LogoutOutcome, Reachability};
+
+/// The most logouts one transaction takes.
+const MAX_BATCH: usize = 256;
+
+/// A logout's answer, once its transaction committed (or failed).
+pub type Pending = oneshot::Receiver<Result<LogoutOutcome, DbError>>;
+
+struct Job {
+    user_id: i64,
+    reply: oneshot::Sender<Result<LogoutOutcome, DbError>>,
+}
+
+/// The queue in front of the committing thread; the thread stops when the
+/// last clone of the database is dropped.
+pub struct GroupCommit {
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+impl GroupCommit {
+    pub fn start(pool: Pool<ConnectionManager<SqliteConnection>>, reach: Arc<Reachability>) -> std::io::Result<GroupCommit> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new().name("sqlite-commit".into()).spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
+                }
+                commit(&pool, &reach, batch);
+            }
+        })?;
+        Ok(GroupCommit { jobs: Mutex::new(tx) })
+    }
+
+    /// Queues a logout; the receiver gets its outcome after the commit.
+    pub fn logout(&self, user_id: i64) -> Pending {
+        let (reply, pending) = oneshot::channel();
+        let queue = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(mpsc::SendError(job)) = queue.send(Job { user_id, reply }) {
+            let _ = job.reply.send(Err(DbError::Shared("the SQLite commit thread has stopped".into())));
+        }
+        pending
+    }
+}
+
+/// One transaction for the whole batch. A failure (the database locked by
+/// another process for longer than `busy_timeout`, a full disk) undoes it
+/// all and every request in it gets the error, as each would have alone.
+fn commit(pool: &Pool<ConnectionManager<SqliteConnection>>, reach: &Reachability, batch: Vec<Job>) {
+    let outcomes = checkout(pool, reach).and_then(|mut conn| {
+        conn.immediate_transaction::<_, DbError, _>(|conn| {
+            batch.iter().map(|job| logout(conn, job.user_id).map_err(DbError::from)).collect::<Result<Vec<_>, _>>()
+        })
+    });
+    match outcomes {
+        Ok(outcomes) => {
+            for (job, outcome) in batch.into_iter().zip(outcomes) {
+                let _ = job.reply.send(Ok(outcome));
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            for job in batch {
+                let _ = job.reply.send(Err(DbError::Shared(message.clone())));
+            }
+        }
+    }
+}
+
+/// `Token.objects.get(user_id=user_id).delete()`.
+fn logout(conn: &mut SqliteConnection, user_id: i64) -> QueryResult<LogoutOutcome> {
+    let ids: Vec<i64> = s::tokens::table.filter(s::tokens::user_id.eq(user_id)).select(s::tokens::id).limit(2).load(conn)?;
+    Ok(match ids.as_slice() {
+        [] => LogoutOutcome::NoToken,
+        [id] => {
+            diesel::delete(s::tokens::table.find(*id)).execute(conn)?;
+            LogoutOutcome::Deleted
+        }
+        _ => LogoutOutcome::Multiple,
+    })
+}
