@@ -127,9 +127,33 @@ pub struct Database {
 #[derive(Debug, Default)]
 struct Reachability {
     refused: Mutex<Option<String>>,
+    /// Until when pooled connections are checked before use: set when a
+    /// request found its connection dropped by the server (a restart drops
+    /// them all). Checking every checkout always would cost a round trip
+    /// per query.
+    suspect_until: Mutex<Option<Instant>>,
 }
 
+/// How long after a dropped connection every checkout is checked.
+const SUSPECT_WINDOW: Duration = Duration::from_secs(10);
+
 impl Reachability {
+    fn suspect(&self) {
+        *self.suspect_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + SUSPECT_WINDOW);
+    }
+
+    fn is_suspect(&self) -> bool {
+        let mut until = self.suspect_until.lock().unwrap_or_else(|e| e.into_inner());
+        match *until {
+            Some(t) if Instant::now() < t => true,
+            Some(_) => {
+                *until = None;
+                false
+            }
+            None => false,
+        }
+    }
+
     fn refused(&self) -> Option<String> {
         self.refused.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -182,9 +206,17 @@ fn one_line(message: &str) -> String {
 }
 
 /// Runs `$body` with `$conn` bound to a pooled connection and `$s` to the
-/// backend's schema module, once per backend.
+/// backend's schema module, once per backend. `read_only` bodies are safe
+/// to run again: on PostgreSQL one that failed on a dropped connection is
+/// retried once on another.
 macro_rules! with_conn {
     ($db:expr, $conn:ident, $s:ident => $body:block) => {
+        with_conn!($db, $conn, $s, false => $body)
+    };
+    ($db:expr, $conn:ident, $s:ident, read_only => $body:block) => {
+        with_conn!($db, $conn, $s, true => $body)
+    };
+    ($db:expr, $conn:ident, $s:ident, $retry:literal => $body:block) => {
         match &$db.backend {
             Backend::Sqlite(pool) => {
                 let mut pooled = checkout(pool, &$db.reach)?;
@@ -194,11 +226,27 @@ macro_rules! with_conn {
                 $body
             }
             Backend::Postgres(pool) => {
-                let mut pooled = checkout(pool, &$db.reach)?;
-                let $conn = &mut *pooled;
                 #[allow(unused_imports)]
                 use schema::postgres as $s;
-                $body
+                let mut attempt = 0;
+                loop {
+                    let mut pooled = checkout(pool, &$db.reach)?;
+                    let result = {
+                        let $conn = &mut *pooled;
+                        (|| $body)()
+                    };
+                    // A connection the server dropped (a restart) is seen
+                    // only when used: it is discarded on return, the pool
+                    // checks the others, and a read is retried once.
+                    if result.is_err() && R2D2Connection::is_broken(&mut *pooled) {
+                        $db.reach.suspect();
+                        if $retry && attempt == 0 {
+                            attempt += 1;
+                            continue;
+                        }
+                    }
+                    break result;
+                }
             }
             Backend::Mysql(pool) => {
                 let mut pooled = checkout(pool, &$db.reach)?;
@@ -225,7 +273,18 @@ fn checkout<C: R2D2Connection + 'static>(
         let waited = started.elapsed();
         let slice = UNREACHABLE_WAIT.min(CHECKOUT_TIMEOUT.saturating_sub(waited));
         match pool.get_timeout(slice) {
-            Ok(conn) => return Ok(conn),
+            Ok(mut conn) => {
+                // A connection that fails the check is broken now: dropping
+                // it discards it, and the loop takes another.
+                if !reach.is_suspect() || conn.ping().is_ok() {
+                    return Ok(conn);
+                }
+                log::info!("dropping a database connection the server closed");
+                drop(conn);
+                if started.elapsed() >= CHECKOUT_TIMEOUT {
+                    return Err(DbError::Pool("no working database connection".into()));
+                }
+            }
             Err(e) => {
                 if let Some(refused) = reach.refused() {
                     return Err(DbError::Pool(format!("database unreachable: {refused}")));
@@ -240,7 +299,11 @@ fn checkout<C: R2D2Connection + 'static>(
 
 /// `validate`: ping each connection as it leaves the pool, so one that a
 /// restarted database server dropped is replaced instead of failing a
-/// request. A SQLite connection is a local file handle: nothing to check.
+/// request (MySQL: its client does not notice a dropped connection by
+/// itself). PostgreSQL's libpq does, so its pool is checked only for a while
+/// after a request met a dropped connection (see [`Reachability`]), not at
+/// the cost of a round trip per query. A SQLite connection is a local file
+/// handle: nothing to check.
 fn pool<C: R2D2Connection + SimpleConnection + 'static>(
     url: &str,
     size: u32,
@@ -272,12 +335,11 @@ impl Database {
                 group_commit = Some(Arc::new(committer));
                 Backend::Sqlite(pool)
             }
-            // psycopg2 interpolates values, so PostgreSQL plans each of Django's
-            // statements with them: a value too long for its varchar fails at
-            // planning, before the id default (nextval) runs. A cached generic
-            // plan fails at execution, after nextval, and later ids differ.
+            // Queries may use cached generic plans; the one statement
+            // whose plan changes an answer is planned as Django's is (see
+            // `create_user`).
             DatabaseUrl::Postgres(url) => {
-                Backend::Postgres(pool(url, pool_size, "SET plan_cache_mode = force_custom_plan", true, &reach)?)
+                Backend::Postgres(pool(url, pool_size, "SET application_name = 'ledger-server'", false, &reach)?)
             }
             // Django's MySQL OPTIONS: utf8mb4 and strict mode.
             DatabaseUrl::Mysql(url) => {
@@ -382,7 +444,7 @@ impl Database {
     /// token row exists for it. The original makes three (`exists`,
     /// `exists`, `get`); one consistent read gives the same answers.
     pub fn guard_lookup(&self, user_id: i64) -> Result<GuardLookup, DbError> {
-        with_conn!(self, conn, s => {
+        with_conn!(self, conn, s, read_only => {
             let has_token = diesel::dsl::exists(s::tokens::table.filter(s::tokens::user_id.eq(user_id)));
             // At most one row (primary key). No `.first()`: its bound LIMIT
             // makes SQLite re-prepare the cached statement on every call.
@@ -402,14 +464,14 @@ impl Database {
 
     /// `User.objects.filter(email=email).exists()`.
     pub fn email_exists(&self, email: &str) -> Result<bool, DbError> {
-        with_conn!(self, conn, s => {
+        with_conn!(self, conn, s, read_only => {
             Ok(diesel::select(diesel::dsl::exists(s::users::table.filter(s::users::email.eq(email)))).get_result(conn)?)
         })
     }
 
     /// `User.objects.get(email=email)`, `None` for `DoesNotExist`.
     pub fn find_by_email(&self, email: &str) -> Result<Option<User>, DbError> {
-        with_conn!(self, conn, s => {
+        with_conn!(self, conn, s, read_only => {
             // At most one row (UNIQUE email, under the database's collation).
             Ok(s::users::table
                 .filter(s::users::email.eq(email))
@@ -442,14 +504,23 @@ impl Database {
                 // zone is TIME_ZONE: the same instant as now in UTC.
                 use schema::postgres::users;
                 let (created, updated) = (micros(Utc::now()), micros(Utc::now()));
-                diesel::insert_into(users::table)
-                    .values((
-                        users::created_at.eq(created),
-                        users::updated_at.eq(updated),
-                        users::email.eq(email),
-                        users::password.eq(password_hash),
-                    ))
-                    .execute(&mut *checkout(pool, &self.reach)?)
+                // psycopg2 interpolates values, so PostgreSQL plans each of
+                // Django's statements with them: a value too long for its
+                // varchar fails at planning, before the id default (nextval)
+                // runs. A cached generic plan would fail at execution, after
+                // nextval, and later ids would differ: this insert is always
+                // planned with its values.
+                checkout(pool, &self.reach)?.transaction(|conn| {
+                    conn.batch_execute("SET LOCAL plan_cache_mode = force_custom_plan")?;
+                    diesel::insert_into(users::table)
+                        .values((
+                            users::created_at.eq(created),
+                            users::updated_at.eq(updated),
+                            users::email.eq(email),
+                            users::password.eq(password_hash),
+                        ))
+                        .execute(conn)
+                })
             }
             Backend::Mysql(pool) => {
                 use schema::mysql::users;
@@ -483,6 +554,18 @@ impl Database {
 
     /// `Token.objects.create(user_id=..., token=...)`.
     pub fn add_token(&self, user_id: i64, token: &str) -> Result<(), DbError> {
+        if let Backend::Postgres(pool) = &self.backend {
+            // A token longer than the column (HS384/HS512, ids of 8 digits
+            // and more) fails as Django's does, before nextval: see `create_user`.
+            use schema::postgres as s;
+            checkout(pool, &self.reach)?.transaction(|conn| {
+                conn.batch_execute("SET LOCAL plan_cache_mode = force_custom_plan")?;
+                diesel::insert_into(s::tokens::table)
+                    .values((s::tokens::token.eq(token), s::tokens::user_id.eq(user_id)))
+                    .execute(conn)
+            })?;
+            return Ok(());
+        }
         with_conn!(self, conn, s => {
             diesel::insert_into(s::tokens::table)
                 .values((s::tokens::token.eq(token), s::tokens::user_id.eq(user_id)))
