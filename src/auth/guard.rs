@@ -8,7 +8,8 @@
 //! 3. `Token.objects.filter(user_id=...).exists()`, else `INVALID_USER` with 200;
 //! 4. `User.objects.get(id=...)`.
 //!
-//! Steps 2–4 are one database query ([`crate::db::Database::guard_lookup`]).
+//! Steps 2–4 are one database query ([`crate::db::Database::guard_lookup`]),
+//! which also reads the token rows the logout view then gets.
 
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -21,7 +22,7 @@ use futures_util::future::LocalBoxFuture;
 use super::jwt::{decode, Rejection};
 use crate::compat::pyint::py_int;
 use crate::compat::pyjson::PyValue;
-use crate::db::{GuardLookup, User};
+use crate::db::{GuardLookup, TokenRows, User};
 use crate::http::response::Answer;
 use crate::http::AppState;
 
@@ -29,6 +30,8 @@ use crate::http::AppState;
 #[derive(Debug)]
 pub struct LoggedIn {
     pub user: User,
+    /// The user's token rows, as read with the user.
+    pub tokens: TokenRows,
 }
 
 /// How Django's field lookup would treat the token's `id` claim.
@@ -54,7 +57,7 @@ pub fn user_ref(payload: &[(String, PyValue)]) -> Result<UserRef, Answer> {
 }
 
 /// The whole check, for a header value; database work runs on the blocking pool.
-pub async fn confirm(state: web::Data<AppState>, authorization: Option<Vec<u8>>) -> Result<User, Answer> {
+pub async fn confirm(state: web::Data<AppState>, authorization: Option<Vec<u8>>) -> Result<LoggedIn, Answer> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     let payload = decode(authorization.as_deref(), &state.key, now).map_err(|r| match r {
         Rejection::Decode => Answer::json(400, &[("message", "JWT_DECODE_ERROR")]),
@@ -71,7 +74,7 @@ pub async fn confirm(state: web::Data<AppState>, authorization: Option<Vec<u8>>)
     match crate::http::blocking(move || db.guard_lookup(id)).await? {
         GuardLookup::NoUser => Err(invalid_user(401)),
         GuardLookup::NoToken => Err(invalid_user(200)),
-        GuardLookup::User(user) => Ok(user),
+        GuardLookup::User(user, tokens) => Ok(LoggedIn { user, tokens }),
     }
 }
 
@@ -94,7 +97,7 @@ impl FromRequest for LoggedIn {
         let authorization = authorization_header(req);
         Box::pin(async move {
             let state = state.ok_or(Answer::ServerError)?;
-            confirm(state, authorization).await.map(|user| LoggedIn { user })
+            confirm(state, authorization).await
         })
     }
 }

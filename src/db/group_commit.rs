@@ -1,4 +1,4 @@
-//! Group commit for SQLite logouts.
+//! Group commit for SQLite logouts (the deletion of a token row).
 //!
 //! SQLite takes one writer at a time, and every commit waits for the WAL to
 //! reach the disk (`synchronous = FULL`, the default, as Django has it).
@@ -10,11 +10,10 @@
 //! on disk, and another process (Django included) sees each logout before
 //! its answer leaves.
 //!
-//! Inside the transaction each logout is exactly `Token.objects.get(user_id
-//! =...).delete()`: read the user's rows (at most two are needed), delete
-//! the one row by id. Applying them in turn is a serial order of the same
-//! requests, so races (two logouts of one session) end as they would in
-//! Django: the first deletes, the second finds nothing (500).
+//! Inside the transaction each logout is the `.delete()` of `Token.objects
+//! .get(user_id=...).delete()`: the row the guard found, by id; a row
+//! already gone (two logouts of one session at once) is no error, as in
+//! Django.
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -25,17 +24,17 @@ use diesel::sqlite::SqliteConnection;
 use tokio::sync::oneshot;
 
 use super::schema::sqlite as s;
-use super::{checkout, DbError, LogoutOutcome, Reachability};
+use super::{checkout, DbError, Reachability};
 
 /// The most logouts one transaction takes.
 const MAX_BATCH: usize = 256;
 
 /// A logout's answer, once its transaction committed (or failed).
-pub type Pending = oneshot::Receiver<Result<LogoutOutcome, DbError>>;
+pub type Pending = oneshot::Receiver<Result<(), DbError>>;
 
 struct Job {
-    user_id: i64,
-    reply: oneshot::Sender<Result<LogoutOutcome, DbError>>,
+    token_id: i64,
+    reply: oneshot::Sender<Result<(), DbError>>,
 }
 
 /// The queue in front of the committing thread; the thread stops when the
@@ -62,11 +61,12 @@ impl GroupCommit {
         Ok(GroupCommit { jobs: Mutex::new(tx) })
     }
 
-    /// Queues a logout; the receiver gets its outcome after the commit.
-    pub fn logout(&self, user_id: i64) -> Pending {
+    /// Queues the deletion of a token row; the receiver gets the outcome
+    /// after the commit.
+    pub fn delete_token(&self, token_id: i64) -> Pending {
         let (reply, pending) = oneshot::channel();
         let queue = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(mpsc::SendError(job)) = queue.send(Job { user_id, reply }) {
+        if let Err(mpsc::SendError(job)) = queue.send(Job { token_id, reply }) {
             let _ = job.reply.send(Err(DbError::Shared("the SQLite commit thread has stopped".into())));
         }
         pending
@@ -77,15 +77,18 @@ impl GroupCommit {
 /// another process for longer than `busy_timeout`, a full disk) undoes it
 /// all and every request in it gets the error, as each would have alone.
 fn commit(pool: &Pool<ConnectionManager<SqliteConnection>>, reach: &Reachability, batch: Vec<Job>) {
-    let outcomes = checkout(pool, reach).and_then(|mut conn| {
+    let committed = checkout(pool, reach).and_then(|mut conn| {
         conn.immediate_transaction::<_, DbError, _>(|conn| {
-            batch.iter().map(|job| logout(conn, job.user_id).map_err(DbError::from)).collect::<Result<Vec<_>, _>>()
+            for job in &batch {
+                diesel::delete(s::tokens::table.find(job.token_id)).execute(conn)?;
+            }
+            Ok(())
         })
     });
-    match outcomes {
-        Ok(outcomes) => {
-            for (job, outcome) in batch.into_iter().zip(outcomes) {
-                let _ = job.reply.send(Ok(outcome));
+    match committed {
+        Ok(()) => {
+            for job in batch {
+                let _ = job.reply.send(Ok(()));
             }
         }
         Err(e) => {
@@ -95,17 +98,4 @@ fn commit(pool: &Pool<ConnectionManager<SqliteConnection>>, reach: &Reachability
             }
         }
     }
-}
-
-/// `Token.objects.get(user_id=user_id).delete()`.
-fn logout(conn: &mut SqliteConnection, user_id: i64) -> QueryResult<LogoutOutcome> {
-    let ids: Vec<i64> = s::tokens::table.filter(s::tokens::user_id.eq(user_id)).select(s::tokens::id).limit(2).load(conn)?;
-    Ok(match ids.as_slice() {
-        [] => LogoutOutcome::NoToken,
-        [id] => {
-            diesel::delete(s::tokens::table.find(*id)).execute(conn)?;
-            LogoutOutcome::Deleted
-        }
-        _ => LogoutOutcome::Multiple,
-    })
 }

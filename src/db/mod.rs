@@ -82,18 +82,18 @@ pub enum GuardLookup {
     NoUser,
     /// The user has no token row (logged out): `INVALID_USER` with 200.
     NoToken,
-    /// The user, fetched by `User.objects.get`.
-    User(User),
+    /// The user, fetched by `User.objects.get`, and its token rows.
+    User(User, TokenRows),
 }
 
-/// What `Token.objects.get(user_id=...).delete()` does.
-#[derive(Debug, PartialEq, Eq)]
-pub enum LogoutOutcome {
-    Deleted,
-    /// `DoesNotExist` (500).
-    NoToken,
-    /// `MultipleObjectsReturned` (500): the user logged in more than once.
-    Multiple,
+/// The user's token rows, as `Token.objects.get(user_id=...)` in the
+/// logout view finds them (it reads what the guard just read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRows {
+    /// Exactly one: the row `get` returns, by id.
+    One(i64),
+    /// More than one: `MultipleObjectsReturned` (500).
+    Several,
 }
 
 /// Result of inserting a user.
@@ -440,25 +440,28 @@ impl Database {
         })
     }
 
-    /// `log_in_confirm`'s checks in one query: the user, and whether a
-    /// token row exists for it. The original makes three (`exists`,
-    /// `exists`, `get`); one consistent read gives the same answers.
+    /// `log_in_confirm`'s checks in one query: the user and its token
+    /// rows. The original makes three (`exists`, `exists`, `get`), and the
+    /// logout view a fourth (`Token.objects.get`); one consistent read gives
+    /// the same answers.
     pub fn guard_lookup(&self, user_id: i64) -> Result<GuardLookup, DbError> {
         with_conn!(self, conn, s, read_only => {
-            let has_token = diesel::dsl::exists(s::tokens::table.filter(s::tokens::user_id.eq(user_id)));
-            // At most one row (primary key). No `.first()`: its bound LIMIT
-            // makes SQLite re-prepare the cached statement on every call.
-            let row: Option<(i64, String, String, bool)> = s::users::table
+            // One row per token row, or one with no token id. No LIMIT: a
+            // bound LIMIT makes SQLite re-prepare the cached statement on
+            // every call, and a user has as many rows as unspent logins.
+            let rows: Vec<(i64, String, String, Option<i64>)> = s::users::table
+                .left_join(s::tokens::table)
                 .filter(s::users::id.eq(user_id))
-                .select((s::users::id, s::users::email, s::users::password, has_token))
-                .load(conn)?
-                .into_iter()
-                .next();
-            Ok(match row {
-                None => GuardLookup::NoUser,
-                Some((_, _, _, false)) => GuardLookup::NoToken,
-                Some((id, email, password, true)) => GuardLookup::User(User { id, email, password }),
-            })
+                .select((s::users::id, s::users::email, s::users::password, s::tokens::id.nullable()))
+                .load(conn)?;
+            let tokens = match rows.as_slice() {
+                [] => return Ok(GuardLookup::NoUser),
+                [(_, _, _, None)] => return Ok(GuardLookup::NoToken),
+                [(_, _, _, Some(token))] => TokenRows::One(*token),
+                _ => TokenRows::Several,
+            };
+            let (id, email, password, _) = rows.into_iter().next().expect("one row at least");
+            Ok(GuardLookup::User(User { id, email, password }, tokens))
         })
     }
 
@@ -574,31 +577,24 @@ impl Database {
         })
     }
 
-    /// SQLite: queues a logout for the next group commit; the receiver
-    /// gets the outcome once it is on disk. `None` on the other backends,
-    /// whose servers take concurrent writers: use [`Database::logout`].
-    pub fn queue_logout(&self, user_id: i64) -> Option<Pending> {
-        self.group_commit.as_ref().map(|committer| committer.logout(user_id))
+    /// SQLite: queues the deletion of a token row for the next group
+    /// commit; the receiver gets the outcome once it is on disk. `None` on
+    /// the other backends, whose servers take concurrent writers: use
+    /// [`Database::delete_token`].
+    pub fn queue_delete_token(&self, token_id: i64) -> Option<Pending> {
+        self.group_commit.as_ref().map(|committer| committer.delete_token(token_id))
     }
 
-    /// `Token.objects.get(user_id=user_id).delete()`: Django's `get` reads
-    /// the rows, raises unless there is exactly one, then deletes it by id.
+    /// The `.delete()` of `Token.objects.get(...).delete()`: by primary key;
+    /// a row already gone (a concurrent logout) is no error, as in Django.
     /// On SQLite it waits for its group commit (call it off the async workers).
-    pub fn logout(&self, user_id: i64) -> Result<LogoutOutcome, DbError> {
-        if let Some(pending) = self.queue_logout(user_id) {
+    pub fn delete_token(&self, token_id: i64) -> Result<(), DbError> {
+        if let Some(pending) = self.queue_delete_token(token_id) {
             return pending.blocking_recv().map_err(|_| DbError::Shared("the SQLite commit thread has stopped".into()))?;
         }
         with_conn!(self, conn, s => {
-            let ids: Vec<i64> =
-                s::tokens::table.filter(s::tokens::user_id.eq(user_id)).select(s::tokens::id).limit(2).load(conn)?;
-            match ids.as_slice() {
-                [] => Ok(LogoutOutcome::NoToken),
-                [id] => {
-                    diesel::delete(s::tokens::table.find(*id)).execute(conn)?;
-                    Ok(LogoutOutcome::Deleted)
-                }
-                _ => Ok(LogoutOutcome::Multiple),
-            }
+            diesel::delete(s::tokens::table.find(token_id)).execute(conn)?;
+            Ok(())
         })
     }
 
@@ -660,13 +656,16 @@ mod tests {
         assert_eq!(user.id, 1);
         assert!(matches!(db.guard_lookup(2).unwrap(), GuardLookup::NoUser));
         assert!(matches!(db.guard_lookup(1).unwrap(), GuardLookup::NoToken));
-        assert_eq!(db.logout(1).unwrap(), LogoutOutcome::NoToken);
         db.add_token(1, "t").unwrap();
-        assert!(matches!(db.guard_lookup(1).unwrap(), GuardLookup::User(u) if u.email == "a@b.co"));
-        assert_eq!(db.logout(1).unwrap(), LogoutOutcome::Deleted);
+        let GuardLookup::User(u, TokenRows::One(token)) = db.guard_lookup(1).unwrap() else { panic!("one token") };
+        assert_eq!(u.email, "a@b.co");
+        db.delete_token(token).unwrap();
+        assert!(matches!(db.guard_lookup(1).unwrap(), GuardLookup::NoToken));
+        // Deleting a row that is already gone is no error (Django's delete()).
+        db.delete_token(token).unwrap();
         db.add_token(1, "t").unwrap();
         db.add_token(1, "t").unwrap();
-        assert_eq!(db.logout(1).unwrap(), LogoutOutcome::Multiple);
+        assert!(matches!(db.guard_lookup(1).unwrap(), GuardLookup::User(_, TokenRows::Several)));
         // A token for a user that does not exist violates the foreign key.
         assert!(db.add_token(99, "t").is_err());
     }
@@ -685,33 +684,36 @@ mod tests {
         }
     }
 
-    /// Logouts queued together commit together and keep Django's answers:
-    /// a session logged out twice in one group is deleted once, then
-    /// missing (500); every other session is deleted.
+    fn token_of(db: &Database, user_id: i64) -> i64 {
+        match db.guard_lookup(user_id).unwrap() {
+            GuardLookup::User(_, TokenRows::One(token)) => token,
+            other => panic!("user {user_id}: {other:?}"),
+        }
+    }
+
+    /// Logouts queued together commit together: each deletes its row, and
+    /// a row deleted twice in one group (two logouts of one session at
+    /// once) is no error, as in Django.
     #[test]
-    fn sqlite_group_commit_keeps_each_logouts_answer() {
+    fn sqlite_group_commit_deletes_every_queued_row() {
         let (_dir, db) = temp_db();
         for i in 0..40 {
             db.create_user(&format!("u{i}@b.co"), "$2b$12$x").unwrap();
             db.add_token(i + 1, "t").unwrap();
         }
-        let mut pending: Vec<(i64, Pending)> = (1..=40).map(|id| (id, db.queue_logout(id).unwrap())).collect();
-        pending.push((7, db.queue_logout(7).unwrap()));
-        pending.push((99, db.queue_logout(99).unwrap()));
-        let outcomes: Vec<(i64, LogoutOutcome)> =
-            pending.into_iter().map(|(id, p)| (id, p.blocking_recv().unwrap().unwrap())).collect();
-        for (id, outcome) in &outcomes[..40] {
-            assert_eq!(*outcome, LogoutOutcome::Deleted, "user {id}");
+        let tokens: Vec<i64> = (1..=40).map(|id| token_of(&db, id)).collect();
+        let mut pending: Vec<Pending> = tokens.iter().map(|t| db.queue_delete_token(*t).unwrap()).collect();
+        pending.push(db.queue_delete_token(tokens[6]).unwrap());
+        for p in pending {
+            p.blocking_recv().unwrap().unwrap();
         }
-        assert_eq!(outcomes[40], (7, LogoutOutcome::NoToken));
-        assert_eq!(outcomes[41], (99, LogoutOutcome::NoToken));
         for id in 1..=40 {
             assert!(matches!(db.guard_lookup(id).unwrap(), GuardLookup::NoToken), "user {id}");
         }
     }
 
     /// While another connection holds the write lock past `busy_timeout`,
-    /// the queued logouts fail (500) and change nothing; afterwards they work.
+    /// the queued deletions fail (500) and change nothing; afterwards they work.
     #[test]
     fn sqlite_group_commit_fails_whole_and_recovers() {
         let (dir, db) = temp_db();
@@ -719,17 +721,19 @@ mod tests {
             db.create_user(&format!("u{i}@b.co"), "$2b$12$x").unwrap();
             db.add_token(i + 1, "t").unwrap();
         }
+        let tokens: Vec<i64> = (1..=3).map(|id| token_of(&db, id)).collect();
         let mut other = SqliteConnection::establish(dir.path().join("t.sqlite3").to_str().unwrap()).unwrap();
         other.batch_execute("BEGIN IMMEDIATE").unwrap();
-        let pending: Vec<Pending> = (1..=3).map(|id| db.queue_logout(id).unwrap()).collect();
+        let pending: Vec<Pending> = tokens.iter().map(|t| db.queue_delete_token(*t).unwrap()).collect();
         for p in pending {
             let error = p.blocking_recv().unwrap().unwrap_err().to_string();
             assert!(error.contains("locked"), "{error}");
         }
         other.batch_execute("ROLLBACK").unwrap();
-        for id in 1..=3 {
-            assert!(matches!(db.guard_lookup(id).unwrap(), GuardLookup::User(_)), "user {id} lost its token");
-            assert_eq!(db.logout(id).unwrap(), LogoutOutcome::Deleted);
+        for (id, token) in (1..=3).zip(tokens) {
+            assert_eq!(token_of(&db, id), token, "user {id} lost its token");
+            db.delete_token(token).unwrap();
+            assert!(matches!(db.guard_lookup(id).unwrap(), GuardLookup::NoToken), "user {id}");
         }
     }
 

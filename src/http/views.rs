@@ -11,7 +11,7 @@ use crate::auth::{password, LoggedIn};
 use crate::compat::pyjson::{loads, LoadError, PyStr, PyValue};
 use crate::compat::pyregex::{email_ok, password_ok};
 use crate::compat::pyrepr::py_str;
-use crate::db::{Created, LogoutOutcome};
+use crate::db::{Created, TokenRows};
 
 /// `DATA_UPLOAD_MAX_MEMORY_SIZE`: a declared body over 2.5 MiB is refused
 /// when the view first touches `request.body`.
@@ -152,13 +152,18 @@ async fn login_inner(req: HttpRequest, payload: web::Payload, state: web::Data<A
 }
 
 /// `POST /users/logout`, behind `log_in_confirm`:
-/// `Token.objects.get(user_id=user.id).delete()`.
+/// `Token.objects.get(user_id=user.id).delete()`. `get` finds the rows the
+/// guard read with the user; the row is deleted by id.
 pub async fn logout(user: LoggedIn, state: web::Data<AppState>) -> Answer {
-    let id = user.user.id;
-    let outcome = match state.db.queue_logout(id) {
+    let token_id = match user.tokens {
+        TokenRows::One(id) => id,
+        // MultipleObjectsReturned escapes the view.
+        TokenRows::Several => return Answer::ServerError,
+    };
+    let deleted = match state.db.queue_delete_token(token_id) {
         // SQLite: the group commit answers; nothing waits on a worker.
         Some(pending) => match pending.await {
-            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
                 log::error!("{e}");
                 Err(Answer::ServerError)
@@ -170,13 +175,11 @@ pub async fn logout(user: LoggedIn, state: web::Data<AppState>) -> Answer {
         },
         None => {
             let db = state.db.clone();
-            blocking(move || db.logout(id)).await
+            blocking(move || db.delete_token(token_id)).await
         }
     };
-    match outcome {
-        Ok(LogoutOutcome::Deleted) => message(200, "LOGOUT_SUCCESS"),
-        // DoesNotExist / MultipleObjectsReturned escape the view.
-        Ok(LogoutOutcome::NoToken | LogoutOutcome::Multiple) => Answer::ServerError,
+    match deleted {
+        Ok(()) => message(200, "LOGOUT_SUCCESS"),
         Err(answer) => answer,
     }
 }
