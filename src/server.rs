@@ -3,13 +3,12 @@
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
-use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
 use crate::auth::hasher::Hasher;
 use crate::auth::jwt::{Algorithm, TokenKey};
 use crate::db::{Database, DatabaseUrl, DbError};
-use crate::http::{self, middleware::django_stack, AppState};
+use crate::http::{self, AppState};
 use crate::settings::Settings;
 
 /// How long in-flight requests may take to finish after SIGTERM/Ctrl-C.
@@ -85,7 +84,7 @@ pub fn http_server(
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let blocking = if state.db.is_embedded() { 1 } else { (state.db.pool_size() as usize / workers).max(2) };
     let mut server = HttpServer::new(move || {
-        App::new().app_data(state.clone()).wrap(from_fn(django_stack)).configure(http::configure)
+        App::new().app_data(state.clone()).configure(http::configure)
     })
     .workers(workers)
     .worker_max_blocking_threads(blocking)

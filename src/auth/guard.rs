@@ -11,13 +11,12 @@
 //! Steps 2–4 are one database query ([`crate::db::Database::guard_lookup`]),
 //! which also reads the token rows the logout view then gets.
 
-use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, FromRequest, HttpRequest};
-use futures_util::future::LocalBoxFuture;
+use futures_util::future::{ready, Either, LocalBoxFuture, Ready};
 
 use super::jwt::{decode, Rejection};
 use crate::compat::pyint::py_int;
@@ -56,20 +55,25 @@ pub fn user_ref(payload: &[(String, PyValue)]) -> Result<UserRef, Answer> {
     Ok(id.to_i64().map(UserRef::Id).unwrap_or(UserRef::OutOfRange))
 }
 
-/// The whole check, for a header value; database work runs on the blocking pool.
-pub async fn confirm(state: web::Data<AppState>, authorization: Option<Vec<u8>>) -> Result<LoggedIn, Answer> {
+/// The token part of the check, for a header value (no database work):
+/// the user id whose rows are to be looked up, or the decorator's answer.
+pub fn token_user_id(state: &AppState, authorization: Option<&[u8]>) -> Result<i64, Answer> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    let payload = decode(authorization.as_deref(), &state.key, now).map_err(|r| match r {
-        Rejection::Decode => Answer::json(400, &[("message", "JWT_DECODE_ERROR")]),
-        Rejection::Signature => Answer::json(400, &[("message", "JWT_SIGNATURE_ERROR")]),
+    let payload = decode(authorization, &state.key, now).map_err(|r| match r {
+        Rejection::Decode => crate::message!(400, "JWT_DECODE_ERROR"),
+        Rejection::Signature => crate::message!(400, "JWT_SIGNATURE_ERROR"),
         Rejection::ServerError => Answer::ServerError,
     })?;
-    let id = match user_ref(&payload)? {
-        UserRef::Nobody => return Err(invalid_user(401)),
-        UserRef::Id(id) => id,
-        UserRef::OutOfRange if state.db.rejects_out_of_range_ids() => return Err(Answer::ServerError),
-        UserRef::OutOfRange => return Err(invalid_user(401)),
-    };
+    match user_ref(&payload)? {
+        UserRef::Nobody => Err(invalid_user(401)),
+        UserRef::Id(id) => Ok(id),
+        UserRef::OutOfRange if state.db.rejects_out_of_range_ids() => Err(Answer::ServerError),
+        UserRef::OutOfRange => Err(invalid_user(401)),
+    }
+}
+
+/// The database part: the user and its token rows, on the blocking pool.
+pub async fn lookup(state: web::Data<AppState>, id: i64) -> Result<LoggedIn, Answer> {
     let db = state.db.clone();
     match crate::http::blocking(move || db.guard_lookup(id)).await? {
         GuardLookup::NoUser => Err(invalid_user(401)),
@@ -79,26 +83,26 @@ pub async fn confirm(state: web::Data<AppState>, authorization: Option<Vec<u8>>)
 }
 
 fn invalid_user(status: u16) -> Answer {
-    Answer::json(status, &[("message", "INVALID_USER")])
-}
-
-/// The `Authorization` header as WSGI hands it to Django: absent, or all
-/// values joined with "," (gunicorn's handling of repeated headers).
-pub fn authorization_header(req: &HttpRequest) -> Option<Vec<u8>> {
-    crate::http::joined_header(req, AUTHORIZATION.as_str()).map(Cow::into_owned)
+    crate::message!(status, "INVALID_USER")
 }
 
 impl FromRequest for LoggedIn {
     type Error = Answer;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+    type Future = Either<Ready<Result<Self, Answer>>, LocalBoxFuture<'static, Result<Self, Answer>>>;
 
+    /// The token is checked right here, on the header as it arrived (a
+    /// refused token never waits); only the lookup is deferred.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let authorization = authorization_header(req);
-        Box::pin(async move {
-            let state = state.ok_or(Answer::ServerError)?;
-            confirm(state, authorization).await
-        })
+        let Some(state) = req.app_data::<web::Data<AppState>>() else {
+            return Either::Left(ready(Err(Answer::ServerError)));
+        };
+        // The `Authorization` header as WSGI hands it to Django: absent, or
+        // all values joined with "," (gunicorn's handling of repeated headers).
+        let authorization = crate::http::joined_header(req, AUTHORIZATION.as_str());
+        match token_user_id(state, authorization.as_deref()) {
+            Err(answer) => Either::Left(ready(Err(answer))),
+            Ok(id) => Either::Right(Box::pin(lookup(state.clone(), id))),
+        }
     }
 }
 

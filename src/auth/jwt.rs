@@ -65,6 +65,8 @@ pub struct TokenKey {
     algorithm: Algorithm,
     encoding: EncodingKey,
     verifier: Verifier,
+    /// The first segment of every token [`TokenKey::issue`] writes.
+    header_segment: String,
 }
 
 /// The keyed HMAC state; each check clones it instead of re-keying.
@@ -102,11 +104,15 @@ impl Verifier {
 
 impl TokenKey {
     pub fn new(secret: &str, algorithm: Algorithm) -> TokenKey {
-        TokenKey {
+        let mut key = TokenKey {
             algorithm,
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             verifier: Verifier::new(secret.as_bytes(), algorithm),
-        }
+            header_segment: String::new(),
+        };
+        let token = key.issue(0);
+        key.header_segment = token.split('.').next().unwrap_or_default().to_owned();
+        key
     }
 
     pub fn algorithm(&self) -> Algorithm {
@@ -154,10 +160,17 @@ pub fn decode(raw: Option<&[u8]>, key: &TokenKey, now: i64) -> Result<Vec<(Strin
     let first_dot = signing_input.iter().position(|&b| b == b'.').ok_or(Rejection::Decode)?;
     let (header_segment, payload_segment) = (&signing_input[..first_dot], &signing_input[first_dot + 1..]);
 
-    let header_bytes = urlsafe_b64decode_padded(header_segment).map_err(|_| Rejection::Decode)?;
-    let header = match json_object(&header_bytes, HEADER_JSON_MAX_DEPTH)? {
-        Some(object) => object,
-        None => return Err(Rejection::Decode),
+    // The header every issued token carries decodes to an object whose
+    // `alg` is the configured one: no need to decode it again.
+    let usual_header = header_segment == key.header_segment.as_bytes();
+    let header = if usual_header {
+        Vec::new()
+    } else {
+        let header_bytes = urlsafe_b64decode_padded(header_segment).map_err(|_| Rejection::Decode)?;
+        match json_object(&header_bytes, HEADER_JSON_MAX_DEPTH)? {
+            Some(object) => object,
+            None => return Err(Rejection::Decode),
+        }
     };
     let payload_bytes = urlsafe_b64decode_padded(payload_segment).map_err(|_| Rejection::Decode)?;
     let signature = urlsafe_b64decode_padded(crypto_segment).map_err(|_| Rejection::Decode)?;
@@ -165,9 +178,11 @@ pub fn decode(raw: Option<&[u8]>, key: &TokenKey, now: i64) -> Result<Vec<(Strin
     // `alg not in ALGORITHM` is a substring test on a string (TypeError for
     // anything else), and the algorithm must then be registered: only the
     // exact configured name survives both.
-    match get(&header, "alg") {
-        Some(PyValue::Str(alg)) if !alg.lone_surrogate && alg.as_str() == key.algorithm.name() => {}
-        _ => return Err(Rejection::ServerError),
+    if !usual_header {
+        match get(&header, "alg") {
+            Some(PyValue::Str(alg)) if !alg.lone_surrogate && alg.as_str() == key.algorithm.name() => {}
+            _ => return Err(Rejection::ServerError),
+        }
     }
     if !key.signature_matches(signing_input, &signature) {
         return Err(Rejection::Signature);
@@ -232,11 +247,11 @@ fn claim_error(e: IntError) -> Rejection {
 }
 
 /// WSGI hands header values over as latin-1 text; PyJWT encodes it as UTF-8.
-fn latin1_to_utf8(raw: &[u8]) -> Vec<u8> {
+fn latin1_to_utf8(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     if raw.is_ascii() {
-        return raw.to_vec();
+        return std::borrow::Cow::Borrowed(raw);
     }
-    raw.iter().map(|&b| b as char).collect::<String>().into_bytes()
+    std::borrow::Cow::Owned(raw.iter().map(|&b| b as char).collect::<String>().into_bytes())
 }
 
 #[cfg(test)]
@@ -252,6 +267,7 @@ mod tests {
         let token = key.issue(1);
         let mut parts = token.split('.');
         assert_eq!(parts.next(), Some("eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9"));
+        assert_eq!(key.header_segment, "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9");
         assert_eq!(parts.next(), Some("eyJpZCI6MX0"));
         assert_eq!(token.matches('.').count(), 2);
     }

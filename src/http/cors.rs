@@ -75,6 +75,20 @@ fn bracketed_host_ok(host: &str) -> bool {
 
 /// `split_domain_port` + `validate_host` with `ALLOWED_HOSTS = ["*"]`.
 pub fn django_host_ok(host: &[u8]) -> bool {
+    // `name[:port]` without brackets: the regex's first form, by hand.
+    if host.first() != Some(&b'[') {
+        let (name, port) = match host.iter().rposition(|&b| b == b':') {
+            Some(i) => (&host[..i], Some(&host[i + 1..])),
+            None => (host, None),
+        };
+        let name_ok = !name.is_empty() && name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+        let port_ok = port.is_none_or(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit));
+        if !(name_ok && port_ok) {
+            return false;
+        }
+        let domain = name.strip_suffix(b".").unwrap_or(name);
+        return !domain.is_empty();
+    }
     static HOST: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
         regex::bytes::Regex::new(r"(?-u)\A(?:[a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(?::[0-9]+)?\z").expect("valid regex")
     });
@@ -110,10 +124,10 @@ mod tests {
 
     #[test]
     fn host_validation() {
-        for ok in ["127.0.0.1:8000", "example.com", "EXAMPLE.com.", "[::1]:80", "a..b", "-"] {
+        for ok in ["127.0.0.1:8000", "example.com", "EXAMPLE.com.", "[::1]:80", "a..b", "-", "A.b:08", "[::1]", "[a:b]:1"] {
             assert!(django_host_ok(ok.as_bytes()), "{ok}");
         }
-        for bad in ["", ".", "bad host", "a:b", "a_b.com", ":80", "é.com", "a,b"] {
+        for bad in ["", ".", "bad host", "a:b", "a_b.com", ":80", "é.com", "a,b", "a:", "a:8:9", ".:80", "[::1", "[x]"] {
             assert!(!django_host_ok(bad.as_bytes()), "{bad}");
         }
     }

@@ -15,34 +15,31 @@
 use std::borrow::Cow;
 use std::time::Instant;
 
-use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, VARY};
-use actix_web::http::{Method, StatusCode, Uri};
-use actix_web::middleware::Next;
-use actix_web::{web, Error, HttpResponse};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::cors;
-use super::response::middleware_error_page;
-use super::routes::{self, Route};
-use super::AppState;
+use super::response::{middleware_error_page, Answer};
+use super::routes;
+use super::{views, AppState};
 
 const NOSNIFF: (&str, &str) = ("x-content-type-options", "nosniff");
 const REFERRER: (&str, &str) = ("referrer-policy", "same-origin");
 const XFRAME: (&str, &str) = ("x-frame-options", "DENY");
 
-pub async fn django_stack(
-    mut req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, Error> {
-    let access_log = req.app_data::<web::Data<AppState>>().is_some_and(|state| state.access_log);
-    let logged = access_log.then(|| (Instant::now(), req.path().to_owned()));
-    let method = req.method().clone();
+pub async fn django_stack(req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        log::error!("the application state is missing");
+        return Answer::ServerError.into_response();
+    };
+    let logged = state.access_log.then(|| (Instant::now(), req.path().to_owned()));
     let path_info = routes::path_info(req.uri().path().as_bytes());
     let cors_on = cors::enabled(&path_info);
     let route = routes::resolve(&path_info);
     drop(path_info);
-    let origin = super::joined_header(req.request(), "origin").map(Cow::into_owned);
+    let origin = super::joined_header(&req, "origin").map(Cow::into_owned);
+    let method = req.method();
 
     // CorsMiddleware.process_request: the preflight short-circuit.
     let preflight = cors_on && method == Method::OPTIONS && req.headers().contains_key("access-control-request-method");
@@ -51,29 +48,24 @@ pub async fn django_stack(
             .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
             .insert_header((CONTENT_LENGTH, HeaderValue::from_static("0")))
             .finish();
-        cors_and_security(&mut res, cors_on, origin.as_deref(), &method);
-        req.into_response(res)
+        cors_and_security(&mut res, cors_on, origin.as_deref(), method);
+        res
     } else if !host_is_valid(&req) {
         // CommonMiddleware.process_request raised DisallowedHost.
         let mut res = middleware_error_page(400);
-        cors_and_security(&mut res, cors_on, origin.as_deref(), &method);
-        req.into_response(res)
+        cors_and_security(&mut res, cors_on, origin.as_deref(), method);
+        res
     } else {
-        let target = Uri::from_static(route.map(Route::path).unwrap_or(routes::UNROUTABLE));
-        req.match_info_mut().get_mut().update(&target);
-        req.head_mut().uri = target;
-        let res = next.call(req).await?;
-        let mut res = res.map_into_boxed_body();
-        let head = res.response_mut().headers_mut();
-        insert(head, XFRAME);
-        cors_and_security(res.response_mut(), cors_on, origin.as_deref(), &method);
+        let mut res = views::dispatch(route, &req, payload, state).await.into_response();
+        insert(res.headers_mut(), XFRAME);
+        cors_and_security(&mut res, cors_on, origin.as_deref(), req.method());
         res
     };
 
     if let Some((started, raw_path)) = logged {
-        log_request(&method, &raw_path, response.status(), started);
+        log_request(req.method(), &raw_path, response.status(), started);
     }
-    Ok(response)
+    response
 }
 
 /// CorsMiddleware.process_response, then SecurityMiddleware.process_response.
@@ -118,8 +110,8 @@ fn insert(head: &mut actix_web::http::header::HeaderMap, (name, value): (&'stati
 /// `HttpRequest.get_host()` with `ALLOWED_HOSTS = ["*"]`: the host must
 /// match Django's `host_validation_re` once lower-cased and have a non-empty
 /// domain. Without a `Host` header WSGI's `SERVER_NAME` is used, which is valid.
-fn host_is_valid(req: &ServiceRequest) -> bool {
-    match super::joined_header(req.request(), "host") {
+fn host_is_valid(req: &HttpRequest) -> bool {
+    match super::joined_header(req, "host") {
         None => true,
         Some(host) => cors::django_host_ok(&host),
     }

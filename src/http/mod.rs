@@ -9,14 +9,12 @@ pub mod views;
 
 use std::borrow::Cow;
 
-use actix_web::http::Method;
 use actix_web::{web, HttpRequest};
 
 use crate::auth::hasher::Hasher;
 use crate::auth::jwt::TokenKey;
 use crate::db::{Database, DbError};
 use response::Answer;
-use routes::Route;
 
 /// What every handler shares: the database pool, the signing key and the
 /// bcrypt threads.
@@ -28,20 +26,10 @@ pub struct AppState {
     pub access_log: bool,
 }
 
-/// Registers the users app's URLs; other methods get 405, other paths 404.
+/// Every request goes to [`middleware::django_stack`], which routes it as
+/// Django's URL resolver does (by `path_info`) to [`views::dispatch`].
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    for route in Route::ALL {
-        let resource = web::resource(route.path())
-            .route(web::route().method(Method::OPTIONS).to(views::options))
-            .default_service(web::to(views::not_allowed));
-        let resource = match route {
-            Route::Signup => resource.route(web::post().to(views::signup)),
-            Route::Login => resource.route(web::post().to(views::login)),
-            Route::Logout => resource.route(web::post().to(views::logout)),
-        };
-        cfg.service(resource);
-    }
-    cfg.default_service(web::to(views::not_found));
+    cfg.default_service(web::to(middleware::django_stack));
 }
 
 /// Runs a database call on the blocking pool; a failure is the 500 page.

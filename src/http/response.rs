@@ -3,6 +3,8 @@
 //! The headers every response gets from Django's middleware are added in
 //! [`super::middleware`].
 
+use std::borrow::Cow;
+
 use actix_web::body::{BodyStream, BoxBody};
 use actix_web::http::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::http::StatusCode;
@@ -20,11 +22,24 @@ fn error_page(title: &str, details: &str) -> String {
     )
 }
 
+/// `JsonResponse({"message": TEXT}, status=STATUS)` for a literal `TEXT` of
+/// capitals and underscores, which `json.dumps` writes as it is: the body
+/// is built at compile time (the tests compare it with [`Answer::json`]).
+#[macro_export]
+macro_rules! message {
+    ($status:expr, $text:literal) => {
+        $crate::http::response::Answer::Json {
+            status: $status,
+            body: std::borrow::Cow::Borrowed(concat!("{\"message\": \"", $text, "\"}")),
+        }
+    };
+}
+
 /// One answer of the original.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
     /// `JsonResponse(data, status=status)`; `body` is already `json.dumps`ed.
-    Json { status: u16, body: String },
+    Json { status: u16, body: Cow<'static, str> },
     /// Django's 400 page (`RequestDataTooBig`, a `SuspiciousOperation`).
     BadRequest,
     /// Django's 404 page.
@@ -40,7 +55,7 @@ pub enum Answer {
 impl Answer {
     /// A `JsonResponse` of string pairs, in order.
     pub fn json(status: u16, pairs: &[(&str, &str)]) -> Answer {
-        Answer::Json { status, body: dumps_object(pairs) }
+        Answer::Json { status, body: Cow::Owned(dumps_object(pairs)) }
     }
 
     pub fn status(&self) -> u16 {
@@ -131,5 +146,19 @@ mod tests {
             status: 200,
             body: "{\"message\": \"LOGOUT_SUCCESS\"}".into()
         });
+    }
+
+    #[test]
+    fn literal_messages_are_json_dumps() {
+        let cases = [
+            (message!(400, "JWT_DECODE_ERROR"), "JWT_DECODE_ERROR"),
+            (message!(400, "JWT_SIGNATURE_ERROR"), "JWT_SIGNATURE_ERROR"),
+            (message!(401, "INVALID_USER"), "INVALID_USER"),
+            (message!(200, "LOGOUT_SUCCESS"), "LOGOUT_SUCCESS"),
+            (message!(400, "KEY_ERROR"), "KEY_ERROR"),
+        ];
+        for (literal, text) in cases {
+            assert_eq!(literal, Answer::json(literal.status(), &[("message", text)]));
+        }
     }
 }

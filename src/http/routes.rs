@@ -24,9 +24,6 @@ impl Route {
     }
 }
 
-/// A path no route matches; requests Django would 404 are sent there.
-pub const UNROUTABLE: &str = "/-/not-found";
-
 /// `PATH_INFO` as gunicorn and Django derive it: percent-escapes decoded to
 /// bytes, then UTF-8 (Django re-escapes bytes that are not valid UTF-8, so
 /// such a path can never match a route).

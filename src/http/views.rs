@@ -2,10 +2,14 @@
 //! branch. Each view is an actix handler; the guard is the [`LoggedIn`]
 //! argument of [`logout`].
 
-use actix_web::{web, HttpRequest};
+use actix_web::dev::Payload;
+use actix_web::http::Method;
+use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::StreamExt;
 
 use super::response::Answer;
+use crate::message;
+use super::routes::Route;
 use super::{blocking, AppState};
 use crate::auth::{password, LoggedIn};
 use crate::compat::pyjson::{loads, LoadError, PyStr, PyValue};
@@ -21,10 +25,6 @@ pub const MAX_BODY: u64 = 2_621_440;
 /// parses; one level more is a `RecursionError` (the 500 page). Measured on
 /// the oracle.
 pub const BODY_JSON_MAX_DEPTH: usize = 962;
-
-fn message(status: u16, text: &str) -> Answer {
-    Answer::json(status, &[("message", text)])
-}
 
 /// `request.body`, as Django reads it from gunicorn: the declared
 /// `Content-Length` bytes (none without the header).
@@ -52,7 +52,7 @@ async fn request_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Ve
 /// `UnicodeDecodeError`, other `ValueError`s and `RecursionError` are not.
 fn parse_body(body: &[u8]) -> Result<PyValue, Answer> {
     loads(body, BODY_JSON_MAX_DEPTH).map_err(|e| match e {
-        LoadError::Decode => message(400, "JSON_DECODE_ERROR"),
+        LoadError::Decode => message!(400, "JSON_DECODE_ERROR"),
         LoadError::Unicode | LoadError::IntTooLong | LoadError::Recursion => Answer::ServerError,
     })
 }
@@ -65,7 +65,7 @@ fn item<'a>(data: &'a PyValue, key: &str) -> Result<&'a PyValue, Answer> {
             .iter()
             .find(|(k, _)| !k.lone_surrogate && k.as_str() == key)
             .map(|(_, v)| v)
-            .ok_or_else(|| message(400, "KEY_ERROR")),
+            .ok_or_else(|| message!(400, "KEY_ERROR")),
         _ => Err(Answer::ServerError),
     }
 }
@@ -81,56 +81,56 @@ fn text(value: &PyValue) -> Result<&PyStr, Answer> {
 }
 
 /// `POST /users/signup`.
-pub async fn signup(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Answer {
+pub async fn signup(req: &HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Answer {
     signup_inner(req, payload, state).await.unwrap_or_else(|answer| answer)
 }
 
-async fn signup_inner(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<Answer, Answer> {
-    let body = request_body(&req, payload).await?;
+async fn signup_inner(req: &HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<Answer, Answer> {
+    let body = request_body(req, payload).await?;
     let data = parse_body(&body)?;
     let email = item(&data, "email")?;
     let password = item(&data, "password")?;
     if !email_ok(text(email)?) {
-        return Ok(message(400, "INVALID_EMAIL"));
+        return Ok(message!(400, "INVALID_EMAIL"));
     }
     if !password_ok(text(password)?) {
-        return Ok(message(400, "INVALID_PASSWORD"));
+        return Ok(message!(400, "INVALID_PASSWORD"));
     }
     let (email, password) = (text(email)?.as_str().to_owned(), text(password)?.as_str().to_owned());
     let db = state.db.clone();
     let lookup = email.clone();
     if blocking(move || db.email_exists(&lookup)).await? {
-        return Ok(message(400, "EMAIL_ALREADY_EXISTS"));
+        return Ok(message!(400, "EMAIL_ALREADY_EXISTS"));
     }
     let hash = super::cpu(&state, move || password::hash(password.as_bytes())).await?.map_err(|_| Answer::ServerError)?;
     let db = state.db.clone();
     match blocking(move || db.create_user(&email, &hash)).await? {
-        Created::Created => Ok(message(201, "SUCCESS")),
+        Created::Created => Ok(message!(201, "SUCCESS")),
         // The original checked first and would fail on the race with a 500;
         // here the loser of a race gets the answer a later request gets.
-        Created::Duplicate => Ok(message(400, "EMAIL_ALREADY_EXISTS")),
+        Created::Duplicate => Ok(message!(400, "EMAIL_ALREADY_EXISTS")),
     }
 }
 
 /// `POST /users/login`.
-pub async fn login(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Answer {
+pub async fn login(req: &HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Answer {
     login_inner(req, payload, state).await.unwrap_or_else(|answer| answer)
 }
 
-async fn login_inner(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<Answer, Answer> {
-    let body = request_body(&req, payload).await?;
+async fn login_inner(req: &HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<Answer, Answer> {
+    let body = request_body(req, payload).await?;
     let data = parse_body(&body)?;
     // `User.objects.get(email=data["email"])`: the CharField turns any
     // value into `str(value)`; `None` becomes `IS NULL`, which finds nobody.
     let lookup = match item(&data, "email")? {
-        PyValue::Null => return Ok(message(401, "INVALID_USER")),
+        PyValue::Null => return Ok(message!(401, "INVALID_USER")),
         PyValue::Str(s) if s.lone_surrogate => return Err(Answer::ServerError),
         PyValue::Str(s) => s.as_str().to_owned(),
         other => py_str(other),
     };
     let db = state.db.clone();
     let Some(user) = blocking(move || db.find_by_email(&lookup)).await? else {
-        return Ok(message(401, "INVALID_USER"));
+        return Ok(message!(401, "INVALID_USER"));
     };
     let candidate = text(item(&data, "password")?)?;
     if candidate.lone_surrogate {
@@ -142,7 +142,7 @@ async fn login_inner(req: HttpRequest, payload: web::Payload, state: web::Data<A
         .await?
         .map_err(|_| Answer::ServerError)?;
     if !matches {
-        return Ok(message(401, "INVALID_USER"));
+        return Ok(message!(401, "INVALID_USER"));
     }
     let token = state.key.issue(user.id);
     let db = state.db.clone();
@@ -179,22 +179,27 @@ pub async fn logout(user: LoggedIn, state: web::Data<AppState>) -> Answer {
         }
     };
     match deleted {
-        Ok(()) => message(200, "LOGOUT_SUCCESS"),
+        Ok(()) => message!(200, "LOGOUT_SUCCESS"),
         Err(answer) => answer,
     }
 }
 
-/// `View.options`.
-pub async fn options() -> Answer {
-    Answer::Options
-}
-
-/// `View.http_method_not_allowed`.
-pub async fn not_allowed() -> Answer {
-    Answer::NotAllowed
-}
-
-/// No URL pattern matched.
-pub async fn not_found() -> Answer {
-    Answer::NotFound
+/// Django's URL resolver, then `View.dispatch`: the view's handler for
+/// the method (`post`; `options` is `View.options`), else 405; no view, 404.
+pub async fn dispatch(route: Option<Route>, req: &HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Answer {
+    let Some(route) = route else {
+        return Answer::NotFound;
+    };
+    match *req.method() {
+        Method::POST => match route {
+            Route::Signup => signup(req, payload, state).await,
+            Route::Login => login(req, payload, state).await,
+            Route::Logout => match LoggedIn::from_request(req, &mut Payload::None).await {
+                Ok(user) => logout(user, state).await,
+                Err(answer) => answer,
+            },
+        },
+        Method::OPTIONS => Answer::Options,
+        _ => Answer::NotAllowed,
+    }
 }
