@@ -65,7 +65,7 @@ fn item<'a>(data: &'a PyValue, key: &str) -> Result<&'a PyValue, Answer> {
             .iter()
             .find(|(k, _)| !k.lone_surrogate && k.as_str() == key)
             .map(|(_, v)| v)
-            .ok_or_else(|| message!(400, "KEY_ERROR")),
+            .ok_or(message!(400, "KEY_ERROR")),
         _ => Err(Answer::ServerError),
     }
 }
