@@ -371,6 +371,7 @@ class Backend:
         self.seed_info = {}
         self.servers = {}
         self.bcrypt = []  # one bcrypt measurement before each round
+        self.lookups = []  # examples/lookup_cost.rs after each round, per database size
         self.sessions = set()
         self.meter = CpuMeter(lambda: self.sessions)
 
@@ -736,6 +737,24 @@ class Backend:
                     log(f"{self.name}: other programs use {foreign:.2f} cores; measuring anyway")
                 return
 
+    def lookup_probe(self, rnd):
+        """The guard's database lookup alone on ledger-server's databases
+        (examples/lookup_cost.rs: same query, same connection settings, one
+        thread), with the servers stopped: how much of the big database's
+        extra cost per guard request is the database's own work."""
+        for size in ("small", "big"):
+            ids = os.path.join(self.dir, f"guard-ids-{size}.txt")
+            if not os.path.exists(ids):
+                with open(ids, "w") as f:
+                    f.write("".join(f"{u}\n" for u in self.pop[size]["guard"]))
+            db = self.db[("ledger", size)]
+            url = db if self.name == "sqlite" else self.cfg.pg.url(db)
+            res = json.loads(run_checked([os.path.join(self.bins, "lookup_cost"), url, ids, "3"]).strip().splitlines()[-1])
+            res.update(round=rnd, db=size)
+            self.lookups.append(res)
+            log(f"{self.name}: guard lookup alone on the {size} database: {res['cpu_us']:.1f} µs CPU, "
+                f"{res['wall_us']:.1f} µs wall")
+
     def run(self):
         log(f"== {self.name}: seeding")
         self.prepare()
@@ -755,6 +774,7 @@ class Backend:
                 self.login(rnd)
                 self.storm(rnd)
                 self.stop_servers(rnd)
+                self.lookup_probe(rnd)
             finally:
                 for server in self.servers.values():
                     server.stop()
@@ -989,6 +1009,7 @@ def main():
                 "command": a.command,
                 **meta,
                 "bcrypt": bcrypt_info,
+                "lookups": b.lookups,
                 "seed": b.seed_info,
                 "server_commands": {
                     "django": f"PORT=… REF_DB_ENGINE={'sqlite' if name == 'sqlite' else 'postgresql'} REF_DB_NAME=… "

@@ -196,6 +196,29 @@ def cost_table(result):
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
+def _lookups(res):
+    """The guard's database lookup alone (examples/lookup_cost.rs) beside the
+    server's CPU per guard request, on both database sizes."""
+    lookups = res.get("lookups") or []
+    if not lookups:
+        return None
+    med = {size: statistics.median(r["cpu_us"] for r in lookups if r["db"] == size) for size in ("small", "big")}
+    cost = {size: [r["server_cpu_us_per_req"] for r in res["runs"]
+                   if r["workload"] == "guard" and r["server"] == "ledger" and r["db"] == size]
+            for size in ("small", "big")}
+    if not (cost["small"] and cost["big"]):
+        return None
+    srv = {size: statistics.median(v) for size, v in cost.items()}
+    return (f"scale, where the time goes: the guard's database lookup alone (`examples/lookup_cost.rs`: the same "
+            f"query with the same connection settings, one thread, servers stopped) takes {med['small']:.1f} µs of "
+            f"CPU on the small database and {med['big']:.1f} µs on the big one (+{med['big'] - med['small']:.1f} µs); "
+            f"ledger-server's CPU per guard request is {srv['small']:.1f} µs and {srv['big']:.1f} µs "
+            f"(+{srv['big'] - srv['small']:.1f} µs)."
+            + (" The difference is SQLite reading index and table pages that a million-row database cannot keep in "
+               "the process (they come from the kernel's page cache); holding them in the process would add their "
+               "size to the RSS, whose target is ≤ 1/10 of Django's." if res["backend"] == "sqlite" else ""))
+
+
 def _foreign(result):
     vals = [r["foreign_cores"] for r in result["runs"] if "foreign_cores" in r and r.get("workload") != "quiet_check"]
     if not vals:
@@ -275,6 +298,9 @@ def write_results(results_dir, md_path):
                    f"round; wall time {b['rust']['median_wall_s'] * 1000:.1f} ms). Python bcrypt 3.2.0 (Django's) takes "
                    f"{b['python']['median_cpu_s'] * 1000:.1f} ms of CPU. {b['cores']} threads checking at once reached "
                    f"{b['rust']['parallel_checks_per_s']:.2f} checks/s.")
+        lk = _lookups(res)
+        if lk:
+            out.append(f"- {lk}")
         fg = _foreign(res)
         if fg:
             out.append(f"- {fg}")

@@ -11,7 +11,7 @@
 # What it does: installs wrk if missing (apt-get), prepares the oracle's
 # virtualenv (../shared/reference/run.sh, or $LEDGER_ORACLE_DIR), builds
 # `cargo build --release` ledger-server plus examples/floor.rs and
-# examples/bcrypt_cost.rs, then runs bench/bench.py under the oracle's
+# examples/bcrypt_cost.rs and examples/lookup_cost.rs, then runs bench/bench.py under the oracle's
 # Python: it seeds identical, separate databases for both servers directly
 # in SQL, starts gunicorn (2 × cores + 1 workers) and ledger-server, and
 # drives both with wrk, alternating them over several rounds. Every answer
@@ -98,12 +98,13 @@ REF_DB_NAME="$tmp/prepare.sqlite3" timeout 900 "$oracle/run.sh" migrate
 
 cd "$root"
 if [ -z "${BENCH_NO_BUILD:-}" ]; then
-  say "cargo build --release --bin ledger-server --example floor --example bcrypt_cost"
-  cargo build --release --bin ledger-server --example floor --example bcrypt_cost
+  say "cargo build --release --bin ledger-server --example floor --example bcrypt_cost --example lookup_cost"
+  cargo build --release --bin ledger-server --example floor --example bcrypt_cost --example lookup_cost
 fi
 # Private copies: a rebuild during the run must not change what is measured.
 mkdir -p "$tmp/bin"
-cp target/release/ledger-server target/release/examples/floor target/release/examples/bcrypt_cost "$tmp/bin/"
+cp target/release/ledger-server target/release/examples/floor target/release/examples/bcrypt_cost \
+  target/release/examples/lookup_cost "$tmp/bin/"
 
 # the command as given, with the BENCH_* settings that were in effect
 command_line="$( { env | grep -E '^BENCH_[A-Z_]+=' || true; } | sort | tr '\n' ' ')bench/run.sh $*"
