@@ -69,7 +69,7 @@ class Config:
         self.duration = env_int("BENCH_DURATION", 2 if q else 6)
         self.login_duration = env_int("BENCH_LOGIN_DURATION", 4 if q else 20)
         self.storm_duration = env_int("BENCH_STORM_DURATION", 3 if q else 8)
-        self.users = env_int("BENCH_USERS", 20_000 if q else 1_000_000)
+        self.users = env_int("BENCH_USERS", 100_000 if q else 1_000_000)
         self.small_users = env_int("BENCH_SMALL_USERS", 1000)
         self.conns = env_int("BENCH_CONNS", 32)
         self.threads = env_int("BENCH_WRK_THREADS", 1)
@@ -751,9 +751,32 @@ class Backend:
             url = db if self.name == "sqlite" else self.cfg.pg.url(db)
             res = json.loads(run_checked([os.path.join(self.bins, "lookup_cost"), url, ids, "3"]).strip().splitlines()[-1])
             res.update(round=rnd, db=size)
+            if self.name == "sqlite":
+                # A logout burst's database work alone, on a scratch copy
+                # (it deletes rows): sessions this copy still has.
+                scratch = os.path.join(self.dir, f"scratch-{size}.sqlite3")
+                for suffix in ("", "-wal"):
+                    if os.path.exists(db + suffix):
+                        shutil.copyfile(db + suffix, scratch + suffix)
+                uids = (self.small_burst if size == "small"
+                        else self.pop["big"]["logout"][self.cursor["ledger"]:self.cursor["ledger"] + self.cfg.burst])
+                burst = os.path.join(self.dir, f"logout-ids-{size}.txt")
+                with open(burst, "w") as f:
+                    f.write("".join(f"{u}\n" for u in uids))
+                try:
+                    out = run_checked([os.path.join(self.bins, "lookup_cost"), "--logout", scratch, burst])
+                    lo = json.loads(out.strip().splitlines()[-1])
+                    res.update(logout_wall_us=lo["wall_us"], logout_cpu_us=lo["cpu_us"])
+                except Exception as e:  # a probe, not a workload: report it and go on
+                    log(f"{self.name}: logout probe on the {size} database failed: {e}")
+                finally:
+                    for suffix in ("", "-wal", "-shm"):
+                        if os.path.exists(scratch + suffix):
+                            os.remove(scratch + suffix)
             self.lookups.append(res)
             log(f"{self.name}: guard lookup alone on the {size} database: {res['cpu_us']:.1f} µs CPU, "
-                f"{res['wall_us']:.1f} µs wall")
+                f"{res['wall_us']:.1f} µs wall" + (f"; a logout's database work in a burst: {res['logout_wall_us']:.1f} µs wall"
+                                                  if "logout_wall_us" in res else ""))
 
     def run(self):
         log(f"== {self.name}: seeding")

@@ -1,17 +1,26 @@
-//! Times the guard's database lookup alone (`Database::guard_lookup`, the
-//! query `log_in_confirm` makes), with the server's own connection settings,
-//! for `bench/run.sh`'s scale workload: how much of the difference between a
-//! database of 1 thousand and of 1 million users is the database's own work.
+//! Times the database work of the guard and of logout alone, with the
+//! server's own code and connection settings, for `bench/run.sh`'s scale
+//! workload: how much of the difference between a database of 1 thousand
+//! and of 1 million users is the database's own work.
 //!
 //!     target/release/examples/lookup_cost DATABASE_URL IDS_FILE [SECONDS]
+//!     target/release/examples/lookup_cost --logout DATABASE_URL IDS_FILE
 //!
-//! `IDS_FILE` holds one user id a line; they are looked up in turn, round
-//! and round, on one thread and one connection, for `SECONDS` (default 3).
-//! Prints one JSON line: lookups, wall and thread-CPU microseconds per lookup.
+//! Guard: `IDS_FILE` holds one user id a line; `Database::guard_lookup` (the
+//! query `log_in_confirm` makes) looks them up in turn, round and round, on
+//! one thread and one connection, for `SECONDS` (default 3).
+//!
+//! `--logout` (it deletes rows: give it a copy): each user's logout as the
+//! server does it, `guard_lookup` then `delete_token`, 32 at a time as 32
+//! connections would (on SQLite through the group commit), once per id.
+//!
+//! Prints one JSON line: operations, wall and thread-CPU microseconds per
+//! operation (the CPU of the calling thread only: the group commit's thread
+//! is not in it; wall time is).
 
 use std::time::{Duration, Instant};
 
-use ledger_server::db::{Database, DatabaseUrl, GuardLookup};
+use ledger_server::db::{Database, DatabaseUrl, GuardLookup, TokenRows};
 
 /// CPU time consumed by the calling thread, in seconds.
 fn thread_cpu() -> f64 {
@@ -22,9 +31,13 @@ fn thread_cpu() -> f64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    let logout = args.get(1).is_some_and(|a| a == "--logout");
+    if logout {
+        args.remove(1);
+    }
     if args.len() < 3 {
-        eprintln!("usage: lookup_cost DATABASE_URL IDS_FILE [SECONDS]");
+        eprintln!("usage: lookup_cost [--logout] DATABASE_URL IDS_FILE [SECONDS]");
         std::process::exit(2);
     }
     let url = DatabaseUrl::parse(&args[1]).unwrap_or_else(|e| {
@@ -44,10 +57,14 @@ fn main() {
         std::process::exit(2);
     }
     let seconds: f64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(3.0);
-    let db = Database::open(&url, 1, chrono_tz::Asia::Seoul).unwrap_or_else(|e| {
+    let db = Database::open(&url, 2, chrono_tz::Asia::Seoul).unwrap_or_else(|e| {
         eprintln!("lookup_cost: {e}");
         std::process::exit(1)
     });
+    if logout {
+        logouts(&db, &ids);
+        return;
+    }
     // One pass to open the connection, then the timed passes.
     let mut found = 0usize;
     let look = |id: i64, found: &mut usize| match db.guard_lookup(id) {
@@ -77,5 +94,45 @@ fn main() {
         ids.len(),
         wall * 1e6 / lookups as f64,
         cpu * 1e6 / lookups as f64
+    );
+}
+
+/// Each id's logout, as the server makes it, 32 in flight at a time.
+fn logouts(db: &Database, ids: &[i64]) {
+    let fail = |e: &dyn std::fmt::Display| -> ! {
+        eprintln!("lookup_cost: {e}");
+        std::process::exit(1)
+    };
+    let (wall0, cpu0) = (Instant::now(), thread_cpu());
+    let mut deleted = 0u64;
+    for chunk in ids.chunks(32) {
+        let mut tokens = Vec::with_capacity(chunk.len());
+        for &id in chunk {
+            match db.guard_lookup(id) {
+                Ok(GuardLookup::User(_, TokenRows::One(token))) => tokens.push(token),
+                Ok(other) => fail(&format!("user {id} has no single session: {other:?}")),
+                Err(e) => fail(&e),
+            }
+        }
+        match tokens.iter().map(|&t| db.queue_delete_token(t)).collect::<Option<Vec<_>>>() {
+            // SQLite: queued together, committed together, as concurrent requests are.
+            Some(pending) => {
+                for p in pending {
+                    p.blocking_recv().unwrap_or_else(|e| fail(&e)).unwrap_or_else(|e| fail(&e));
+                }
+            }
+            None => {
+                for t in tokens.iter() {
+                    db.delete_token(*t).unwrap_or_else(|e| fail(&e));
+                }
+            }
+        }
+        deleted += tokens.len() as u64;
+    }
+    let (wall, cpu) = (wall0.elapsed().as_secs_f64(), thread_cpu() - cpu0);
+    println!(
+        "{{\"logouts\": {deleted}, \"wall_us\": {:.3}, \"cpu_us\": {:.3}}}",
+        wall * 1e6 / deleted as f64,
+        cpu * 1e6 / deleted as f64
     );
 }
