@@ -673,12 +673,22 @@ class Backend:
         return dict(path="/users/login", file=self.files["login"], mode="login", password=seed.PASSWORD, cycle=1,
                     expect_status=200, expect='"access_token"')
 
+    def bcrypt_now(self):
+        """The CPU time of one cost-12 check (ledger-server's code, median of
+        3) right before a login run: the machine's speed drifts by several
+        per cent within minutes, so the limit a login run is compared with
+        is measured next to it."""
+        out = run_checked([os.path.join(self.bins, "bcrypt_cost"), seed.password_hash(), seed.PASSWORD, "3"])
+        return json.loads(out.strip().splitlines()[-1])["median_cpu_s"]
+
     def login(self, rnd):
         cfg = self.cfg
         for kind in self.order(rnd):
             argv = wrk_argv(cfg, self.servers[(kind, "big")], cfg.login_conns, cfg.login_duration, self.login_args(),
                             timeout=60)
-            rec = self.measure(rnd, "login", kind, "big", argv, cfg.login_duration, self.static_check)
+            cpu_s = self.bcrypt_now()
+            rec = self.measure(rnd, "login", kind, "big", argv, cfg.login_duration, self.static_check,
+                               {"bcrypt_cpu_s": cpu_s})
             log(f"{self.name} r{rnd} login {kind}: {rec['rps']:.2f} req/s")
 
     def probe_args(self):
@@ -699,6 +709,7 @@ class Backend:
             warm = 2
             login_d = cfg.storm_duration + warm + 2
             largv = wrk_argv(cfg, server, cfg.login_conns, login_d, self.login_args(), timeout=60)
+            cpu_s = self.bcrypt_now()
             lproc, lout = wrk_start(largv, self.logdir, "wrk-storm-login.out")
             self.sessions.add(lproc.pid)
             try:
@@ -712,7 +723,7 @@ class Backend:
                 if lproc.poll() is None:
                     stop_group(lproc, grace=2)
             lrec = {"round": rnd, "workload": "storm_login", "server": kind, "db": "big", "wrk": lres,
-                    "command": " ".join(shlex_quote(a) for a in largv)}
+                    "bcrypt_cpu_s": cpu_s, "command": " ".join(shlex_quote(a) for a in largv)}
             self.static_check(lrec)
             self.runs.append(lrec)
             lat = grec["wrk"]["latency_us"]
