@@ -476,5 +476,20 @@ fn survives_the_database_going_away_and_coming_back() {
     let again = server.send(&logout(&last));
     assert_eq!((again.status, again.body.as_slice()), (200, &br#"{"message": "INVALID_USER"}"#[..]));
     expected.check(&pg, "at the end");
+
+    // A restart while the server is idle drops every pooled connection; the
+    // server only finds out when it uses one. Django connects per request,
+    // so its first request after the restart succeeds: so must ours (the
+    // read that meets a dropped connection is retried on a fresh one, and
+    // the write after it gets a checked connection).
+    pg.stop("fast");
+    pg.start();
+    let first = server.send(&login("last@example.com"));
+    assert_eq!(first.status, 200, "the first request after a restart: {}", show(&first));
+    expected.logins += 1;
+    let first_signup = server.send(&signup("after-restart@example.com"));
+    assert_eq!(first_signup.status, 201, "{}", show(&first_signup));
+    expected.users.push("after-restart@example.com".into());
+    expected.check(&pg, "after a restart while idle");
     server.assert_running();
 }
