@@ -691,17 +691,22 @@ mod tests {
         }
     }
 
+    /// `n` users, each with one token row; their token ids.
+    fn users_with_tokens(db: &Database, n: i64) -> Vec<i64> {
+        for i in 0..n {
+            db.create_user(&format!("u{i}@b.co"), "$2b$12$x").unwrap();
+            db.add_token(i + 1, "t").unwrap();
+        }
+        (1..=n).map(|id| token_of(db, id)).collect()
+    }
+
     /// Logouts queued together commit together: each deletes its row, and
     /// a row deleted twice in one group (two logouts of one session at
     /// once) is no error, as in Django.
     #[test]
     fn sqlite_group_commit_deletes_every_queued_row() {
         let (_dir, db) = temp_db();
-        for i in 0..40 {
-            db.create_user(&format!("u{i}@b.co"), "$2b$12$x").unwrap();
-            db.add_token(i + 1, "t").unwrap();
-        }
-        let tokens: Vec<i64> = (1..=40).map(|id| token_of(&db, id)).collect();
+        let tokens = users_with_tokens(&db, 40);
         let mut pending: Vec<Pending> = tokens.iter().map(|t| db.queue_delete_token(*t).unwrap()).collect();
         pending.push(db.queue_delete_token(tokens[6]).unwrap());
         for p in pending {
@@ -717,11 +722,7 @@ mod tests {
     #[test]
     fn sqlite_group_commit_fails_whole_and_recovers() {
         let (dir, db) = temp_db();
-        for i in 0..3 {
-            db.create_user(&format!("u{i}@b.co"), "$2b$12$x").unwrap();
-            db.add_token(i + 1, "t").unwrap();
-        }
-        let tokens: Vec<i64> = (1..=3).map(|id| token_of(&db, id)).collect();
+        let tokens = users_with_tokens(&db, 3);
         let mut other = SqliteConnection::establish(dir.path().join("t.sqlite3").to_str().unwrap()).unwrap();
         other.batch_execute("BEGIN IMMEDIATE").unwrap();
         let pending: Vec<Pending> = tokens.iter().map(|t| db.queue_delete_token(*t).unwrap()).collect();

@@ -13,7 +13,7 @@ use actix_web::{web, HttpRequest};
 
 use crate::auth::hasher::Hasher;
 use crate::auth::jwt::TokenKey;
-use crate::db::{Database, DbError};
+use crate::db::{Database, DbError, Pending};
 use response::Answer;
 
 /// What every handler shares: the database pool, the signing key and the
@@ -38,14 +38,25 @@ where
     F: FnOnce() -> Result<T, DbError> + Send + 'static,
     T: Send + 'static,
 {
-    match web::block(f).await {
+    answer_of(web::block(f).await.map_err(|e| format!("blocking task failed: {e}")))
+}
+
+/// Waits for a logout's group commit (SQLite); a failure is the 500 page.
+pub async fn committed(pending: Pending) -> Result<(), Answer> {
+    answer_of(pending.await.map_err(|_| "the SQLite commit thread has stopped".to_owned()))
+}
+
+/// A database call's result as the views take it: any failure is logged
+/// and becomes Django's 500 page.
+fn answer_of<T>(result: Result<Result<T, DbError>, String>) -> Result<T, Answer> {
+    match result {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => {
             log::error!("{e}");
             Err(Answer::ServerError)
         }
-        Err(e) => {
-            log::error!("blocking task failed: {e}");
+        Err(why) => {
+            log::error!("{why}");
             Err(Answer::ServerError)
         }
     }

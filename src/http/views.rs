@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use super::response::Answer;
 use crate::message;
 use super::routes::Route;
-use super::{blocking, AppState};
+use super::{blocking, committed, AppState};
 use crate::auth::{password, LoggedIn};
 use crate::compat::pyjson::{loads, LoadError, PyStr, PyValue};
 use crate::compat::pyregex::{email_ok, password_ok};
@@ -162,17 +162,7 @@ pub async fn logout(user: LoggedIn, state: web::Data<AppState>) -> Answer {
     };
     let deleted = match state.db.queue_delete_token(token_id) {
         // SQLite: the group commit answers; nothing waits on a worker.
-        Some(pending) => match pending.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => {
-                log::error!("{e}");
-                Err(Answer::ServerError)
-            }
-            Err(_) => {
-                log::error!("the SQLite commit thread has stopped");
-                Err(Answer::ServerError)
-            }
-        },
+        Some(pending) => committed(pending).await,
         None => {
             let db = state.db.clone();
             blocking(move || db.delete_token(token_id)).await
