@@ -6,7 +6,8 @@
 //! 1. `jwt.decode` of the raw `Authorization` header ([`super::jwt::decode`]);
 //! 2. `User.objects.filter(id=payload["id"]).exists()`, else 401 `INVALID_USER`;
 //! 3. `Token.objects.filter(user_id=...).exists()`, else `INVALID_USER` with 200;
-//! 4. `User.objects.get(id=...)`.
+//! 4. `User.objects.get(id=...)` (only the id is read: nothing behind the
+//!    guard uses another column).
 //!
 //! Steps 2–4 are one database query ([`crate::db::Database::guard_lookup`]),
 //! which also reads the token rows the logout view then gets.
@@ -21,14 +22,14 @@ use futures_util::future::{ready, Either, LocalBoxFuture, Ready};
 use super::jwt::{decode, Rejection};
 use crate::compat::pyint::py_int;
 use crate::compat::pyjson::PyValue;
-use crate::db::{GuardLookup, TokenRows, User};
+use crate::db::{GuardLookup, TokenRows};
 use crate::http::response::Answer;
 use crate::http::AppState;
 
-/// A request that passed `log_in_confirm`; `user` is `request.user`.
+/// A request that passed `log_in_confirm`; `user_id` is `request.user.id`.
 #[derive(Debug)]
 pub struct LoggedIn {
-    pub user: User,
+    pub user_id: i64,
     /// The user's token rows, as read with the user.
     pub tokens: TokenRows,
 }
@@ -78,7 +79,7 @@ pub async fn lookup(state: web::Data<AppState>, id: i64) -> Result<LoggedIn, Ans
     match crate::http::blocking(move || db.guard_lookup(id)).await? {
         GuardLookup::NoUser => Err(invalid_user(401)),
         GuardLookup::NoToken => Err(invalid_user(200)),
-        GuardLookup::User(user, tokens) => Ok(LoggedIn { user, tokens }),
+        GuardLookup::User(user_id, tokens) => Ok(LoggedIn { user_id, tokens }),
     }
 }
 
