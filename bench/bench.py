@@ -76,6 +76,7 @@ class Config:
         self.login_conns = env_int("BENCH_LOGIN_CONNS", 4 * CORES)
         self.storm_guard_conns = env_int("BENCH_STORM_GUARD_CONNS", 4)
         self.storm_guard_rate = env_int("BENCH_STORM_GUARD_RATE", 200)
+        self.parallel_checks = env_int("BENCH_PARALLEL_CHECKS", 2 if q else 6)
         self.burst = env_int("BENCH_BURST", 900)
         self.bursts = env_int("BENCH_BURSTS", 1 if q else 3)
         self.django_bursts = env_int("BENCH_DJANGO_BURSTS", 1)
@@ -681,15 +682,62 @@ class Backend:
         out = run_checked([os.path.join(self.bins, "bcrypt_cost"), seed.password_hash(), seed.PASSWORD, "3"])
         return json.loads(out.strip().splitlines()[-1])["median_cpu_s"]
 
+    def bcrypt_all_cores(self):
+        """Checks per second of ledger-server's bare bcrypt code with one
+        thread per core hashing at once (BENCH_PARALLEL_CHECKS each): what
+        this machine delivers of `cores ÷ one check's CPU time` when every
+        core hashes, with no server, no HTTP and no database."""
+        out = run_checked([os.path.join(self.bins, "bcrypt_cost"), seed.password_hash(), seed.PASSWORD, "1",
+                           str(self.cfg.parallel_checks)])
+        return json.loads(out.strip().splitlines()[-1])["parallel_checks_per_s"]
+
+    def login_ceiling(self, kind, run):
+        """For ledger-server's login runs: the bare code's all-core
+        throughput measured right before and right after `run()`, recorded
+        with the run (`bcrypt_all_cores_rps`), so a login share below the
+        limit can be told apart from a machine that cannot reach it. The
+        measurement after waits until the server has finished the logins
+        still in flight when wrk stopped."""
+        if kind != "ledger":
+            return run(), None
+        before = self.bcrypt_all_cores()
+        rec = run()
+        self.wait_idle(self.servers[(kind, "big")])
+        return rec, [before, self.bcrypt_all_cores()]
+
+    @staticmethod
+    def wait_idle(server, limit_s=15):
+        """Until the server's processes use under 5 % of a core over 0.2 s."""
+        tick = os.sysconf("SC_CLK_TCK")
+
+        def ticks():
+            total = 0
+            for pid in server.pids():
+                try:
+                    total += read_stat(pid)[2]
+                except (OSError, ValueError, IndexError):
+                    pass
+            return total
+
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < limit_s:
+            a = ticks()
+            time.sleep(0.2)
+            if (ticks() - a) / tick < 0.01:
+                return
+
     def login(self, rnd):
         cfg = self.cfg
         for kind in self.order(rnd):
             argv = wrk_argv(cfg, self.servers[(kind, "big")], cfg.login_conns, cfg.login_duration, self.login_args(),
                             timeout=60)
             cpu_s = self.bcrypt_now()
-            rec = self.measure(rnd, "login", kind, "big", argv, cfg.login_duration, self.static_check,
-                               {"bcrypt_cpu_s": cpu_s})
-            log(f"{self.name} r{rnd} login {kind}: {rec['rps']:.2f} req/s")
+            rec, ceiling = self.login_ceiling(kind, lambda: self.measure(
+                rnd, "login", kind, "big", argv, cfg.login_duration, self.static_check, {"bcrypt_cpu_s": cpu_s}))
+            if ceiling:
+                rec["bcrypt_all_cores_rps"] = ceiling
+            log(f"{self.name} r{rnd} login {kind}: {rec['rps']:.2f} req/s"
+                + (f" (bare bcrypt on all cores: {ceiling[0]:.2f} before, {ceiling[1]:.2f} after)" if ceiling else ""))
 
     def probe_args(self):
         """The paced guard probe: at most BENCH_STORM_GUARD_RATE requests a second."""
@@ -710,20 +758,27 @@ class Backend:
             login_d = cfg.storm_duration + warm + 2
             largv = wrk_argv(cfg, server, cfg.login_conns, login_d, self.login_args(), timeout=60)
             cpu_s = self.bcrypt_now()
-            lproc, lout = wrk_start(largv, self.logdir, "wrk-storm-login.out")
-            self.sessions.add(lproc.pid)
-            try:
-                time.sleep(warm)
-                gargv = wrk_argv(cfg, server, cfg.storm_guard_conns, cfg.storm_duration, self.probe_args(), latency=True,
-                                 timeout=30, threads=1)
-                grec = self.measure(rnd, "storm_guard", kind, "big", gargv, cfg.storm_duration, self.static_check)
-                lres = wrk_finish(lproc, lout, login_d)
-            finally:
-                self.sessions.discard(lproc.pid)
-                if lproc.poll() is None:
-                    stop_group(lproc, grace=2)
+
+            def storm_run():
+                lproc, lout = wrk_start(largv, self.logdir, "wrk-storm-login.out")
+                self.sessions.add(lproc.pid)
+                try:
+                    time.sleep(warm)
+                    gargv = wrk_argv(cfg, server, cfg.storm_guard_conns, cfg.storm_duration, self.probe_args(),
+                                     latency=True, timeout=30, threads=1)
+                    grec = self.measure(rnd, "storm_guard", kind, "big", gargv, cfg.storm_duration, self.static_check)
+                    lres = wrk_finish(lproc, lout, login_d)
+                finally:
+                    self.sessions.discard(lproc.pid)
+                    if lproc.poll() is None:
+                        stop_group(lproc, grace=2)
+                return grec, lres
+
+            (grec, lres), ceiling = self.login_ceiling(kind, storm_run)
             lrec = {"round": rnd, "workload": "storm_login", "server": kind, "db": "big", "wrk": lres,
                     "bcrypt_cpu_s": cpu_s, "command": " ".join(shlex_quote(a) for a in largv)}
+            if ceiling:
+                lrec["bcrypt_all_cores_rps"] = ceiling
             self.static_check(lrec)
             self.runs.append(lrec)
             lat = grec["wrk"]["latency_us"]

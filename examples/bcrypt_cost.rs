@@ -1,13 +1,14 @@
 //! Times ledger-server's own bcrypt check (`auth::password::check`, the
 //! function `POST /users/login` runs) for `bench/run.sh`'s bcrypt limit.
 //!
-//!     target/release/examples/bcrypt_cost '<stored $2b$12$ hash>' '<password>' [samples]
+//!     target/release/examples/bcrypt_cost '<stored $2b$12$ hash>' '<password>' [samples] [per_thread]
 //!
-//! Prints one JSON line: for each check the CPU time of the checking thread
-//! (`CLOCK_THREAD_CPUTIME_ID`, unaffected by other programs competing for
-//! the cores) and the wall time, their medians, and the throughput of one
-//! thread per available core checking at once (how much of `cores ÷ t` the
-//! machine delivers when every core hashes, other programs included).
+//! Prints one JSON line: for each of `samples` checks (default 7) the CPU
+//! time of the checking thread (`CLOCK_THREAD_CPUTIME_ID`, unaffected by
+//! other programs competing for the cores) and the wall time, their
+//! medians, and the throughput of one thread per available core checking
+//! at once, `per_thread` checks each (default 4): how much of `cores ÷ t`
+//! the machine delivers when every core hashes, other programs included.
 
 use std::time::Instant;
 
@@ -33,11 +34,11 @@ fn median(values: &[f64]) -> f64 {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
-        eprintln!("usage: bcrypt_cost STORED_HASH PASSWORD [SAMPLES]");
+        eprintln!("usage: bcrypt_cost STORED_HASH PASSWORD [SAMPLES] [PER_THREAD]");
         std::process::exit(2);
     }
     let (stored, password) = (args[1].clone(), args[2].clone());
-    let samples: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(7);
+    let samples: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(7).max(1);
     assert_eq!(
         check(password.as_bytes(), stored.as_bytes()),
         Ok(true),
@@ -56,7 +57,7 @@ fn main() {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let per_thread = 4usize;
+    let per_thread: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(4).max(1);
     let t = Instant::now();
     let threads: Vec<_> = (0..cores)
         .map(|_| {
