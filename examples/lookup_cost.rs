@@ -62,6 +62,12 @@ fn main() {
         eprintln!("lookup_cost: {e}");
         std::process::exit(1)
     });
+    // As the server starts: pending migrations (none on a served database)
+    // and, on SQLite, WAL mode, which a database Django made is not in yet.
+    if let Err(e) = db.migrate() {
+        eprintln!("lookup_cost: {e}");
+        std::process::exit(1)
+    }
     if logout {
         logouts(&db, &ids);
         return;
