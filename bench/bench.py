@@ -866,7 +866,11 @@ class Backend:
                 self.start_servers(rnd)
                 self.preflight(rnd)
                 self.reject(rnd)
-                for size in ("big", "small") if rnd % 2 == 0 else ("small", "big"):
+                # big, small, small, big (mirrored in odd rounds): each
+                # size's mean then sits at the same moment, whatever the
+                # machine's drift within the round
+                order = ("big", "small") if rnd % 2 == 0 else ("small", "big")
+                for size in order + order[::-1]:
                     self.guard(rnd, size)
                 self.logout(rnd)
                 self.logout_bursts(rnd)

@@ -30,10 +30,11 @@ def _med(vals):
 
 
 def _paired_ratio(result, workload, server):
-    """The big database's throughput ÷ the small one's, per round (both
-    measured within a minute of each other), and their median: the
-    machine's speed drifts by 10–20 % between rounds, which a ratio of
-    medians taken from different rounds would pick up."""
+    """The big database's throughput ÷ the small one's, per round (the
+    median of the round's runs of each size, measured in mirrored order
+    within a minute or two), and their median: the machine's speed drifts
+    by 10–20 % between rounds, which a ratio of medians taken from
+    different rounds would pick up."""
     per_round = []
     for rnd in sorted({r["round"] for r in result["runs"] if isinstance(r.get("round"), int)}):
         big = [r["rps"] for r in result["runs"] if r.get("round") == rnd and r.get("workload") == workload
