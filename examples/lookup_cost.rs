@@ -58,7 +58,7 @@ fn main() {
         std::process::exit(2);
     }
     let seconds: f64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(3.0);
-    let db = Database::open(&url, 2, chrono_tz::Asia::Seoul).unwrap_or_else(|e| {
+    let db = Database::open(&url, 2, chrono_tz::Asia::Seoul, 0).unwrap_or_else(|e| {
         eprintln!("lookup_cost: {e}");
         std::process::exit(1)
     });

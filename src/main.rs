@@ -47,6 +47,11 @@ fn main() -> ExitCode {
             "SECRET_KEY is not set: using the insecure development key; set SECRET_KEY in my_settings.toml, .env or the environment"
         );
     }
+    if settings.sqlite_mmap_size > 0
+        && !matches!(ledger_server::db::DatabaseUrl::parse(&settings.database_url), Ok(ledger_server::db::DatabaseUrl::Sqlite(_)))
+    {
+        log::warn!("SQLITE_MMAP_SIZE applies to SQLite only: ignored for this DATABASE_URL");
+    }
     match run(cli.command.unwrap_or(Command::Serve), settings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

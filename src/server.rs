@@ -17,7 +17,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Opens the database named by the settings.
 pub fn open_database(settings: &Settings) -> Result<Database, DbError> {
     let url = DatabaseUrl::parse(&settings.database_url).map_err(DbError::Pool)?;
-    Database::open(&url, settings.pool_size, settings.tz())
+    Database::open(&url, settings.pool_size, settings.tz(), settings.sqlite_mmap_size)
 }
 
 /// Opens the database and waits until it answers: a database server that

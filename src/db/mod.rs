@@ -174,13 +174,13 @@ impl Reachability {
 /// that got this far shows that the database server is reachable.
 #[derive(Debug)]
 struct OnConnect {
-    sql: &'static str,
+    sql: String,
     reach: Arc<Reachability>,
 }
 
 impl<C: R2D2Connection + SimpleConnection + 'static> CustomizeConnection<C, diesel::r2d2::Error> for OnConnect {
     fn on_acquire(&self, conn: &mut C) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(self.sql).map_err(diesel::r2d2::Error::QueryError)?;
+        conn.batch_execute(&self.sql).map_err(diesel::r2d2::Error::QueryError)?;
         self.reach.set(None);
         Ok(())
     }
@@ -308,7 +308,7 @@ fn checkout<C: R2D2Connection + 'static>(
 fn pool<C: R2D2Connection + SimpleConnection + 'static>(
     url: &str,
     size: u32,
-    on_connect: &'static str,
+    on_connect: String,
     validate: bool,
     reach: &Arc<Reachability>,
 ) -> Result<Pool<ConnectionManager<C>>, DbError> {
@@ -325,12 +325,15 @@ fn pool<C: R2D2Connection + SimpleConnection + 'static>(
 
 impl Database {
     /// Makes the pool; connections are opened on first use (see [`Database::ping`]).
-    pub fn open(url: &DatabaseUrl, pool_size: u32, tz: chrono_tz::Tz) -> Result<Database, DbError> {
+    /// `sqlite_mmap_size`: SQLite's `PRAGMA mmap_size` for every connection
+    /// (0: off); other backends ignore it.
+    pub fn open(url: &DatabaseUrl, pool_size: u32, tz: chrono_tz::Tz, sqlite_mmap_size: u64) -> Result<Database, DbError> {
         let reach = Arc::new(Reachability::default());
         let mut group_commit = None;
         let backend = match url {
             DatabaseUrl::Sqlite(path) => {
-                let pool = pool(&path.to_string_lossy(), pool_size, SQLITE_ON_CONNECT, false, &reach)?;
+                let on_connect = format!("{SQLITE_ON_CONNECT} PRAGMA mmap_size = {sqlite_mmap_size};");
+                let pool = pool(&path.to_string_lossy(), pool_size, on_connect, false, &reach)?;
                 let committer = group_commit::GroupCommit::start(pool.clone(), reach.clone())
                     .map_err(|e| DbError::Pool(format!("cannot start the SQLite commit thread: {e}")))?;
                 group_commit = Some(Arc::new(committer));
@@ -340,11 +343,11 @@ impl Database {
             // whose plan changes an answer is planned as Django's is (see
             // `create_user`).
             DatabaseUrl::Postgres(url) => {
-                Backend::Postgres(pool(url, pool_size, "SET application_name = 'ledger-server'", false, &reach)?)
+                Backend::Postgres(pool(url, pool_size, "SET application_name = 'ledger-server'".into(), false, &reach)?)
             }
             // Django's MySQL OPTIONS: utf8mb4 and strict mode.
             DatabaseUrl::Mysql(url) => {
-                Backend::Mysql(pool(url, pool_size, "SET sql_mode = 'STRICT_TRANS_TABLES'", true, &reach)?)
+                Backend::Mysql(pool(url, pool_size, "SET sql_mode = 'STRICT_TRANS_TABLES'".into(), true, &reach)?)
             }
         };
         Ok(Database { backend, tz, reach, group_commit })
@@ -643,7 +646,7 @@ mod tests {
     fn temp_db() -> (tempfile::TempDir, Database) {
         let dir = tempfile::tempdir().unwrap();
         let url = DatabaseUrl::parse(dir.path().join("t.sqlite3").to_str().unwrap()).unwrap();
-        let db = Database::open(&url, 2, chrono_tz::Asia::Seoul).unwrap();
+        let db = Database::open(&url, 2, chrono_tz::Asia::Seoul, 0).unwrap();
         db.migrate().unwrap();
         (dir, db)
     }
@@ -673,12 +676,37 @@ mod tests {
         assert!(db.add_token(99, "t").is_err());
     }
 
+    #[derive(QueryableByName)]
+    struct MmapSize {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        mmap_size: i64,
+    }
+
+    fn mmap_size_of_a_connection(db: &Database) -> i64 {
+        let Backend::Sqlite(pool) = &db.backend else { panic!("not SQLite") };
+        let mut conn = pool.get().unwrap();
+        diesel::sql_query("PRAGMA mmap_size").get_result::<MmapSize>(&mut conn).unwrap().mmap_size
+    }
+
+    /// SQLITE_MMAP_SIZE reaches every pooled connection; 0 leaves mapping off.
+    #[test]
+    fn sqlite_mmap_size_applies_to_connections() {
+        let (_dir, db) = temp_db();
+        assert_eq!(mmap_size_of_a_connection(&db), 0);
+        let dir = tempfile::tempdir().unwrap();
+        let url = DatabaseUrl::parse(dir.path().join("m.sqlite3").to_str().unwrap()).unwrap();
+        let db = Database::open(&url, 2, chrono_tz::Asia::Seoul, 64 << 20).unwrap();
+        db.migrate().unwrap();
+        assert_eq!(mmap_size_of_a_connection(&db), 64 << 20);
+        assert!(matches!(db.guard_lookup(1).unwrap(), GuardLookup::NoUser));
+    }
+
     /// Nothing listens on port 1: each request fails at once, as Django's
     /// do, instead of waiting for the pool's checkout timeout.
     #[test]
     fn an_unreachable_server_fails_requests_fast() {
         let url = DatabaseUrl::parse("postgres://postgres@127.0.0.1:1/none").unwrap();
-        let db = Database::open(&url, 2, chrono_tz::Asia::Seoul).unwrap();
+        let db = Database::open(&url, 2, chrono_tz::Asia::Seoul, 0).unwrap();
         for attempt in 0..3 {
             let started = Instant::now();
             let error = db.ping().unwrap_err().to_string();
