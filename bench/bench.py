@@ -38,6 +38,10 @@ LUA = os.path.join(HERE, "wrk", "bench.lua")
 CORES = os.cpu_count() or 1
 HZ = os.sysconf("SC_CLK_TCK")
 
+# SQLITE_MMAP_SIZE of the "ledger-mmap" servers: more than the big database
+# file, so all of it is mapped.
+MMAP_SIZE = 1 << 30
+
 REJECT_BODY = b'{"message": "JWT_SIGNATURE_ERROR"}'
 GUARD_BODY = b'{"message": "INVALID_USER"}'
 LOGOUT_BODY = b'{"message": "LOGOUT_SUCCESS"}'
@@ -476,6 +480,22 @@ class Backend:
                 cwd = os.path.join(self.dir, "ledger-cwd")  # no my_settings.toml or .env here
                 os.makedirs(cwd, exist_ok=True)
             self.servers[(kind, size)] = Server(f"{kind}-{size}", kind, port, argv, env, cwd, self.logdir)
+        if self.name == "sqlite":
+            # The trade-off behind the SQLite guard-scale row: the same
+            # server, on the same database files, with every connection
+            # mapping the whole file (SQLITE_MMAP_SIZE); it serves only the
+            # guard-scale runs, and its peak RSS is recorded apart.
+            for size, port in (("big", p + 6), ("small", p + 7)):
+                env = dict(venv_env)
+                env["SECRET_KEY"] = cfg.secret
+                env["DATABASE_URL"] = self.db[("ledger", size)]
+                env["BIND"] = f"127.0.0.1:{port}"
+                env["SQLITE_MMAP_SIZE"] = str(MMAP_SIZE)
+                if cfg.rust_log:
+                    env["RUST_LOG"] = cfg.rust_log
+                self.servers[("ledger-mmap", size)] = Server(
+                    f"ledger-mmap-{size}", "ledger-mmap", port, [os.path.join(self.bins, "ledger-server"), "serve"],
+                    env, os.path.join(self.dir, "ledger-cwd"), self.logdir)
         env = dict(venv_env)
         env["BIND"] = f"127.0.0.1:{p + 5}"
         self.servers[("floor", "big")] = Server("floor", "floor", p + 5, [os.path.join(self.bins, "floor")], env,
@@ -587,7 +607,8 @@ class Backend:
 
     def guard(self, rnd, size):
         cfg = self.cfg
-        for kind in self.order(rnd):
+        kinds = ("django", "ledger", "ledger-mmap") if ("ledger-mmap", size) in self.servers else ("django", "ledger")
+        for kind in self.order(rnd, kinds):
             args = dict(path="/users/logout", file=self.files[f"guard_{size}"], mode="auth", cycle=1,
                         expect_status=200, expect='{"message": "INVALID_USER"}')
             argv = wrk_argv(cfg, self.servers[(kind, size)], cfg.conns, cfg.duration, args)
