@@ -24,6 +24,7 @@ use diesel::sqlite::SqliteConnection;
 use tokio::sync::oneshot;
 
 use super::schema::sqlite as s;
+use super::checkpoint::Checkpointer;
 use super::{checkout, DbError, Reachability};
 
 /// The most logouts one transaction takes.
@@ -44,7 +45,11 @@ pub struct GroupCommit {
 }
 
 impl GroupCommit {
-    pub fn start(pool: Pool<ConnectionManager<SqliteConnection>>, reach: Arc<Reachability>) -> std::io::Result<GroupCommit> {
+    pub fn start(
+        pool: Pool<ConnectionManager<SqliteConnection>>,
+        reach: Arc<Reachability>,
+        checkpointer: Arc<Checkpointer>,
+    ) -> std::io::Result<GroupCommit> {
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new().name("sqlite-commit".into()).spawn(move || {
             while let Ok(first) = rx.recv() {
@@ -56,6 +61,7 @@ impl GroupCommit {
                     }
                 }
                 commit(&pool, &reach, batch);
+                checkpointer.wrote();
             }
         })?;
         Ok(GroupCommit { jobs: Mutex::new(tx) })
