@@ -337,10 +337,11 @@ def _logout_probe(res):
             f"and index pages, which the commit must write to the WAL and sync (and a checkpoint later copies into "
             f"the database file), where the thousand-row table's deletions share a few pages. ledger-server takes "
             f"{per:.1f} µs per logout in a small-database burst; 1M ÷ 1k ≥ 0.90 leaves {per / 0.9 - per:.1f} µs "
-            f"more per logout on the big one. In a burst from 32 connections a group's commit holds the requests of "
-            f"all of them, so the deletions' extra time adds to every logout's: about "
-            f"{per / (per + extra):.2f} at best while every acknowledged logout is on disk (`synchronous = FULL`, "
-            f"as Django has it). SQLite's one writer alone caps the big database's bursts at {ceiling:,.0f}/s.")
+            f"more per logout on the big one, against +{extra:.1f} µs of deleting and "
+            f"+{read['big'] - read['small']:.1f} µs of reading there (the commit thread's deletions overlap with "
+            f"the other requests' work on the other cores, so the two do not simply add up). Every acknowledged "
+            f"logout is on disk (`synchronous = FULL`, as Django has it). SQLite's one writer alone caps the big "
+            f"database's bursts at {ceiling:,.0f}/s.")
 
 
 def logout_scale_limited(res):
