@@ -481,10 +481,11 @@ class Backend:
                 os.makedirs(cwd, exist_ok=True)
             self.servers[(kind, size)] = Server(f"{kind}-{size}", kind, port, argv, env, cwd, self.logdir)
         if self.name == "sqlite":
-            # The trade-off behind the SQLite guard-scale row: the same
-            # server, on the same database files, with every connection
-            # mapping the whole file (SQLITE_MMAP_SIZE); it serves only the
-            # guard-scale runs, and its peak RSS is recorded apart.
+            # The trade-off behind the SQLite scale rows: the same server,
+            # on the same database files, with every connection mapping the
+            # whole file (SQLITE_MMAP_SIZE); it serves only the scale runs
+            # (guard, and logout bursts with ledger-server's sessions), and
+            # its peak RSS is recorded apart.
             for size, port in (("big", p + 6), ("small", p + 7)):
                 env = dict(venv_env)
                 env["SECRET_KEY"] = cfg.secret
@@ -652,21 +653,24 @@ class Backend:
     def logout_bursts(self, rnd):
         cfg = self.cfg
         sessions = self.pop["big"]["logout"]
-        for kind in self.order(rnd):
-            n = cfg.bursts if kind == "ledger" else cfg.django_bursts
+        mapped = ("ledger-mmap", "big") in self.servers
+        for kind in self.order(rnd, ("django", "ledger", "ledger-mmap") if mapped else ("django", "ledger")):
+            # the mapped server works on ledger-server's files: their sessions
+            own = "ledger" if kind == "ledger-mmap" else kind
+            n = cfg.django_bursts if kind == "django" else cfg.bursts
             for i in range(n):
                 for size in ("big", "small") if (rnd + i) % 2 == 0 else ("small", "big"):
                     if size == "big":
-                        start = self.cursor[kind]
+                        start = self.cursor[own]
                         if start + cfg.burst > len(sessions):
                             raise BenchError(f"{self.name}: sessions for bursts on {kind} ran out: raise BENCH_USERS")
                         uids = sessions[start : start + cfg.burst]
-                        self.cursor[kind] += cfg.burst
+                        self.cursor[own] += cfg.burst
                         path = self.write_lines(f"burst-{kind}.txt", [self.tokens.token(u) for u in uids])
                     else:
                         uids = self.small_burst
                         path = self.files["burst_small"]
-                    d = self.burst_duration(kind)
+                    d = self.burst_duration(own)
                     args = dict(path="/users/logout", file=path, mode="auth", cycle=0, burst=1, filler=self.filler,
                                 expect_status=200, expect='{"message": "LOGOUT_SUCCESS"}')
                     argv = wrk_argv(cfg, self.servers[(kind, size)], cfg.conns, d, args)
@@ -684,10 +688,10 @@ class Backend:
 
                     rec = self.measure(rnd, "logout_burst", kind, size, argv, d, check, {"burst": cfg.burst})
                     if size == "small":
-                        left = self.token_count(kind, uids)
+                        left = self.token_count(own, uids)
                         if left:
                             raise BenchError(f"{self.name}: {left} sessions of the small burst survived on {kind}")
-                        self.add_tokens(kind, uids)
+                        self.add_tokens(own, uids)
                     log(f"{self.name} r{rnd} logout burst {size} {kind}: {cfg.burst} in {rec['seconds'] * 1000:.0f} ms "
                         f"= {rec['rps']:.0f} req/s")
 
