@@ -52,7 +52,6 @@ const MIGRATION_LOCK_KEY: i64 = 0x6c65_6467_6572_2d6d;
 /// tables' B-trees fit, and a bigger cache does not hold the leaf pages a
 /// large database's requests touch anyway (the kernel's page cache does);
 /// measured as fast on 1 thousand and 1 million rows, with 7 MiB less RSS.
-/// Commits leave checkpoints to the background thread ([`checkpoint`]).
 const SQLITE_ON_CONNECT: &str = "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -256;";
 
 /// A database failure; the HTTP layer answers it with Django's 500 page.
@@ -337,6 +336,8 @@ impl Database {
         let mut checkpointer = None;
         let backend = match url {
             DatabaseUrl::Sqlite(path) => {
+                // plus the mapping asked for, and each connection's own
+                // checkpoints left to the background thread ([`checkpoint`])
                 let on_connect = format!(
                     "{SQLITE_ON_CONNECT} PRAGMA mmap_size = {sqlite_mmap_size}; PRAGMA wal_autocheckpoint = {};",
                     checkpoint::AUTOCHECKPOINT_PAGES

@@ -153,27 +153,10 @@ impl Settings {
         let secret = pick("SECRET_KEY", file.secret_key);
         let insecure_key = secret.is_none();
         let secret_key = secret.unwrap_or_else(|| INSECURE_DEV_KEY.to_owned());
-        let pool_size = match env("POOL_SIZE") {
-            Some(raw) => Some(raw.trim().parse::<u32>().map_err(|_| SettingsError::Invalid {
-                key: "POOL_SIZE",
-                reason: format!("{raw:?} is not a positive integer"),
-            })?),
-            None => file.pool_size,
-        };
-        let access_log = match env("ACCESS_LOG") {
-            Some(raw) => Some(parse_bool(&raw).ok_or_else(|| SettingsError::Invalid {
-                key: "ACCESS_LOG",
-                reason: format!("{raw:?} is not a boolean (true/false, 1/0, yes/no, on/off)"),
-            })?),
-            None => file.access_log,
-        };
-        let sqlite_mmap_size = match env("SQLITE_MMAP_SIZE") {
-            Some(raw) => Some(raw.trim().parse::<u64>().map_err(|_| SettingsError::Invalid {
-                key: "SQLITE_MMAP_SIZE",
-                reason: format!("{raw:?} is not a number of bytes (0 or more)"),
-            })?),
-            None => file.sqlite_mmap_size,
-        };
+        let pool_size = typed(&env, "POOL_SIZE", file.pool_size, |raw| raw.trim().parse().ok(), "a positive integer")?;
+        let access_log = typed(&env, "ACCESS_LOG", file.access_log, parse_bool, "a boolean (true/false, 1/0, yes/no, on/off)")?;
+        let sqlite_mmap_size =
+            typed(&env, "SQLITE_MMAP_SIZE", file.sqlite_mmap_size, |raw| raw.trim().parse().ok(), "a number of bytes (0 or more)")?;
         let settings = Settings {
             secret_key,
             algorithm: pick("ALGORITHM", file.algorithm).unwrap_or_else(|| DEFAULT_ALGORITHM.to_owned()),
@@ -219,6 +202,24 @@ impl Settings {
     /// The configured time zone (validated at load).
     pub fn tz(&self) -> chrono_tz::Tz {
         self.time_zone.parse().unwrap_or(chrono_tz::Asia::Seoul)
+    }
+}
+
+/// A typed setting: the environment variable `key` parsed by `parse` (an
+/// unparsable value names the setting and what it should be), else the file's.
+fn typed<T>(
+    env: &impl Fn(&str) -> Option<String>,
+    key: &'static str,
+    from_file: Option<T>,
+    parse: impl Fn(&str) -> Option<T>,
+    expected: &str,
+) -> Result<Option<T>, SettingsError> {
+    match env(key) {
+        Some(raw) => match parse(&raw) {
+            Some(value) => Ok(Some(value)),
+            None => Err(SettingsError::Invalid { key, reason: format!("{raw:?} is not {expected}") }),
+        },
+        None => Ok(from_file),
     }
 }
 
