@@ -181,6 +181,21 @@ def session_pids(sid):
     return out
 
 
+def read_bytes(sid):
+    """Bytes the processes of session `sid` have had read from storage
+    (`read_bytes` of /proc/PID/io: what the page cache did not hold)."""
+    total = 0
+    for pid in session_pids(sid):
+        try:
+            with open(f"/proc/{pid}/io") as f:
+                for line in f:
+                    if line.startswith("read_bytes:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
 def vm_kb(pid, key):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -528,6 +543,8 @@ class Backend:
     def measure(self, rnd, workload, kind, size, argv, duration, check, extra=None):
         server = self.servers[(kind, size)]
         server.check_alive()
+        sid = server.proc.pid
+        disk_before = read_bytes(sid)
         before = self.meter.snapshot()
         proc, out = wrk_start(argv, self.logdir)
         self.sessions.add(proc.pid)
@@ -536,15 +553,18 @@ class Backend:
         finally:
             self.sessions.discard(proc.pid)
         after = self.meter.snapshot()
+        disk = read_bytes(sid) - disk_before
         foreign, steal = CpuMeter.foreign(before, after)
         server.check_alive()
-        sid = server.proc.pid
         rec = {"round": rnd, "workload": workload, "server": kind, "db": size, "wrk": res,
                "foreign_cores": round(foreign, 3), "steal_cores": round(steal, 3),
                # CPU the server's own processes (and PostgreSQL) spent, per expected answer
                "server_cpu_us_per_req": round((after[4].get(sid, 0) - before[4].get(sid, 0)) * 1e6 / HZ
                                               / max(1, res["ok"]), 1),
                "postgres_cpu_us_per_req": round(max(0, after[5] - before[5]) * 1e6 / HZ / max(1, res["ok"]), 1),
+               # what the server's processes had to read from the disk (not
+               # from the page cache), per expected answer
+               "server_disk_read_kib_per_req": round(max(0, disk) / 1024 / max(1, res["ok"]), 3),
                "command": " ".join(shlex_quote(a) for a in argv)}
         rec.update(extra or {})
         check(rec)
@@ -843,6 +863,14 @@ class Backend:
             res = json.loads(run_checked([os.path.join(self.bins, "lookup_cost"), url, ids, "3"]).strip().splitlines()[-1])
             res.update(round=rnd, db=size)
             if self.name == "sqlite":
+                # the same lookups with the whole file mapped and touched
+                # once first: no system call, no copy, no disk; what the big
+                # database still costs more is the memory itself
+                mapped = json.loads(run_checked([os.path.join(self.bins, "lookup_cost"), "--mmap", str(MMAP_SIZE), url,
+                                                 ids, "3"]).strip().splitlines()[-1])
+                res.update(mapped_cpu_us=mapped["cpu_us"])
+                if size == "big":
+                    res.update(disk_read_cost(db))
                 # A logout burst's database work alone, on a scratch copy
                 # (it deletes rows): sessions this copy still has.
                 scratch = os.path.join(self.dir, f"scratch-{size}.sqlite3")
@@ -875,7 +903,10 @@ class Backend:
                             os.remove(scratch + suffix)
             self.lookups.append(res)
             log(f"{self.name}: guard lookup alone on the {size} database: {res['cpu_us']:.1f} µs CPU, "
-                f"{res['wall_us']:.1f} µs wall" + (f"; a logout burst's database work: {res['logout_read_wall_us']:.1f} µs reading + "
+                f"{res['wall_us']:.1f} µs wall"
+                + (f" ({res['mapped_cpu_us']:.1f} µs CPU mapped)" if "mapped_cpu_us" in res else "")
+                + (f"; a 4 KiB read from the disk: {res['disk_read_wall_us']:.0f} µs wall, "
+                   f"{res['disk_read_cpu_us']:.1f} µs CPU" if "disk_read_cpu_us" in res else "") + (f"; a logout burst's database work: {res['logout_read_wall_us']:.1f} µs reading + "
                                                     f"{res['logout_delete_wall_us']:.1f} µs deleting per logout"
                                                   if "logout_wall_us" in res else ""))
 
@@ -906,6 +937,75 @@ class Backend:
             finally:
                 for server in self.servers.values():
                     server.stop()
+
+
+def disk_read_cost(path, n=2000):
+    """Random 4 KiB reads of `path` straight from the disk (O_DIRECT: the
+    page cache neither helps nor keeps them), one at a time: wall time and
+    CPU time of the reading thread per read. On a virtual machine the CPU
+    part is mostly the exit to the hypervisor that each request costs."""
+    import mmap
+    import random
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    except OSError as e:
+        log(f"disk read probe: cannot open {path} with O_DIRECT: {e}")
+        return {}
+    try:
+        pages = os.fstat(fd).st_size // 4096
+        buf = mmap.mmap(-1, 4096)  # page-aligned, as O_DIRECT needs
+        rng = random.Random(20211117)
+        offsets = [rng.randrange(pages) * 4096 for _ in range(n)]
+        wall0, cpu0 = time.perf_counter(), time.thread_time()
+        for off in offsets:
+            os.preadv(fd, [buf], off)
+        wall, cpu = time.perf_counter() - wall0, time.thread_time() - cpu0
+    finally:
+        os.close(fd)
+    return {"disk_read_wall_us": round(wall * 1e6 / n, 1), "disk_read_cpu_us": round(cpu * 1e6 / n, 1)}
+
+
+def page_cache_reclaim():
+    """The machine's proactive page-cache reclaim, if it runs one (DAMON
+    schemes set up through sysfs): a short description, or ''."""
+    base = "/sys/kernel/mm/damon/admin/kdamonds"
+
+    def rd(*parts):
+        try:
+            with open(os.path.join(*parts)) as f:
+                return f.read().strip()
+        except OSError:
+            return ""
+
+    found = []
+    try:
+        kdamonds = sorted(d for d in os.listdir(base) if d.isdigit())
+    except OSError:
+        return ""
+    for k in kdamonds:
+        if rd(base, k, "state") != "on":
+            continue
+        ctxs = os.path.join(base, k, "contexts")
+        for c in sorted(d for d in os.listdir(ctxs) if d.isdigit()):
+            aggr_us = int(rd(ctxs, c, "monitoring_attrs", "intervals", "aggr_us") or 0)
+            schemes = os.path.join(ctxs, c, "schemes")
+            for sch in sorted(d for d in os.listdir(schemes) if d.isdigit()):
+                action = rd(schemes, sch, "action")
+                if action != "pageout":
+                    continue
+                age = int(rd(schemes, sch, "access_pattern", "age", "min") or 0)
+                filters = []
+                for kind in ("ops_filters", "filters"):
+                    fdir = os.path.join(schemes, sch, kind)
+                    for fl in sorted(d for d in os.listdir(fdir) if d.isdigit()) if os.path.isdir(fdir) else []:
+                        filters.append(("allows " if rd(fdir, fl, "allow") == "Y" else "skips ") + rd(fdir, fl, "type")
+                                       + ("" if rd(fdir, fl, "matching") == "Y" else " (not matching)"))
+                quota = int(rd(schemes, sch, "quotas", "bytes") or 0)
+                found.append(f"DAMON ({rd(ctxs, c, 'operations')}) pages out memory not accessed for "
+                             f"≥ {age * aggr_us / 1e6:.0f} s" + (f" ({', '.join(filters)} pages)" if filters else "")
+                             + (f", up to {quota / 2**20:.0f} MiB per {int(rd(schemes, sch, 'quotas', 'reset_interval_ms') or 0)} ms" if quota else ""))
+    return "; ".join(found)
 
 
 def shlex_quote(s):
@@ -960,7 +1060,8 @@ def machine():
     except OSError:
         pass
     return {"nproc": CORES, "cpu": model, "memory_gib": round(mem / 1024 / 1024, 1), "kernel": platform.release(),
-            "os": osname, "loadavg_at_start": open("/proc/loadavg").read().split()[:3]}
+            "os": osname, "loadavg_at_start": open("/proc/loadavg").read().split()[:3],
+            "page_cache_reclaim": page_cache_reclaim()}
 
 
 def vm_kb_meminfo(key):
