@@ -894,7 +894,11 @@ class Backend:
                     out = run_checked([os.path.join(self.bins, "lookup_cost"), "--logout", scratch, burst])
                     lo = json.loads(out.strip().splitlines()[-1])
                     res.update(logout_wall_us=lo["wall_us"], logout_cpu_us=lo["cpu_us"],
-                               logout_read_wall_us=lo["read_wall_us"], logout_delete_wall_us=lo["delete_wall_us"])
+                               logout_read_wall_us=lo["read_wall_us"], logout_delete_wall_us=lo["delete_wall_us"],
+                               # CPU of the whole probe process while deleting
+                               # (its commit and checkpoint threads included)
+                               logout_read_cpu_us=lo["read_cpu_us"],
+                               logout_delete_cpu_us=lo["delete_process_cpu_us"])
                 except Exception as e:  # a probe, not a workload: report it and go on
                     log(f"{self.name}: logout probe on the {size} database failed: {e}")
                 finally:
