@@ -906,13 +906,16 @@ class Backend:
                         if os.path.exists(scratch + suffix):
                             os.remove(scratch + suffix)
             self.lookups.append(res)
-            log(f"{self.name}: guard lookup alone on the {size} database: {res['cpu_us']:.1f} µs CPU, "
-                f"{res['wall_us']:.1f} µs wall"
-                + (f" ({res['mapped_cpu_us']:.1f} µs CPU mapped)" if "mapped_cpu_us" in res else "")
-                + (f"; a 4 KiB read from the disk: {res['disk_read_wall_us']:.0f} µs wall, "
-                   f"{res['disk_read_cpu_us']:.1f} µs CPU" if "disk_read_cpu_us" in res else "") + (f"; a logout burst's database work: {res['logout_read_wall_us']:.1f} µs reading + "
-                                                    f"{res['logout_delete_wall_us']:.1f} µs deleting per logout"
-                                                  if "logout_wall_us" in res else ""))
+            parts = [f"{res['cpu_us']:.1f} µs CPU, {res['wall_us']:.1f} µs wall"]
+            if "mapped_cpu_us" in res:
+                parts[0] += f" ({res['mapped_cpu_us']:.1f} µs CPU mapped)"
+            if "disk_read_cpu_us" in res:
+                parts.append(f"a 4 KiB read from the disk: {res['disk_read_wall_us']:.0f} µs wall, "
+                             f"{res['disk_read_cpu_us']:.1f} µs CPU")
+            if "logout_wall_us" in res:
+                parts.append(f"a logout burst's database work: {res['logout_read_wall_us']:.1f} µs reading + "
+                             f"{res['logout_delete_wall_us']:.1f} µs deleting per logout")
+            log(f"{self.name}: guard lookup alone on the {size} database: " + "; ".join(parts))
 
     def run(self):
         log(f"== {self.name}: seeding")

@@ -192,6 +192,12 @@ def summarize(result):
     return rows
 
 
+def _scale_budget(small_us):
+    """The most a big-database request may cost more than a small-database
+    one that costs `small_us`, for 1M ÷ 1k ≥ 0.90."""
+    return small_us * (1 / 0.90 - 1)
+
+
 def disk_limit(result, workload):
     """What the big database's reads from the disk alone cost ledger-server,
     against what 1M ÷ 1k ≥ 0.90 allows, or None without the measurements.
@@ -214,7 +220,7 @@ def disk_limit(result, workload):
         reads = {db: of(db, "server_disk_read_kib_per_req") for db in ("big", "small")}
         if not (small_cpu and reads["big"] and reads["small"]):
             continue
-        budget.append(statistics.median(small_cpu) * (1 / 0.90 - 1))
+        budget.append(_scale_budget(statistics.median(small_cpu)))
         extra_pages = max(0.0, statistics.median(reads["big"]) - statistics.median(reads["small"])) / 4
         disk.append(extra_pages)
         for db in kib:
@@ -393,7 +399,7 @@ def _logout_probe(res):
             f"{dele['big']:.1f} µs (+{extra:.1f} µs). Each deletion in a million-row table changes its own table "
             f"and index pages, which the commit must write to the WAL and sync (and a checkpoint later copies into "
             f"the database file), where the thousand-row table's deletions share a few pages. ledger-server takes "
-            f"{per:.1f} µs per logout in a small-database burst; 1M ÷ 1k ≥ 0.90 leaves {per / 0.9 - per:.1f} µs "
+            f"{per:.1f} µs per logout in a small-database burst; 1M ÷ 1k ≥ 0.90 leaves {_scale_budget(per):.1f} µs "
             f"more per logout on the big one, against +{extra:.1f} µs of deleting and "
             f"+{read['big'] - read['small']:.1f} µs of reading there (the commit thread's deletions overlap with "
             f"the other requests' work on the other cores, so the two do not simply add up). Every acknowledged "
@@ -424,7 +430,7 @@ def _logout_cpu(res):
     if not (dele["small"] and dele["big"]):
         return None
     med = {size: statistics.median(v) for size, v in dele.items()}
-    budget = statistics.median(small_cpu) * (1 / 0.90 - 1)
+    budget = _scale_budget(statistics.median(small_cpu))
     return {"small_us": med["small"], "big_us": med["big"], "extra_us": med["big"] - med["small"],
             "budget_us": budget, "server_small_us": statistics.median(small_cpu)}
 
