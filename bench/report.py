@@ -512,8 +512,10 @@ def write_results(results_dir, md_path):
     out.append(f"- ledger-server: `{sc['ledger']}` (`POOL_SIZE` default), built with `cargo build --release`")
     out.append(f"- floor: `{sc['floor']}` (`examples/floor.rs`, actix default workers)")
     cfg = first["config"]
+    guard = (f"guard {cfg['guard_duration']} s per run, {2 * cfg['guard_passes']} runs per database size and round; "
+             if "guard_duration" in cfg else "")
     out.append(f"- load: wrk {cfg['threads']} thread(s), {cfg['conns']} connections, {cfg['duration']} s per run "
-               f"(login {cfg['login_conns']} connections for {cfg['login_duration']} s; storm: login "
+               f"({guard}login {cfg['login_conns']} connections for {cfg['login_duration']} s; storm: login "
                f"{cfg['login_conns']} connections plus guard requests paced at ≤ {cfg.get('storm_guard_rate', '?')}/s on "
                f"{cfg['storm_guard_conns']} connections with `--latency` for {cfg['storm_duration']} s); {cfg['rounds']} rounds; every answer checked by "
                f"`bench/wrk/bench.lua`. The exact wrk command of every run is in the JSON (`runs[].command`).")
