@@ -551,6 +551,7 @@ class Backend:
         server.check_alive()
         sid = server.proc.pid
         disk_before = read_bytes(sid)
+        wal_before = self.wal_stats()
         before = self.meter.snapshot()
         proc, out = wrk_start(argv, self.logdir)
         self.sessions.add(proc.pid)
@@ -559,6 +560,7 @@ class Backend:
         finally:
             self.sessions.discard(proc.pid)
         after = self.meter.snapshot()
+        wal_after = self.wal_stats()
         disk = read_bytes(sid) - disk_before
         foreign, steal = CpuMeter.foreign(before, after)
         server.check_alive()
@@ -572,10 +574,32 @@ class Backend:
                # from the page cache), per expected answer
                "server_disk_read_kib_per_req": round(max(0, disk) / 1024 / max(1, res["ok"]), 3),
                "command": " ".join(shlex_quote(a) for a in argv)}
+        if wal_before and wal_after:
+            # what the run made PostgreSQL write to its WAL (the whole
+            # cluster: nothing else runs meanwhile), per expected answer
+            ok = max(1, res["ok"])
+            rec["pg_wal_kib_per_req"] = round((wal_after[2] - wal_before[2]) / 1024 / ok, 2)
+            rec["pg_wal_fpi_per_req"] = round((wal_after[1] - wal_before[1]) / ok, 3)
         rec.update(extra or {})
         check(rec)
         self.runs.append(rec)
         return rec
+
+    def wal_stats(self):
+        """PostgreSQL's (wal_records, wal_fpi, wal_bytes) from pg_stat_wal,
+        or None (SQLite, or a server without the view)."""
+        if self.name != "postgres":
+            return None
+        try:
+            if getattr(self, "_wal_con", None) is None:
+                self._wal_con = self.cfg.pg.connect("postgres")
+            with self._wal_con.cursor() as cur:
+                cur.execute("SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal")
+                return tuple(int(v) for v in cur.fetchone())
+        except Exception as e:  # noqa: BLE001 - a missing view only loses the figure
+            log(f"{self.name}: pg_stat_wal unavailable: {e}")
+            self._wal_con = None
+            return None
 
     def static_check(self, rec):
         """Every answer must be the expected one."""
