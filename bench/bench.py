@@ -433,6 +433,7 @@ class Backend:
             self.db[("django", size)], self.db[("ledger", size)] = dj, le
             self.seed_info[size] = {"users": counts[0], "tokens": counts[1], "seconds": round(time.monotonic() - t0, 1)}
             log(f"{self.name}: seeded {size}: {counts[0]} users, {counts[1]} tokens rows in {time.monotonic() - t0:.1f}s (both copies)")
+        self.pg_info = self.pg_sizes()
         for kind in ("django", "ledger"):
             self.cursor[kind] = 0
         # request files that do not change
@@ -574,32 +575,49 @@ class Backend:
                # from the page cache), per expected answer
                "server_disk_read_kib_per_req": round(max(0, disk) / 1024 / max(1, res["ok"]), 3),
                "command": " ".join(shlex_quote(a) for a in argv)}
-        if wal_before and wal_after:
+        if wal_before is not None and wal_after is not None:
             # what the run made PostgreSQL write to its WAL (the whole
             # cluster: nothing else runs meanwhile), per expected answer
-            ok = max(1, res["ok"])
-            rec["pg_wal_kib_per_req"] = round((wal_after[2] - wal_before[2]) / 1024 / ok, 2)
-            rec["pg_wal_fpi_per_req"] = round((wal_after[1] - wal_before[1]) / ok, 3)
+            rec["pg_wal_kib_per_req"] = round((wal_after - wal_before) / 1024 / max(1, res["ok"]), 2)
         rec.update(extra or {})
         check(rec)
         self.runs.append(rec)
         return rec
 
     def wal_stats(self):
-        """PostgreSQL's (wal_records, wal_fpi, wal_bytes) from pg_stat_wal,
-        or None (SQLite, or a server without the view)."""
+        """PostgreSQL's current WAL position in bytes (exact at once, unlike
+        pg_stat_wal, which backends flush up to seconds later), or None."""
         if self.name != "postgres":
             return None
         try:
             if getattr(self, "_wal_con", None) is None:
                 self._wal_con = self.cfg.pg.connect("postgres")
             with self._wal_con.cursor() as cur:
-                cur.execute("SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal")
-                return tuple(int(v) for v in cur.fetchone())
-        except Exception as e:  # noqa: BLE001 - a missing view only loses the figure
-            log(f"{self.name}: pg_stat_wal unavailable: {e}")
+                cur.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+                return int(cur.fetchone()[0])
+        except Exception as e:  # noqa: BLE001 - losing the figure must not stop the run
+            log(f"{self.name}: WAL position unavailable: {e}")
             self._wal_con = None
             return None
+
+    def pg_sizes(self):
+        """shared_buffers and the big database's table and index sizes (MiB):
+        what must fit in PostgreSQL's buffer pool for requests not to read
+        pages from the kernel."""
+        if self.name != "postgres":
+            return None
+        con = self.cfg.pg.connect(self.db[("ledger", "big")])
+        try:
+            with con.cursor() as cur:
+                cur.execute("SELECT current_setting('shared_buffers')")
+                out = {"shared_buffers": cur.fetchone()[0]}
+                cur.execute("SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c "
+                            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i') ORDER BY 1")
+                out["relations_mib"] = {name: round(size / 2**20, 1) for name, size in cur.fetchall()}
+                return out
+        finally:
+            con.close()
 
     def static_check(self, rec):
         """Every answer must be the expected one."""
@@ -1277,6 +1295,7 @@ def main():
                 "bcrypt": bcrypt_info,
                 "lookups": b.lookups,
                 "seed": b.seed_info,
+                "postgres_sizes": getattr(b, "pg_info", None),
                 "server_commands": {
                     "django": f"PORT=… REF_DB_ENGINE={'sqlite' if name == 'sqlite' else 'postgresql'} REF_DB_NAME=… "
                               f"REF_SECRET_KEY=… REF_WORKERS={cfg.django_workers} {os.path.relpath(a.oracle, ROOT)}/run.sh",

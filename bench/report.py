@@ -437,23 +437,29 @@ def _logout_cpu(res):
 
 def _wal_note(res):
     """PostgreSQL: what ledger-server's logout bursts made the database
-    write to its WAL, and the CPU on each side, per logout and size."""
+    write to its WAL, the CPU on each side per logout and size, and what
+    the big database must fit into PostgreSQL's buffer pool."""
     wl = "logout_burst"
     med = {(key, size): _med(_vals(res, wl, "ledger", size, key=key))
-           for key in ("pg_wal_kib_per_req", "pg_wal_fpi_per_req", "postgres_cpu_us_per_req", "server_cpu_us_per_req")
+           for key in ("pg_wal_kib_per_req", "postgres_cpu_us_per_req", "server_cpu_us_per_req")
            for size in ("small", "big")}
     if any(v is None for v in med.values()):
         return ""
-    return (f"scale, PostgreSQL's side of a logout in ledger-server's bursts (medians over all bursts): it wrote "
-            f"{med[('pg_wal_kib_per_req', 'big')]:.2f} KiB to its WAL per logout on the big database "
-            f"({med[('pg_wal_fpi_per_req', 'big')]:.2f} full-page images) and "
-            f"{med[('pg_wal_kib_per_req', 'small')]:.2f} KiB ({med[('pg_wal_fpi_per_req', 'small')]:.2f}) on the small "
-            f"one, and spent {med[('postgres_cpu_us_per_req', 'big')]:.0f} µs and "
-            f"{med[('postgres_cpu_us_per_req', 'small')]:.0f} µs of CPU per logout, ledger-server "
-            f"{med[('server_cpu_us_per_req', 'big')]:.0f} µs and {med[('server_cpu_us_per_req', 'small')]:.0f} µs. "
-            f"Each deletion in the million-row table changes a heap page of its own, which PostgreSQL's first change "
-            f"after a checkpoint writes to the WAL whole (`full_page_writes`) before the commit's `fsync`; the "
-            f"thousand-row table's deletions share a few pages.")
+    text = (f"scale, PostgreSQL's side of a logout in ledger-server's bursts (medians over all bursts): it wrote "
+            f"{med[('pg_wal_kib_per_req', 'big')]:.2f} KiB to its WAL per logout on the big database and "
+            f"{med[('pg_wal_kib_per_req', 'small')]:.2f} KiB on the small one (`pg_current_wal_lsn()` before and "
+            f"after), and spent {med[('postgres_cpu_us_per_req', 'big')]:.0f} µs and "
+            f"{med[('postgres_cpu_us_per_req', 'small')]:.0f} µs of CPU per logout; ledger-server "
+            f"{med[('server_cpu_us_per_req', 'big')]:.0f} µs and {med[('server_cpu_us_per_req', 'small')]:.0f} µs.")
+    sizes = res.get("postgres_sizes")
+    if sizes:
+        rel = sizes["relations_mib"]
+        tokens = {k: v for k, v in rel.items() if k.startswith("tokens") or k == "users_pkey"}
+        text += (f" A logout reads and changes the tokens table and its indexes (and the users primary key): "
+                 + ", ".join(f"`{k}` {v:,.1f} MiB" for k, v in sorted(tokens.items()))
+                 + f" on the big database, {sum(tokens.values()):,.0f} MiB in all, against `shared_buffers` = "
+                 f"{sizes['shared_buffers']}; the small database's fit many times over.")
+    return text
 
 
 def _disk_note(res):
