@@ -341,9 +341,9 @@ def _lookups(res):
     srv = {size: statistics.median(v) for size, v in cost.items()}
     return (f"scale, where the time goes: the guard's database lookup alone (`examples/lookup_cost.rs`: the same "
             f"query with the same connection settings, one thread, servers stopped) takes {med['small']:.1f} µs of "
-            f"CPU on the small database and {med['big']:.1f} µs on the big one (+{med['big'] - med['small']:.1f} µs); "
+            f"CPU on the small database and {med['big']:.1f} µs on the big one ({med['big'] - med['small']:+.1f} µs); "
             f"ledger-server's CPU per guard request is {srv['small']:.1f} µs and {srv['big']:.1f} µs "
-            f"(+{srv['big'] - srv['small']:.1f} µs)."
+            f"({srv['big'] - srv['small']:+.1f} µs)."
             + _mapped_lookup(lookups)
             + (" The difference is SQLite reading index and table pages that a million-row database cannot keep in "
                "the process (they come from the kernel's page cache); holding them in the process would add their "
