@@ -400,6 +400,8 @@ class Backend:
         self.lookups = []  # examples/lookup_cost.rs after each round, per database size
         self.sessions = set()
         self.meter = CpuMeter(lambda: self.sessions)
+        self.pg_info = None  # PostgreSQL: shared_buffers and the big database's relation sizes
+        self._wal_con = None  # PostgreSQL: the connection that reads the WAL position
 
     # databases
     def django_migrate_env(self, db):
@@ -448,6 +450,9 @@ class Backend:
         self.filler = self.tokens.bad_signature(big["guard"][0])
 
     def drop(self):
+        if self._wal_con is not None:
+            self._wal_con.close()
+            self._wal_con = None
         if self.name == "postgres" and not self.cfg.keep:
             for db in self.db.values():
                 try:
@@ -590,7 +595,7 @@ class Backend:
         if self.name != "postgres":
             return None
         try:
-            if getattr(self, "_wal_con", None) is None:
+            if self._wal_con is None:
                 self._wal_con = self.cfg.pg.connect("postgres")
             with self._wal_con.cursor() as cur:
                 cur.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
@@ -1295,7 +1300,7 @@ def main():
                 "bcrypt": bcrypt_info,
                 "lookups": b.lookups,
                 "seed": b.seed_info,
-                "postgres_sizes": getattr(b, "pg_info", None),
+                "postgres_sizes": b.pg_info,
                 "server_commands": {
                     "django": f"PORT=… REF_DB_ENGINE={'sqlite' if name == 'sqlite' else 'postgresql'} REF_DB_NAME=… "
                               f"REF_SECRET_KEY=… REF_WORKERS={cfg.django_workers} {os.path.relpath(a.oracle, ROOT)}/run.sh",
