@@ -12,6 +12,8 @@
 //! tests use: it stops and starts that instance at will. As root, the
 //! PostgreSQL tools run as the `postgres` OS user (initdb refuses root).
 //! The instance is stopped and its directory removed even if the test fails.
+//! One test instead drops the pool's connections from under it on a
+//! throwaway database of the shared server (its own backends only).
 
 mod common;
 
@@ -492,4 +494,38 @@ fn survives_the_database_going_away_and_coming_back() {
     expected.users.push("after-restart@example.com".into());
     expected.check(&pg, "after a restart while idle");
     server.assert_running();
+}
+
+/// A pooled PostgreSQL connection that the server dropped is replaced even
+/// when a request's first use of it is a statement not yet prepared on it:
+/// libpq then fails while preparing, where diesel does not mark the
+/// connection broken, and the pool used to hand the dead connection out
+/// again and again (a whole restart's worth of 500s in a CI run).
+/// Uses a throwaway database on the shared server: only its own backends
+/// are terminated.
+#[test]
+fn a_dropped_connection_is_replaced_before_its_first_prepared_statement() {
+    use ledger_server::contract::backend::{AnyConn, Backend, TestDb};
+    use ledger_server::db::{Database, DatabaseUrl};
+
+    let test_db = TestDb::create(Backend::Postgres, "dropped").unwrap_or_else(|e| panic!("{e}"));
+    let url = DatabaseUrl::parse(test_db.database_url()).unwrap();
+    let db = Database::open(&url, 1, chrono_tz::UTC, 0).unwrap();
+    db.migrate().unwrap();
+    // The pool's one connection has run the migrations, never this query.
+    let admin = Backend::Postgres.admin_url().unwrap();
+    let mut conn = AnyConn::open(Backend::Postgres, &admin).unwrap();
+    let killed = conn
+        .ints(&format!(
+            "SELECT COUNT(pg_terminate_backend(pid)) AS v FROM pg_stat_activity WHERE datname = '{}'",
+            test_db.name
+        ))
+        .unwrap();
+    assert_eq!(killed, vec![1], "the pool's connection should be the database's only backend");
+    std::thread::sleep(Duration::from_millis(200));
+
+    // A read is retried once on a fresh connection; later calls work too.
+    assert!(!db.email_exists("nobody@example.com").expect("the read after the server dropped the connection"));
+    assert!(db.find_by_email("nobody@example.com").unwrap().is_none());
+    assert!(!db.email_exists("other@example.com").unwrap());
 }

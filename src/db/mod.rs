@@ -242,7 +242,7 @@ macro_rules! with_conn {
                     // A connection the server dropped (a restart) is seen
                     // only when used: it is discarded on return, the pool
                     // checks the others, and a read is retried once.
-                    if result.is_err() && R2D2Connection::is_broken(&mut *pooled) {
+                    if result.is_err() && dropped(&mut *pooled) {
                         $db.reach.suspect();
                         if $retry && attempt == 0 {
                             attempt += 1;
@@ -263,12 +263,23 @@ macro_rules! with_conn {
     };
 }
 
+/// Whether the server has dropped this connection; if so it is marked
+/// broken, so that the pool discards it when it is returned. diesel marks a
+/// PostgreSQL connection broken only when a statement *executes* on it: one
+/// that fails while being *prepared* (the first use of a query on that
+/// connection) leaves it looking healthy, and the pool would hand the dead
+/// connection out again and again. A plain `SELECT 1` (no preparing)
+/// settles it, at the cost of a round trip after a failure only.
+fn dropped<C: R2D2Connection + SimpleConnection>(conn: &mut C) -> bool {
+    conn.is_broken() || (conn.batch_execute("SELECT 1").is_err() && conn.is_broken())
+}
+
 /// A pooled connection: waits up to [`CHECKOUT_TIMEOUT`] for one while all
 /// are busy, but only [`UNREACHABLE_WAIT`] while the database server
 /// refuses new ones (r2d2 alone would make every request wait the whole
 /// timeout for a server that is down). r2d2 keeps retrying in the
 /// background, so the pool recovers by itself when the server is back.
-fn checkout<C: R2D2Connection + 'static>(
+fn checkout<C: R2D2Connection + SimpleConnection + 'static>(
     pool: &Pool<ConnectionManager<C>>,
     reach: &Reachability,
 ) -> Result<PooledConnection<ConnectionManager<C>>, DbError> {
@@ -280,7 +291,7 @@ fn checkout<C: R2D2Connection + 'static>(
             Ok(mut conn) => {
                 // A connection that fails the check is broken now: dropping
                 // it discards it, and the loop takes another.
-                if !reach.is_suspect() || conn.ping().is_ok() {
+                if !reach.is_suspect() || !dropped(&mut *conn) {
                     return Ok(conn);
                 }
                 log::info!("dropping a database connection the server closed");
