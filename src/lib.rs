@@ -5,14 +5,13 @@
 //! - [`settings`]: `my_settings.toml`, `.env` and environment variables;
 //! - [`db`]: the Diesel schema, migrations and connection pool;
 //! - [`auth`]: JWT, bcrypt and the guard extractor;
-//! - [`http`]: the Django-compatible HTTP layer (views, error pages, CORS);
-//! - [`compat`]: Python semantics the original depends on (json, base64, int, re);
-//! - [`contract`]: recorded request scenarios and the HTTP client that plays them.
+//! - [`http`]: the Django-compatible HTTP layer (views, error pages, CORS).
+//!
+//! Python's own semantics (json, base64, int, re) are the `pycompat` crate.
 
 pub mod auth;
-pub mod compat;
-pub mod contract;
 pub mod db;
 pub mod http;
+pub mod runtime;
 pub mod server;
 pub mod settings;

@@ -9,7 +9,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use ledger_server::server;
-use ledger_server::settings::{redact_url, Settings, Sources};
+use ledger_server::db::redact_url;
+use ledger_server::settings::{Settings, Sources};
 
 /// How long to wait for an unreachable database server at start.
 const CONNECT_PATIENCE: Duration = Duration::from_secs(300);
@@ -70,7 +71,7 @@ fn run(command: Command, settings: Settings) -> Result<(), String> {
     }
     let listener = TcpListener::bind(&settings.bind).map_err(|e| format!("BIND {}: {e}", settings.bind))?;
     log::info!("listening on http://{}", listener.local_addr().map_err(|e| e.to_string())?);
-    let state = server::state(&settings, db);
+    let state = server::state(&settings, db).map_err(|e| format!("cannot start the bcrypt threads: {e}"))?;
     actix_rt::System::new()
         .block_on(async move { server::http_server(state, listener, true)?.await })
         .map_err(|e| format!("server: {e}"))?;

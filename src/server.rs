@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use actix_web::{web, App, HttpServer};
 
-use crate::auth::hasher::Hasher;
+use crate::runtime::BcryptPool;
 use crate::auth::jwt::{Algorithm, TokenKey};
 use crate::db::{Database, DatabaseUrl, DbError};
 use crate::http::{self, AppState};
@@ -56,14 +56,14 @@ pub fn migrate(db: &Database) -> Result<(), DbError> {
 }
 
 /// The shared state handlers see.
-pub fn state(settings: &Settings, db: Database) -> web::Data<AppState> {
+pub fn state(settings: &Settings, db: Database) -> std::io::Result<web::Data<AppState>> {
     let algorithm = Algorithm::parse(&settings.algorithm).unwrap_or(Algorithm::HS256);
-    web::Data::new(AppState {
+    Ok(web::Data::new(AppState {
         db,
         key: TokenKey::new(&settings.secret_key, algorithm),
-        hasher: Hasher::per_core(),
+        hasher: BcryptPool::per_core()?,
         access_log: settings.access_log,
-    })
+    }))
 }
 
 /// Builds the actix server on a bound listener; `.await` it to serve until
@@ -110,7 +110,7 @@ pub fn spawn_background(settings: Settings) -> std::io::Result<BackgroundServer>
     migrate(&db).map_err(to_io)?;
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
-    let state = state(&settings, db);
+    let state = state(&settings, db)?;
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
         let system = actix_rt::System::new();

@@ -1,14 +1,16 @@
 //! The `ledger-server` binary as an operator meets it: settings errors,
 //! defaults, `migrate`, graceful shutdown, and logs without secrets.
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ledger_server::contract::client::Client;
-use ledger_server::contract::model::Request;
+use ledger_contract::client::Client;
+use ledger_contract::model::Request;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ledger-server");
 const SETTING_VARS: &[&str] = ledger_server::settings::KEYS;
@@ -61,7 +63,7 @@ impl Running {
     }
 
     fn terminate(mut self) -> (Option<i32>, String) {
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(40);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

@@ -9,18 +9,18 @@
 //!
 //! One test per backend, so a failure names the backend. PostgreSQL and
 //! MySQL come from `LEDGER_TEST_PG_URL` / `LEDGER_TEST_MYSQL_URL` (admin
-//! URLs; defaults in `ledger_server::contract::backend`); a server that
+//! URLs; defaults in `ledger_contract::backend`); a server that
 //! cannot be reached fails the test: nothing skips.
 //!
 //! `LEDGER_CONTRACT_ONLY=name1,name2` replays a subset.
 
 mod common;
 
-use ledger_server::contract::backend::{Backend, TestDb};
-use ledger_server::contract::client::Client;
-use ledger_server::contract::fixtures::{self, Fixture};
-use ledger_server::contract::model::compare;
-use ledger_server::contract::scenarios;
+use ledger_contract::backend::{Backend, TestDb};
+use ledger_contract::client::Client;
+use ledger_contract::fixtures::{self, Fixture};
+use ledger_contract::model::compare;
+use ledger_contract::scenarios;
 use ledger_server::server::{spawn_background, BackgroundServer};
 use ledger_server::settings::Settings;
 use std::collections::BTreeSet;

@@ -19,11 +19,11 @@
 mod common;
 
 use chrono::NaiveDateTime;
-use ledger_server::contract::client::Client;
-use ledger_server::contract::model::compare;
-use ledger_server::contract::backend::{Backend, TestDb};
-use ledger_server::contract::oracle::{check_oracle_prerequisites, timestamp_shape, DbSnapshot, Oracle, TempDir};
-use ledger_server::contract::{random, scenarios};
+use ledger_contract::client::Client;
+use ledger_contract::model::compare;
+use ledger_contract::backend::{Backend, TestDb};
+use ledger_contract::oracle::{check_oracle_prerequisites, timestamp_shape, DbSnapshot, Oracle, TempDir};
+use ledger_contract::{random, scenarios};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 const SECRET_KEY: &str = "differential-secret-key-9f3c1a";

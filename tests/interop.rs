@@ -26,12 +26,12 @@ use std::process::Command;
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
-use ledger_server::contract::backend::{Backend, TestDb, TokenRow, UserRow};
-use ledger_server::contract::client::Client;
-use ledger_server::contract::model::{compare, Request, Response};
-use ledger_server::contract::oracle::{oracle_dir, oracle_venv, Oracle, TempDir};
-use ledger_server::contract::scenarios::{creds, post_json};
-use ledger_server::contract::tokens::{sign, token_for, STD_HEADER};
+use ledger_contract::backend::{Backend, TestDb, TokenRow, UserRow};
+use ledger_contract::client::Client;
+use ledger_contract::model::{compare, Request, Response};
+use ledger_contract::oracle::{oracle_dir, oracle_venv, Oracle, TempDir};
+use ledger_contract::scenarios::{creds, post_json};
+use ledger_contract::tokens::{sign, token_for, STD_HEADER};
 use ledger_server::server::{spawn_background, BackgroundServer};
 use ledger_server::settings::Settings;
 

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
-use ledger_server::contract::client::Client;
-use ledger_server::contract::model::{Request, Response};
+use ledger_contract::client::Client;
+use ledger_contract::model::{Request, Response};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ledger-server");
 const KEY: &str = "multi-process-test-key";
@@ -86,7 +86,7 @@ impl Admin {
 }
 
 fn redact(url: &str) -> String {
-    ledger_server::settings::redact_url(url)
+    ledger_server::db::redact_url(url)
 }
 
 /// `url` with its database name replaced by `name` (query string kept).

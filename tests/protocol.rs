@@ -4,8 +4,8 @@
 //! kept out of the contract fixtures; this test pins ledger-server's own
 //! answers so a change is noticed.
 
-use ledger_server::contract::client::Client;
-use ledger_server::contract::model::Request;
+use ledger_contract::client::Client;
+use ledger_contract::model::Request;
 use ledger_server::server::spawn_background;
 use ledger_server::settings::Settings;
 

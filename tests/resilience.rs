@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
-use ledger_server::contract::client::Client;
-use ledger_server::contract::model::{compare, Request, Response};
+use ledger_contract::client::Client;
+use ledger_contract::model::{compare, Request, Response};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ledger-server");
 const KEY: &str = "resilience-test-key";
@@ -64,7 +64,7 @@ fn postgres_bin_dir() -> PathBuf {
 }
 
 fn is_root() -> bool {
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 const INSTANCE_PREFIX: &str = "ledger-resilience-pg.";
@@ -85,7 +85,7 @@ fn remove_abandoned_instances(parent: &Path, bin: &Path) {
         else {
             continue;
         };
-        let alive = unsafe { libc::kill(owner, 0) == 0 || *libc::__errno_location() == libc::EPERM };
+        let alive = matches!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(owner), None), Ok(()) | Err(nix::errno::Errno::EPERM));
         if alive {
             continue;
         }
@@ -505,7 +505,7 @@ fn survives_the_database_going_away_and_coming_back() {
 /// are terminated.
 #[test]
 fn a_dropped_connection_is_replaced_before_its_first_prepared_statement() {
-    use ledger_server::contract::backend::{AnyConn, Backend, TestDb};
+    use ledger_contract::backend::{AnyConn, Backend, TestDb};
     use ledger_server::db::{Database, DatabaseUrl};
 
     let test_db = TestDb::create(Backend::Postgres, "dropped").unwrap_or_else(|e| panic!("{e}"));

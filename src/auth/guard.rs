@@ -20,8 +20,8 @@ use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::{ready, Either, LocalBoxFuture, Ready};
 
 use super::jwt::{decode, Rejection};
-use crate::compat::pyint::py_int;
-use crate::compat::pyjson::PyValue;
+use pycompat::pyint::py_int;
+use pycompat::pyjson::PyValue;
 use crate::db::{GuardLookup, TokenRows};
 use crate::http::response::Answer;
 use crate::http::AppState;
@@ -110,7 +110,7 @@ impl FromRequest for LoggedIn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compat::pyjson::loads;
+    use pycompat::pyjson::loads;
 
     fn id_of(json: &str) -> Result<UserRef, Answer> {
         let PyValue::Dict(items) = loads(json.as_bytes(), 100).unwrap() else { panic!("not an object") };

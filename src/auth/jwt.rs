@@ -12,9 +12,9 @@ use hmac::{Hmac, Mac};
 use jsonwebtoken::{EncodingKey, Header};
 use serde::Serialize;
 
-use crate::compat::pybase64::urlsafe_b64decode_padded;
-use crate::compat::pyint::{py_int, py_truthy, IntError};
-use crate::compat::pyjson::{loads, LoadError, PyValue};
+use pycompat::pybase64::urlsafe_b64decode_padded;
+use pycompat::pyint::{py_int, py_truthy, IntError};
+use pycompat::pyjson::{loads, LoadError, PyValue};
 
 /// The deepest nesting of containers in the token's header JSON that the
 /// original parses; one level more raises `RecursionError` (the 500 page).
@@ -198,7 +198,7 @@ pub fn decode(raw: Option<&[u8]>, key: &TokenKey, now: i64) -> Result<Vec<(Strin
 
 /// `json.loads` of a segment, as PyJWT wraps it: ValueError → DecodeError,
 /// RecursionError escapes. `None` when the value is not an object.
-fn json_object(bytes: &[u8], max_depth: usize) -> Result<Option<Vec<(crate::compat::pyjson::PyStr, PyValue)>>, Rejection> {
+fn json_object(bytes: &[u8], max_depth: usize) -> Result<Option<Vec<(pycompat::pyjson::PyStr, PyValue)>>, Rejection> {
     match loads(bytes, max_depth) {
         Ok(PyValue::Dict(items)) => Ok(Some(items)),
         Ok(_) => Ok(None),
@@ -207,13 +207,13 @@ fn json_object(bytes: &[u8], max_depth: usize) -> Result<Option<Vec<(crate::comp
     }
 }
 
-fn get<'a>(object: &'a [(crate::compat::pyjson::PyStr, PyValue)], key: &str) -> Option<&'a PyValue> {
+fn get<'a>(object: &'a [(pycompat::pyjson::PyStr, PyValue)], key: &str) -> Option<&'a PyValue> {
     object.iter().find(|(k, _)| !k.lone_surrogate && k.as_str() == key).map(|(_, v)| v)
 }
 
 /// PyJWT's `_validate_claims` with the default options: `iat`, `nbf`,
 /// `exp`, then `aud`.
-fn validate_claims(payload: &[(crate::compat::pyjson::PyStr, PyValue)], now: i64) -> Result<(), Rejection> {
+fn validate_claims(payload: &[(pycompat::pyjson::PyStr, PyValue)], now: i64) -> Result<(), Rejection> {
     if let Some(iat) = get(payload, "iat") {
         // InvalidIssuedAtError, TypeError, OverflowError: all escape.
         py_int(iat).map_err(|_| Rejection::ServerError)?;

@@ -2,7 +2,6 @@
 //! hashes, and the `log_in_confirm` guard as an actix extractor.
 
 pub mod guard;
-pub mod hasher;
 pub mod jwt;
 pub mod password;
 

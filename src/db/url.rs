@@ -17,8 +17,8 @@ impl std::fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DatabaseUrl::Sqlite(p) => write!(f, "Sqlite({})", p.display()),
-            DatabaseUrl::Postgres(u) => write!(f, "Postgres({})", crate::settings::redact_url(u)),
-            DatabaseUrl::Mysql(u) => write!(f, "Mysql({})", crate::settings::redact_url(u)),
+            DatabaseUrl::Postgres(u) => write!(f, "Postgres({})", redact_url(u)),
+            DatabaseUrl::Mysql(u) => write!(f, "Mysql({})", redact_url(u)),
         }
     }
 }
@@ -83,6 +83,20 @@ fn server_url(rest: &str, what: &str) -> Result<(), String> {
         return Err(format!("{what} URL has no database name"));
     }
     Ok(())
+}
+
+/// A database URL with any password replaced, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }
 
 #[cfg(test)]

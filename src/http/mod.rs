@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use actix_web::{web, HttpRequest};
 
-use crate::auth::hasher::Hasher;
+use crate::runtime::BcryptPool;
 use crate::auth::jwt::TokenKey;
 use crate::db::{Database, DbError, Pending};
 use response::Answer;
@@ -21,7 +21,7 @@ use response::Answer;
 pub struct AppState {
     pub db: Database,
     pub key: TokenKey,
-    pub hasher: Hasher,
+    pub hasher: BcryptPool,
     /// `ACCESS_LOG`: one log line per request.
     pub access_log: bool,
 }
@@ -38,31 +38,7 @@ where
     F: FnOnce() -> Result<T, DbError> + Send + 'static,
     T: Send + 'static,
 {
-    let call = move || {
-        batch_policy();
-        f()
-    };
-    answer_of(web::block(call).await.map_err(|e| format!("blocking task failed: {e}")))
-}
-
-/// Puts the calling blocking thread under `SCHED_BATCH` (once per thread).
-/// A woken batch thread does not preempt the worker that handed it a call:
-/// it runs when that worker waits, by which time the worker has usually
-/// queued more calls, so one wake-up serves several requests (measured on
-/// the guard: half the context switches, 5–15 % less CPU per request).
-/// It still preempts the `SCHED_IDLE` bcrypt threads at once, so a login
-/// storm does not delay it.
-fn batch_policy() {
-    thread_local!(static SET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
-    SET.with(|set| {
-        if !set.replace(true) {
-            #[cfg(target_os = "linux")]
-            unsafe {
-                let param = libc::sched_param { sched_priority: 0 };
-                libc::sched_setscheduler(0, libc::SCHED_BATCH, &param);
-            }
-        }
-    });
+    answer_of(crate::runtime::blocking(f).await.map_err(|e| e.to_string()))
 }
 
 /// Waits for a logout's group commit (SQLite); a failure is the 500 page.
@@ -117,18 +93,6 @@ pub fn joined_header<'a>(req: &'a HttpRequest, name: &str) -> Option<Cow<'a, [u8
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[cfg(target_os = "linux")]
-    #[actix_rt::test]
-    async fn database_calls_run_off_the_worker_under_sched_batch() {
-        let caller = std::thread::current().id();
-        let (policy, thread) =
-            blocking(|| Ok((unsafe { libc::sched_getscheduler(0) }, std::thread::current().id()))).await.unwrap();
-        assert_ne!(thread, caller, "the call ran on the async worker");
-        assert_eq!(policy, libc::SCHED_BATCH);
-        // the worker itself keeps the normal policy
-        assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
-    }
 
     #[actix_rt::test]
     async fn a_failed_database_call_is_the_500_page() {

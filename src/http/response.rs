@@ -10,7 +10,7 @@ use actix_web::http::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
-use crate::compat::pyrepr::dumps_object;
+use pycompat::pyrepr::dumps_object;
 
 /// `View.http_method_names` the users views implement, as Django lists them.
 pub const ALLOW_POST: &str = "POST, OPTIONS";

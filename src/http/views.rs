@@ -12,9 +12,9 @@ use crate::message;
 use super::routes::Route;
 use super::{blocking, committed, AppState};
 use crate::auth::{password, LoggedIn};
-use crate::compat::pyjson::{loads, LoadError, PyStr, PyValue};
-use crate::compat::pyregex::{email_ok, password_ok};
-use crate::compat::pyrepr::py_str;
+use pycompat::pyjson::{loads, LoadError, PyStr, PyValue};
+use pycompat::pyregex::{email_ok, password_ok};
+use pycompat::pyrepr::py_str;
 use crate::db::{Created, TokenRows};
 
 /// `DATA_UPLOAD_MAX_MEMORY_SIZE`: a declared body over 2.5 MiB is refused

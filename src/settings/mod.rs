@@ -55,7 +55,7 @@ impl fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("secret_key", &"<redacted>")
             .field("algorithm", &self.algorithm)
-            .field("database_url", &redact_url(&self.database_url))
+            .field("database_url", &crate::db::redact_url(&self.database_url))
             .field("time_zone", &self.time_zone)
             .field("bind", &self.bind)
             .field("pool_size", &self.pool_size)
@@ -271,20 +271,6 @@ fn parse_file(text: &str, shown: &str) -> Result<FileSettings, SettingsError> {
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// A database URL with any password replaced, for logs.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
 }
 
 /// The settings file path to show in messages.

@@ -3,8 +3,8 @@
 
 pub mod users;
 
-use ledger_server::contract::model::{Request, Response};
-use ledger_server::contract::oracle::{free_port, ProcessGroup};
+use ledger_contract::model::{Request, Response};
+use ledger_contract::oracle::{free_port, ProcessGroup};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;

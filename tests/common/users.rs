@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use ledger_server::contract::model::{Request, Response};
+use ledger_contract::model::{Request, Response};
 
 pub const PASSWORD: &str = "Passw0rd!";
 
@@ -17,6 +17,7 @@ impl DieWithParent for Command {
     fn die_with_parent(&mut self) -> &mut Self {
         use std::os::unix::process::CommandExt;
         // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        #[allow(unsafe_code)]
         unsafe {
             self.pre_exec(|| {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);

@@ -13,11 +13,11 @@
 //! database (needed for the resets; `--secret-key` must be that server's key).
 
 use clap::Parser;
-use ledger_server::contract::backend::{Backend, TestDb};
-use ledger_server::contract::client::Client;
-use ledger_server::contract::oracle::{Oracle, TempDir};
-use ledger_server::contract::scenarios::{self, Scenario, FIXTURE_SECRET_KEY};
-use ledger_server::contract::{fixtures, random, record_scenario, tokens};
+use ledger_contract::backend::{Backend, TestDb};
+use ledger_contract::client::Client;
+use ledger_contract::oracle::{Oracle, TempDir};
+use ledger_contract::scenarios::{self, Scenario, FIXTURE_SECRET_KEY};
+use ledger_contract::{fixtures, random, record_scenario, tokens};
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};

@@ -199,7 +199,7 @@ impl ServerUrl {
 
     /// The URL with any password hidden, for messages.
     pub fn redacted(url: &str) -> String {
-        crate::settings::redact_url(url)
+        ledger_server::db::redact_url(url)
     }
 }
 

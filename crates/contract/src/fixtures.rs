@@ -34,7 +34,7 @@ pub struct Fixture {
 
 /// The fixture directory of this repository (one subdirectory per backend).
 pub fn default_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
 }
 
 pub fn path_for(dir: &Path, scenario: &str) -> PathBuf {

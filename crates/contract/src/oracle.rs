@@ -8,6 +8,8 @@ use super::client::Client;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Binary, Nullable, Text};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
@@ -21,7 +23,7 @@ use std::time::{Duration, Instant};
 pub fn oracle_dir() -> PathBuf {
     match std::env::var_os("LEDGER_ORACLE_DIR") {
         Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference"),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference"),
     }
 }
 
@@ -165,27 +167,24 @@ impl ProcessGroup {
         }
     }
 
-    fn signal_group(&self, sig: libc::c_int) {
-        let pgid = self.child.id() as libc::pid_t;
-        if pgid > 0 {
-            // SAFETY: kill(2) with a negative pid signals our own child's process group.
-            unsafe {
-                libc::kill(-pgid, sig);
-            }
+    fn signal_group(&self, sig: Signal) {
+        if let Ok(pgid) = i32::try_from(self.child.id()) {
+            // The child leads its own process group (spawned with process_group(0)).
+            let _ = killpg(Pid::from_raw(pgid), sig);
         }
     }
 
     /// Stop the whole group: SIGTERM, then SIGKILL after a grace period.
     pub fn stop(&mut self) {
         if self.exited().is_none() {
-            self.signal_group(libc::SIGTERM);
+            self.signal_group(Signal::SIGTERM);
             let until = Instant::now() + Duration::from_secs(5);
             while self.exited().is_none() && Instant::now() < until {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
         // workers may outlive their master: make sure nothing of the group stays
-        self.signal_group(libc::SIGKILL);
+        self.signal_group(Signal::SIGKILL);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -1,15 +1,15 @@
-// Checks `ledger_server::compat` against Python 3.11's real answers, recorded
-// in tests/data/compat_vectors.json by scripts/gen_compat_vectors.py (see its
+// Checks `pycompat` against Python 3.11's real answers, recorded
+// in tests/data/compat_vectors.json by crates/pycompat/scripts/gen_vectors.py (see its
 // docstring for the format and the command). The test fails when the file is
 // missing or holds fewer cases than expected.
 //
 // Plain `//` comments only: a scratch crate `include!`s this file.
 
-use ledger_server::compat::pybase64::urlsafe_b64decode_padded;
-use ledger_server::compat::pyint::{py_int, py_truthy, IntError};
-use ledger_server::compat::pyjson::{loads, LoadError, PyValue};
-use ledger_server::compat::pyregex::{email_ok, password_ok};
-use ledger_server::compat::pyrepr::{dumps_object, dumps_str, py_str};
+use pycompat::pybase64::urlsafe_b64decode_padded;
+use pycompat::pyint::{py_int, py_truthy, IntError};
+use pycompat::pyjson::{loads, LoadError, PyValue};
+use pycompat::pyregex::{email_ok, password_ok};
+use pycompat::pyrepr::{dumps_object, dumps_str, py_str};
 use serde_json::Value;
 use std::sync::OnceLock;
 
@@ -32,7 +32,7 @@ fn vectors() -> &'static Value {
             "/tests/data/compat_vectors.json"
         );
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
-            panic!("{path}: {e}; run scripts/gen_compat_vectors.py with Python 3.11")
+            panic!("{path}: {e}; run crates/pycompat/scripts/gen_vectors.py with Python 3.11")
         });
         serde_json::from_str(&text).expect("compat_vectors.json is not valid JSON")
     })
@@ -267,7 +267,7 @@ fn dumps_matches_python() {
     report("dumps", &failures);
 }
 
-fn check_regex(name: &str, matcher: fn(&ledger_server::compat::pyjson::PyStr) -> bool) {
+fn check_regex(name: &str, matcher: fn(&pycompat::pyjson::PyStr) -> bool) {
     let mut failures = Vec::new();
     for case in section(name) {
         let PyValue::Str(s) = loaded(case) else {

@@ -8,7 +8,7 @@
 //! - [`pyrepr`]: `str(x)`/`repr(x)` and `json.dumps` of a flat dict;
 //! - [`pyregex`]: the signup email and password regexes;
 //! - [`unicode_nd`], [`unicode_props`]: Unicode 14 tables generated from
-//!   Python 3.11 by `scripts/gen_compat_vectors.py`.
+//!   Python 3.11 by `crates/pycompat/scripts/gen_vectors.py`.
 //!
 //! Everything here is self-contained (no other crate module is used) and
 //! never panics or recurses on the Rust stack.

@@ -14,21 +14,22 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
+use super::Stopped;
+
+const CLOSED: Stopped = Stopped("the bcrypt pool is closed");
+
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
 /// Handle to the pool; cheap to clone.
 #[derive(Clone)]
-pub struct Hasher {
+pub struct BcryptPool {
     queue: SyncSender<Job>,
 }
 
-/// The pool is gone (only during shutdown).
-#[derive(Debug)]
-pub struct PoolClosed;
-
-impl Hasher {
-    /// Starts `threads` workers (at least one).
-    pub fn start(threads: usize) -> Hasher {
+impl BcryptPool {
+    /// Starts `threads` workers (at least one); fails only if the system
+    /// refuses a thread.
+    pub fn start(threads: usize) -> std::io::Result<BcryptPool> {
         // Plenty of room: a full queue only delays the caller's task.
         let (queue, jobs) = sync_channel::<Job>(4096);
         let jobs = Arc::new(Mutex::new(jobs));
@@ -36,19 +37,18 @@ impl Hasher {
             let jobs = Arc::clone(&jobs);
             std::thread::Builder::new()
                 .name(format!("bcrypt-{i}"))
-                .spawn(move || worker(jobs))
-                .expect("spawn bcrypt thread");
+                .spawn(move || worker(jobs))?;
         }
-        Hasher { queue }
+        Ok(BcryptPool { queue })
     }
 
     /// One thread per available core.
-    pub fn per_core() -> Hasher {
-        Hasher::start(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+    pub fn per_core() -> std::io::Result<BcryptPool> {
+        BcryptPool::start(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
     }
 
     /// Runs `f` on the pool and waits for it without blocking the caller's thread.
-    pub async fn run<T, F>(&self, f: F) -> Result<T, PoolClosed>
+    pub async fn run<T, F>(&self, f: F) -> Result<T, Stopped>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -63,16 +63,16 @@ impl Hasher {
         match queue.try_send(job) {
             Ok(()) => {}
             Err(std::sync::mpsc::TrySendError::Full(job)) => {
-                actix_web::web::block(move || queue.send(job)).await.map_err(|_| PoolClosed)?.map_err(|_| PoolClosed)?
+                actix_web::web::block(move || queue.send(job)).await.map_err(|_| CLOSED)?.map_err(|_| CLOSED)?
             }
-            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return Err(PoolClosed),
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return Err(CLOSED),
         }
-        rx.await.map_err(|_| PoolClosed)
+        rx.await.map_err(|_| CLOSED)
     }
 }
 
 fn worker(jobs: Arc<Mutex<Receiver<Job>>>) {
-    lower_priority();
+    super::sched::set_current_thread(super::sched::Policy::Idle);
     loop {
         let job = match jobs.lock() {
             Ok(receiver) => receiver.recv(),
@@ -85,17 +85,6 @@ fn worker(jobs: Arc<Mutex<Receiver<Job>>>) {
     }
 }
 
-/// `SCHED_IDLE` for this thread, else nice 19.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    unsafe {
-        let param = libc::sched_param { sched_priority: 0 };
-        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
-            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-            libc::setpriority(libc::PRIO_PROCESS, tid, 19);
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -103,7 +92,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn runs_jobs_off_the_caller_thread() {
-        let hasher = Hasher::start(2);
+        let hasher = BcryptPool::start(2).unwrap();
         let caller = std::thread::current().id();
         let (value, thread) = hasher.run(|| (6 * 7, std::thread::current().id())).await.unwrap();
         assert_eq!(value, 42);
@@ -115,9 +104,8 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[actix_rt::test]
     async fn workers_run_at_idle_priority() {
-        let hasher = Hasher::start(1);
-        let policy = hasher.run(|| unsafe { libc::sched_getscheduler(0) }).await.unwrap();
-        let nice = hasher.run(|| unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }).await.unwrap();
+        let hasher = BcryptPool::start(1).unwrap();
+        let (policy, nice) = hasher.run(super::super::sched::current_thread).await.unwrap();
         assert!(policy == libc::SCHED_IDLE || nice == 19, "policy {policy}, nice {nice}");
     }
 }
