@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use ledger_server::server;
 use ledger_server::db::redact_url;
+use ledger_server::server;
 use ledger_server::settings::{Settings, Sources};
 
 /// How long to wait for an unreachable database server at start.
@@ -49,7 +49,10 @@ fn main() -> ExitCode {
         );
     }
     if settings.sqlite_mmap_size > 0
-        && !matches!(ledger_server::db::DatabaseUrl::parse(&settings.database_url), Ok(ledger_server::db::DatabaseUrl::Sqlite(_)))
+        && !matches!(
+            ledger_server::db::DatabaseUrl::parse(&settings.database_url),
+            Ok(ledger_server::db::DatabaseUrl::Sqlite(_))
+        )
     {
         log::warn!("SQLITE_MMAP_SIZE applies to SQLite only: ignored for this DATABASE_URL");
     }

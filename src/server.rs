@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use actix_web::{web, App, HttpServer};
 
-use crate::runtime::BcryptPool;
 use crate::auth::jwt::{Algorithm, TokenKey};
 use crate::db::{Database, DatabaseUrl, DbError};
 use crate::http::{self, AppState};
+use crate::runtime::BcryptPool;
 use crate::settings::Settings;
 
 /// How long in-flight requests may take to finish after SIGTERM/Ctrl-C.
@@ -83,12 +83,10 @@ pub fn http_server(
     // A database server is waited on: as many threads as pooled connections.
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let blocking = if state.db.is_embedded() { 1 } else { (state.db.pool_size() as usize / workers).max(2) };
-    let mut server = HttpServer::new(move || {
-        App::new().app_data(state.clone()).configure(http::configure)
-    })
-    .workers(workers)
-    .worker_max_blocking_threads(blocking)
-    .shutdown_timeout(SHUTDOWN_GRACE.as_secs());
+    let mut server = HttpServer::new(move || App::new().app_data(state.clone()).configure(http::configure))
+        .workers(workers)
+        .worker_max_blocking_threads(blocking)
+        .shutdown_timeout(SHUTDOWN_GRACE.as_secs());
     if !signals {
         server = server.disable_signals();
     }

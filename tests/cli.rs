@@ -176,7 +176,8 @@ fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
     cmd.env("SECRET_KEY", "sigterm-test-key");
     let server = Running::start(cmd);
     let client = Client::new(server.addr);
-    let signup = Request::new("POST", "/users/signup").body(r#"{"email": "slow@example.com", "password": "Passw0rd!"}"#);
+    let signup =
+        Request::new("POST", "/users/signup").body(r#"{"email": "slow@example.com", "password": "Passw0rd!"}"#);
     // bcrypt at cost 12 keeps the signup in flight while the signal arrives.
     let in_flight = std::thread::spawn(move || client.send(&signup));
     std::thread::sleep(Duration::from_millis(100));

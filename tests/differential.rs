@@ -19,9 +19,9 @@
 mod common;
 
 use chrono::NaiveDateTime;
+use ledger_contract::backend::{Backend, TestDb};
 use ledger_contract::client::Client;
 use ledger_contract::model::compare;
-use ledger_contract::backend::{Backend, TestDb};
 use ledger_contract::oracle::{check_oracle_prerequisites, timestamp_shape, DbSnapshot, Oracle, TempDir};
 use ledger_contract::{random, scenarios};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -53,10 +53,16 @@ fn compare_db(oracle: &DbSnapshot, rust: &DbSnapshot) -> Result<(), String> {
         s.users.iter().map(|u| (u.id, u.email.clone(), u.email_type.clone(), u.password.clone())).collect::<Vec<_>>()
     };
     if strip(oracle) != strip(rust) {
-        diffs.push(format!("users rows (id, email, typeof(email), password):\n  django: {:?}\n  rust:   {:?}", strip(oracle), strip(rust)));
+        diffs.push(format!(
+            "users rows (id, email, typeof(email), password):\n  django: {:?}\n  rust:   {:?}",
+            strip(oracle),
+            strip(rust)
+        ));
     }
     for (o, r) in oracle.users.iter().zip(rust.users.iter()) {
-        for (what, ov, rv) in [("created_at", &o.created_at, &r.created_at), ("updated_at", &o.updated_at, &r.updated_at)] {
+        for (what, ov, rv) in
+            [("created_at", &o.created_at, &r.created_at), ("updated_at", &o.updated_at, &r.updated_at)]
+        {
             let (Some(ov), Some(rv)) = (ov, rv) else {
                 if ov.is_some() != rv.is_some() {
                     diffs.push(format!("user {} {what}: django {ov:?}, rust {rv:?}", o.id));
@@ -96,8 +102,9 @@ fn differential(backend: Backend) {
     let started = Instant::now();
     let oracle = Oracle::start_on(SECRET_KEY, &oracle_db, &tmp.path().join("oracle.log"))
         .unwrap_or_else(|e| panic!("differential[{backend}]: {e}"));
-    let rust = common::RustServer::start_url(SECRET_KEY, rust_db.database_url(), tmp.path(), &tmp.path().join("rust.log"))
-        .unwrap_or_else(|e| panic!("differential[{backend}]: cannot start ledger-server: {e}"));
+    let rust =
+        common::RustServer::start_url(SECRET_KEY, rust_db.database_url(), tmp.path(), &tmp.path().join("rust.log"))
+            .unwrap_or_else(|e| panic!("differential[{backend}]: cannot start ledger-server: {e}"));
     eprintln!(
         "differential[{backend}]: django on {} ({}), ledger-server on {} ({}), started in {:.1}s; seed {seed}, {cases} random cases",
         oracle.addr,
@@ -131,12 +138,16 @@ fn differential(backend: Backend) {
     let mut lines: Vec<String> = Vec::new();
     'scenarios: for s in &list {
         oracle_db.reset(s.user_id_start).unwrap_or_else(|e| panic!("differential[{backend}]: oracle database: {e}"));
-        rust_db.reset(s.user_id_start).unwrap_or_else(|e| panic!("differential[{backend}]: ledger-server database: {e}"));
+        rust_db
+            .reset(s.user_id_start)
+            .unwrap_or_else(|e| panic!("differential[{backend}]: ledger-server database: {e}"));
         for (i, req) in s.requests.iter().enumerate() {
             total += 1;
             let expected = django
                 .send(req)
-                .unwrap_or_else(|e| panic!("differential[{backend}]: django failed on {} #{i}: {e}\n{}", s.name, req.describe()))
+                .unwrap_or_else(|e| {
+                    panic!("differential[{backend}]: django failed on {} #{i}: {e}\n{}", s.name, req.describe())
+                })
                 .contract_only();
             let (actual, diff) = match ours.send(req) {
                 Ok(a) => match compare(&expected, &a) {

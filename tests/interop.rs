@@ -92,7 +92,9 @@ fn start_pair(backend: Backend, rust_first: bool) -> Pair {
             assert!(migrations.iter().any(|x| x == m), "interop[{backend}]: {m} not recorded: {migrations:?}");
         }
         let tables = db.tables().unwrap_or_else(|e| panic!("interop[{backend}]: {e}"));
-        for t in ["ledgers", "django_migrations", "django_content_type", "users", "tokens", "__diesel_schema_migrations"] {
+        for t in
+            ["ledgers", "django_migrations", "django_content_type", "users", "tokens", "__diesel_schema_migrations"]
+        {
             assert!(tables.iter().any(|x| x == t), "interop[{backend}]: table {t} missing after Django: {tables:?}");
         }
         (server, oracle)
@@ -158,7 +160,8 @@ fn logout_req(token: &str) -> Request {
 }
 
 fn token_of(r: &Response) -> String {
-    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("login body {}: {e}", body(r)));
+    let v: serde_json::Value =
+        serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("login body {}: {e}", body(r)));
     v["access_token"].as_str().unwrap_or_else(|| panic!("no access_token in {}", body(r))).to_owned()
 }
 
@@ -226,7 +229,13 @@ fn same_on_both(p: &Pair, what: &str, req: &Request) -> (u16, String) {
             r.response.describe()
         );
     }
-    assert_eq!(d.users.len(), r.users.len(), "interop[{backend}] {what}: users rows added: django {:?}, ledger-server {:?}", d.users, r.users);
+    assert_eq!(
+        d.users.len(),
+        r.users.len(),
+        "interop[{backend}] {what}: users rows added: django {:?}, ledger-server {:?}",
+        d.users,
+        r.users
+    );
     for (du, ru) in d.users.iter().zip(&r.users) {
         assert_eq!(du.email, ru.email, "interop[{backend}] {what}: stored emails");
         // each server took the next id of the shared sequence (Django's row was removed again)
@@ -317,7 +326,11 @@ fn exercise(p: &Pair) {
     }
     for email in ["Rust@Example.com", "DJANGO@example.com"] {
         let expected = if mysql { msg(400, "EMAIL_ALREADY_EXISTS") } else { msg(201, "SUCCESS") };
-        assert_eq!(same_on_both(p, &format!("signup {email}"), &signup_req(email)), expected, "interop[{backend}]: signup {email}");
+        assert_eq!(
+            same_on_both(p, &format!("signup {email}"), &signup_req(email)),
+            expected,
+            "interop[{backend}]: signup {email}"
+        );
     }
     // the final newline EMAIL_REGEX lets through is no padding anywhere: another email
     assert_eq!(same_on_both(p, "signup with a final newline", &signup_req("rust@example.com\n")), msg(201, "SUCCESS"));
@@ -339,12 +352,24 @@ fn exercise(p: &Pair) {
     // Each token passes the other's guard; Django's guarded ledgers views too.
     let get = |token: &str, path: &str| send(p, dj, &Request::new("GET", path).header("Authorization", token));
     assert_eq!(answer(&get(&from_rust, "/ledgers")), (200, r#"{"results": []}"#.to_owned()));
-    let created = send(p, dj, &post_json("/ledgers", r#"{"amount": 4500, "memo": "coffee"}"#).header("Authorization", &from_rust));
-    assert_eq!(answer(&created), (201, r#"{"message": "SUCCESS", "id": 1}"#.to_owned()), "interop[{backend}]: POST /ledgers");
+    let created = send(
+        p,
+        dj,
+        &post_json("/ledgers", r#"{"amount": 4500, "memo": "coffee"}"#).header("Authorization", &from_rust),
+    );
+    assert_eq!(
+        answer(&created),
+        (201, r#"{"message": "SUCCESS", "id": 1}"#.to_owned()),
+        "interop[{backend}]: POST /ledgers"
+    );
     let detail = get(&from_rust, "/ledgers/1");
     assert_eq!(detail.status, 200, "interop[{backend}]: GET /ledgers/1: {}", body(&detail));
     assert!(body(&detail).contains(r#""amount": 4500, "memo": "coffee""#), "{}", body(&detail));
-    assert_eq!(answer(&get(&from_django, "/ledgers/1")), msg(404, "LEDGER_NOT_FOUND"), "user 2 does not see user 1's ledger");
+    assert_eq!(
+        answer(&get(&from_django, "/ledgers/1")),
+        msg(404, "LEDGER_NOT_FOUND"),
+        "user 2 does not see user 1's ledger"
+    );
 
     // Two token rows each: logout fails with the 500 page on both servers alike.
     let r = send(p, rs, &logout_req(&from_django));
@@ -357,9 +382,17 @@ fn exercise(p: &Pair) {
         p.db.execute(&format!("DELETE FROM tokens WHERE id = {}", t.id)).map_err(fail(backend, "delete")).unwrap();
     }
     assert_eq!(answer(&send(p, rs, &logout_req(&from_rust))), msg(200, "LOGOUT_SUCCESS"));
-    assert_eq!(answer(&get(&from_rust, "/ledgers")), msg(200, "INVALID_USER"), "interop[{backend}]: Django after ledger-server's logout");
+    assert_eq!(
+        answer(&get(&from_rust, "/ledgers")),
+        msg(200, "INVALID_USER"),
+        "interop[{backend}]: Django after ledger-server's logout"
+    );
     assert_eq!(answer(&send(p, dj, &logout_req(&from_django))), msg(200, "LOGOUT_SUCCESS"));
-    assert_eq!(answer(&send(p, rs, &logout_req(&from_django))), msg(200, "INVALID_USER"), "interop[{backend}]: ledger-server after Django's logout");
+    assert_eq!(
+        answer(&send(p, rs, &logout_req(&from_django))),
+        msg(200, "INVALID_USER"),
+        "interop[{backend}]: ledger-server after Django's logout"
+    );
     assert!(tokens(p).is_empty(), "interop[{backend}]: {:?}", tokens(p));
 
     // Login lookups follow the collation, the same for both servers.
@@ -375,7 +408,11 @@ fn exercise(p: &Pair) {
         (" django@example.com", unknown.clone()),
     ] {
         let expected = if mysql || email == "django@example.com" { on_mysql } else { unknown.clone() };
-        assert_eq!(same_on_both(p, &format!("login {email:?}"), &login_req(email)), expected, "interop[{backend}]: login {email:?}");
+        assert_eq!(
+            same_on_both(p, &format!("login {email:?}"), &login_req(email)),
+            expected,
+            "interop[{backend}]: login {email:?}"
+        );
     }
 
     // The guard on ids beyond bigint: SQLite cannot bind them (500), the servers compare them (401).
@@ -386,7 +423,11 @@ fn exercise(p: &Pair) {
             (Backend::Sqlite, _) => (500, "<500 page>".into()),
             _ => msg(401, "INVALID_USER"),
         };
-        assert_eq!(same_on_both(p, &format!("logout id {id}"), &logout_req(&token)), expected, "interop[{backend}]: id {id}");
+        assert_eq!(
+            same_on_both(p, &format!("logout id {id}"), &logout_req(&token)),
+            expected,
+            "interop[{backend}]: id {id}"
+        );
     }
 
     // The rows are indistinguishable.
@@ -403,15 +444,17 @@ fn exercise(p: &Pair) {
         // timestamptz holds the true instant: written moments ago
         let ages = p.db.pg_created_age_seconds().unwrap_or_else(|e| panic!("interop[{backend}]: {e}"));
         for (u, age) in rows.iter().zip(&ages) {
-            assert!((-5.0..600.0).contains(age), "interop[{backend}]: user {} created_at is {age} s before now()", u.id);
+            assert!(
+                (-5.0..600.0).contains(age),
+                "interop[{backend}]: user {} created_at is {age} s before now()",
+                u.id
+            );
         }
     }
     // ...and Django reads back from either server's rows what the SQL shows.
     let read = django_reads_users(p);
-    let expected: Vec<(i64, String, String, String)> = rows
-        .iter()
-        .map(|u| (u.id, u.email.clone(), python_str(&u.created_at), python_str(&u.updated_at)))
-        .collect();
+    let expected: Vec<(i64, String, String, String)> =
+        rows.iter().map(|u| (u.id, u.email.clone(), python_str(&u.created_at), python_str(&u.updated_at))).collect();
     assert_eq!(read, expected, "interop[{backend}]: what Django reads back");
 }
 

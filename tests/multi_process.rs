@@ -62,7 +62,10 @@ impl Admin {
             Backend::Sqlite => SqliteConnection::establish(url).map(Admin::Lite),
         };
         result.unwrap_or_else(|e| {
-            panic!("cannot reach the {backend:?} test server at {}: {e} (start it, e.g. scripts/services.sh)", redact(url))
+            panic!(
+                "cannot reach the {backend:?} test server at {}: {e} (start it, e.g. scripts/services.sh)",
+                redact(url)
+            )
         })
     }
 
@@ -216,14 +219,19 @@ impl Server {
             if client.wait_ready(Duration::from_millis(300)).is_ok() {
                 return;
             }
-            assert!(Instant::now() < deadline, "ledger-server {} did not start within {timeout:?}:\n{}", self.name, self.log());
+            assert!(
+                Instant::now() < deadline,
+                "ledger-server {} did not start within {timeout:?}:\n{}",
+                self.name,
+                self.log()
+            );
         }
     }
 
     fn send(&self, req: &Request) -> Response {
-        Client::new(self.addr)
-            .send(req)
-            .unwrap_or_else(|e| panic!("{} {:?} via {}: {e}\n{}", req.method, String::from_utf8_lossy(&req.path), self.name, self.log()))
+        Client::new(self.addr).send(req).unwrap_or_else(|e| {
+            panic!("{} {:?} via {}: {e}\n{}", req.method, String::from_utf8_lossy(&req.path), self.name, self.log())
+        })
     }
 }
 
@@ -245,7 +253,6 @@ fn start_servers(db: &ThrowawayDb, dir: &std::path::Path) -> Vec<Server> {
     servers
 }
 
-
 fn logout_through_one_is_seen_by_the_next_request_through_any_other(backend: Backend, label: &str) {
     let db = ThrowawayDb::create(backend, label);
     let dir = tempfile::tempdir().unwrap();
@@ -253,7 +260,12 @@ fn logout_through_one_is_seen_by_the_next_request_through_any_other(backend: Bac
     let email = "shared-session@example.com";
 
     let created = servers[0].send(&signup(email));
-    assert_eq!((created.status, created.body.as_slice()), (201, &br#"{"message": "SUCCESS"}"#[..]), "{}", show(&created));
+    assert_eq!(
+        (created.status, created.body.as_slice()),
+        (201, &br#"{"message": "SUCCESS"}"#[..]),
+        "{}",
+        show(&created)
+    );
 
     // Round by round every process logs out a token another issued; the
     // other two refuse it on their very next request.
@@ -332,7 +344,12 @@ fn concurrent_signups_of_one_email_create_one_user(backend: Backend, label: &str
         }
         let logs = || servers.iter().map(|s| format!("--- {}\n{}", s.name, s.log())).collect::<String>();
         assert!(other.is_empty(), "{email}: unexpected answers {other:#?}\n{}", logs());
-        assert_eq!(created.len(), 1, "{email}: {} signups succeeded ({created:?}), expected exactly one", created.len());
+        assert_eq!(
+            created.len(),
+            1,
+            "{email}: {} signups succeeded ({created:?}), expected exactly one",
+            created.len()
+        );
         assert_eq!(refused, RACERS - 1);
 
         let mut conn = db.connect();
@@ -416,7 +433,13 @@ fn processes_starting_at_once_on_a_fresh_database_migrate_in_turn() {
 
 #[test]
 fn database_names_are_replaced_in_urls() {
-    assert_eq!(with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"), "postgres://postgres@127.0.0.1:5432/x");
-    assert_eq!(with_database("mysql://root@127.0.0.1:3306/mysql?ssl_mode=DISABLED", "y"), "mysql://root@127.0.0.1:3306/y?ssl_mode=DISABLED");
+    assert_eq!(
+        with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+        "postgres://postgres@127.0.0.1:5432/x"
+    );
+    assert_eq!(
+        with_database("mysql://root@127.0.0.1:3306/mysql?ssl_mode=DISABLED", "y"),
+        "mysql://root@127.0.0.1:3306/y?ssl_mode=DISABLED"
+    );
     assert_eq!(with_database("postgres://u:p@h", "z"), "postgres://u:p@h/z");
 }

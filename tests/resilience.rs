@@ -51,7 +51,9 @@ fn postgres_bin_dir() -> PathBuf {
     }
     let root = Path::new("/usr/lib/postgresql");
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir(root)
-        .unwrap_or_else(|e| panic!("{}: {e}; install postgresql (scripts/services.sh does) or set LEDGER_TEST_PG_BIN", root.display()))
+        .unwrap_or_else(|e| {
+            panic!("{}: {e}; install postgresql (scripts/services.sh does) or set LEDGER_TEST_PG_BIN", root.display())
+        })
         .filter_map(|entry| {
             let entry = entry.ok()?;
             let version = entry.file_name().to_str()?.parse::<u32>().ok()?;
@@ -60,7 +62,10 @@ fn postgres_bin_dir() -> PathBuf {
         })
         .collect();
     versions.sort();
-    versions.pop().map(|(_, bin)| bin).unwrap_or_else(|| panic!("no PostgreSQL server binaries under {}", root.display()))
+    versions
+        .pop()
+        .map(|(_, bin)| bin)
+        .unwrap_or_else(|| panic!("no PostgreSQL server binaries under {}", root.display()))
 }
 
 fn is_root() -> bool {
@@ -85,7 +90,10 @@ fn remove_abandoned_instances(parent: &Path, bin: &Path) {
         else {
             continue;
         };
-        let alive = matches!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(owner), None), Ok(()) | Err(nix::errno::Errno::EPERM));
+        let alive = matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(owner), None),
+            Ok(()) | Err(nix::errno::Errno::EPERM)
+        );
         if alive {
             continue;
         }
@@ -120,7 +128,18 @@ impl PrivatePostgres {
         let pg = PrivatePostgres { dir, bin, port: free_port() };
         pg.run(
             "initdb",
-            &["-D", pg.data().to_str().unwrap(), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync"],
+            &[
+                "-D",
+                pg.data().to_str().unwrap(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
         );
         pg
     }
@@ -169,7 +188,21 @@ impl PrivatePostgres {
             self.dir.display()
         );
         let log = self.dir.join("server.log");
-        self.run("pg_ctl", &["-D", self.data().to_str().unwrap(), "-l", log.to_str().unwrap(), "-o", &options, "-w", "-t", "60", "start"]);
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                self.data().to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-o",
+                &options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        );
     }
 
     /// `mode`: `immediate` (as if it crashed) or `fast`.
@@ -241,9 +274,9 @@ impl Server {
     fn send(&self, req: &Request) -> Response {
         let mut client = Client::new(self.addr);
         client.total_timeout = Duration::from_secs(30);
-        client.send(req).unwrap_or_else(|e| {
-            panic!("{} {}: {e}\n{}", req.method, String::from_utf8_lossy(&req.path), self.log())
-        })
+        client
+            .send(req)
+            .unwrap_or_else(|e| panic!("{} {}: {e}\n{}", req.method, String::from_utf8_lossy(&req.path), self.log()))
     }
 
     /// Sends `req` and checks that it took less than `bound`.
@@ -274,7 +307,6 @@ impl Drop for Server {
         }
     }
 }
-
 
 /// The 500 page with the headers of the one Django sends (`reference`).
 fn assert_server_error(what: &str, reference: &Response, r: &Response) {
@@ -312,9 +344,16 @@ impl Expected {
             users::table.select(users::email).order(users::id).load(&mut conn).unwrap()
         };
         assert_eq!(emails, self.users, "{when}: the users table does not match the 201 answers");
-        assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM tokens"), self.logins, "{when}: tokens rows vs 200 logins");
         assert_eq!(
-            count(&mut conn, "SELECT COUNT(*) AS n FROM tokens t LEFT JOIN users u ON u.id = t.user_id WHERE u.id IS NULL"),
+            count(&mut conn, "SELECT COUNT(*) AS n FROM tokens"),
+            self.logins,
+            "{when}: tokens rows vs 200 logins"
+        );
+        assert_eq!(
+            count(
+                &mut conn,
+                "SELECT COUNT(*) AS n FROM tokens t LEFT JOIN users u ON u.id = t.user_id WHERE u.id IS NULL"
+            ),
             0,
             "{when}: a token without its user"
         );
@@ -446,7 +485,10 @@ fn survives_the_database_going_away_and_coming_back() {
                 _ => panic!("login while resuming: {}", show(&r)),
             }
             server.assert_running();
-            assert!(started.elapsed() < RESUME_WITHIN, "no successful login {RESUME_WITHIN:?} after the database came back");
+            assert!(
+                started.elapsed() < RESUME_WITHIN,
+                "no successful login {RESUME_WITHIN:?} after the database came back"
+            );
             std::thread::sleep(Duration::from_millis(200));
         };
         expected.logins += 1;

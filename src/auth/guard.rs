@@ -20,11 +20,11 @@ use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::{ready, Either, LocalBoxFuture, Ready};
 
 use super::jwt::{decode, Rejection};
-use pycompat::pyint::py_int;
-use pycompat::pyjson::PyValue;
 use crate::db::{GuardLookup, TokenRows};
 use crate::http::response::Answer;
 use crate::http::AppState;
+use pycompat::pyint::py_int;
+use pycompat::pyjson::PyValue;
 
 /// A request that passed `log_in_confirm`; `user_id` is `request.user.id`.
 #[derive(Debug)]
@@ -120,7 +120,14 @@ mod tests {
 
     #[test]
     fn id_claim_follows_django_int_field() {
-        for ok in [r#"{"id": 1}"#, r#"{"id": "1"}"#, r#"{"id": 1.0}"#, r#"{"id": 1.5}"#, r#"{"id": true}"#, r#"{"id": " 1 "}"#] {
+        for ok in [
+            r#"{"id": 1}"#,
+            r#"{"id": "1"}"#,
+            r#"{"id": 1.0}"#,
+            r#"{"id": 1.5}"#,
+            r#"{"id": true}"#,
+            r#"{"id": " 1 "}"#,
+        ] {
             assert_eq!(id_of(ok).unwrap(), UserRef::Id(1), "{ok}");
         }
         assert_eq!(id_of(r#"{"id": null}"#).unwrap(), UserRef::Nobody);
@@ -128,7 +135,15 @@ mod tests {
         assert_eq!(id_of(r#"{"id": 9223372036854775808}"#).unwrap(), UserRef::OutOfRange);
         assert_eq!(id_of(r#"{"id": -9223372036854775809}"#).unwrap(), UserRef::OutOfRange);
         assert_eq!(id_of(r#"{"id": 1e300}"#).unwrap(), UserRef::OutOfRange);
-        for bad in [r#"{}"#, r#"{"id": "abc"}"#, r#"{"id": "1.0"}"#, r#"{"id": []}"#, r#"{"id": {}}"#, r#"{"id": NaN}"#, r#"{"id": Infinity}"#] {
+        for bad in [
+            r#"{}"#,
+            r#"{"id": "abc"}"#,
+            r#"{"id": "1.0"}"#,
+            r#"{"id": []}"#,
+            r#"{"id": {}}"#,
+            r#"{"id": NaN}"#,
+            r#"{"id": Infinity}"#,
+        ] {
             assert!(matches!(id_of(bad), Err(Answer::ServerError)), "{bad}");
         }
     }

@@ -301,7 +301,11 @@ mod tests {
             let cut = &signature[..signature.len() - 4];
             for bad in [String::from_utf8(flipped).unwrap(), cut.to_owned(), format!("{signature}AAAA")] {
                 let tampered = format!("{head}.{bad}");
-                assert_eq!(decode(Some(tampered.as_bytes()), &key, 0), Err(Rejection::Signature), "{algorithm:?} {bad}");
+                assert_eq!(
+                    decode(Some(tampered.as_bytes()), &key, 0),
+                    Err(Rejection::Signature),
+                    "{algorithm:?} {bad}"
+                );
             }
             let other = TokenKey::new("another key", algorithm);
             assert_eq!(decode(Some(token.as_bytes()), &other, 0), Err(Rejection::Signature), "{algorithm:?}");

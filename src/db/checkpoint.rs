@@ -46,7 +46,10 @@ pub struct Checkpointer {
 }
 
 impl Checkpointer {
-    pub fn start(pool: Pool<ConnectionManager<SqliteConnection>>, reach: Arc<Reachability>) -> std::io::Result<Checkpointer> {
+    pub fn start(
+        pool: Pool<ConnectionManager<SqliteConnection>>,
+        reach: Arc<Reachability>,
+    ) -> std::io::Result<Checkpointer> {
         let (tx, rx) = mpsc::channel::<()>();
         std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || {
             while rx.recv().is_ok() {

@@ -23,8 +23,8 @@ use diesel::r2d2::{ConnectionManager, Pool};
 use diesel::sqlite::SqliteConnection;
 use tokio::sync::oneshot;
 
-use super::schema::sqlite as s;
 use super::checkpoint::Checkpointer;
+use super::schema::sqlite as s;
 use super::{checkout, DbError, Reachability};
 
 /// The most logouts one transaction takes.

@@ -199,7 +199,9 @@ impl HandleError<diesel::r2d2::Error> for OnPoolError {
     fn handle_error(&self, error: diesel::r2d2::Error) {
         match error {
             diesel::r2d2::Error::ConnectionError(e) => self.0.set(Some(one_line(&e.to_string()))),
-            diesel::r2d2::Error::QueryError(e) => log::info!("dropping a broken database connection: {}", one_line(&e.to_string())),
+            diesel::r2d2::Error::QueryError(e) => {
+                log::info!("dropping a broken database connection: {}", one_line(&e.to_string()))
+            }
         }
     }
 }
@@ -341,7 +343,12 @@ impl Database {
     /// Makes the pool; connections are opened on first use (see [`Database::ping`]).
     /// `sqlite_mmap_size`: SQLite's `PRAGMA mmap_size` for every connection
     /// (0: off); other backends ignore it.
-    pub fn open(url: &DatabaseUrl, pool_size: u32, tz: chrono_tz::Tz, sqlite_mmap_size: u64) -> Result<Database, DbError> {
+    pub fn open(
+        url: &DatabaseUrl,
+        pool_size: u32,
+        tz: chrono_tz::Tz,
+        sqlite_mmap_size: u64,
+    ) -> Result<Database, DbError> {
         let reach = Arc::new(Reachability::default());
         let mut group_commit = None;
         let mut checkpointer = None;
@@ -451,8 +458,9 @@ impl Database {
                     return Err(DbError::Migration("another process held the migration lock for 120 s".into()));
                 }
                 let applied = run(conn.run_pending_migrations(MYSQL_MIGRATIONS));
-                let released = diesel::select(sql::<Nullable<BigInt>>(&format!("CAST(RELEASE_LOCK({LOCK}) AS SIGNED)")))
-                    .get_result::<Option<i64>>(conn);
+                let released =
+                    diesel::select(sql::<Nullable<BigInt>>(&format!("CAST(RELEASE_LOCK({LOCK}) AS SIGNED)")))
+                        .get_result::<Option<i64>>(conn);
                 let applied = applied?;
                 released?;
                 Ok(applied)
@@ -631,7 +639,9 @@ impl Database {
     /// On SQLite it waits for its group commit (call it off the async workers).
     pub fn delete_token(&self, token_id: i64) -> Result<(), DbError> {
         if let Some(pending) = self.queue_delete_token(token_id) {
-            return pending.blocking_recv().map_err(|_| DbError::Shared("the SQLite commit thread has stopped".into()))?;
+            return pending
+                .blocking_recv()
+                .map_err(|_| DbError::Shared("the SQLite commit thread has stopped".into()))?;
         }
         with_conn!(self, conn, s => {
             diesel::delete(s::tokens::table.find(token_id)).execute(conn)?;

@@ -33,7 +33,9 @@ impl DatabaseUrl {
         }
         if let Some((scheme, rest)) = raw.split_once("://") {
             match scheme {
-                "postgres" | "postgresql" => return server_url(rest, "PostgreSQL").map(|_| DatabaseUrl::Postgres(raw.into())),
+                "postgres" | "postgresql" => {
+                    return server_url(rest, "PostgreSQL").map(|_| DatabaseUrl::Postgres(raw.into()))
+                }
                 "mysql" => return server_url(rest, "MySQL").map(|_| DatabaseUrl::Mysql(raw.into())),
                 "sqlite" => {}
                 other => {
@@ -115,7 +117,9 @@ mod tests {
 
     #[test]
     fn unusable_urls() {
-        for bad in ["", "sqlite://", "redis://h/0", "/no/such/dir/x.db", "/tmp", ":memory:", "postgres://h", "mysql:///db"] {
+        for bad in
+            ["", "sqlite://", "redis://h/0", "/no/such/dir/x.db", "/tmp", ":memory:", "postgres://h", "mysql:///db"]
+        {
             assert!(DatabaseUrl::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

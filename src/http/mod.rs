@@ -11,9 +11,9 @@ use std::borrow::Cow;
 
 use actix_web::{web, HttpRequest};
 
-use crate::runtime::BcryptPool;
 use crate::auth::jwt::TokenKey;
 use crate::db::{Database, DbError, Pending};
+use crate::runtime::BcryptPool;
 use response::Answer;
 
 /// What every handler shares: the database pool, the signing key and the

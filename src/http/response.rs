@@ -74,11 +74,12 @@ impl Answer {
         let mut builder = HttpResponse::build(status);
         match self {
             Answer::Json { body, .. } => builder.insert_header((CONTENT_TYPE, "application/json")).body(body),
-            Answer::BadRequest => builder.insert_header((CONTENT_TYPE, "text/html")).body(error_page("Bad Request (400)", "")),
-            Answer::NotFound => builder.insert_header((CONTENT_TYPE, "text/html")).body(error_page(
-                "Not Found",
-                "The requested resource was not found on this server.",
-            )),
+            Answer::BadRequest => {
+                builder.insert_header((CONTENT_TYPE, "text/html")).body(error_page("Bad Request (400)", ""))
+            }
+            Answer::NotFound => builder
+                .insert_header((CONTENT_TYPE, "text/html"))
+                .body(error_page("Not Found", "The requested resource was not found on this server.")),
             Answer::ServerError => {
                 builder.insert_header((CONTENT_TYPE, "text/html")).body(error_page("Server Error (500)", ""))
             }
@@ -129,7 +130,8 @@ pub fn middleware_error_page(status: u16) -> HttpResponse {
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "Server Error (500)"),
     };
     let page = error_page(title, "");
-    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(actix_web::web::Bytes::from(page)) });
+    let stream =
+        futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(actix_web::web::Bytes::from(page)) });
     HttpResponse::build(code).insert_header((CONTENT_TYPE, "text/html")).body(BodyStream::new(stream))
 }
 
@@ -142,10 +144,10 @@ mod tests {
         let page = error_page("Not Found", "The requested resource was not found on this server.");
         assert_eq!(page.len(), 179);
         assert!(page.starts_with("\n<!doctype html>\n"));
-        assert_eq!(Answer::json(200, &[("message", "LOGOUT_SUCCESS")]), Answer::Json {
-            status: 200,
-            body: "{\"message\": \"LOGOUT_SUCCESS\"}".into()
-        });
+        assert_eq!(
+            Answer::json(200, &[("message", "LOGOUT_SUCCESS")]),
+            Answer::Json { status: 200, body: "{\"message\": \"LOGOUT_SUCCESS\"}".into() }
+        );
     }
 
     #[test]

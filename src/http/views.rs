@@ -8,14 +8,14 @@ use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::StreamExt;
 
 use super::response::Answer;
-use crate::message;
 use super::routes::Route;
 use super::{blocking, committed, AppState};
 use crate::auth::{password, LoggedIn};
+use crate::db::{Created, TokenRows};
+use crate::message;
 use pycompat::pyjson::{loads, LoadError, PyStr, PyValue};
 use pycompat::pyregex::{email_ok, password_ok};
 use pycompat::pyrepr::py_str;
-use crate::db::{Created, TokenRows};
 
 /// `DATA_UPLOAD_MAX_MEMORY_SIZE`: a declared body over 2.5 MiB is refused
 /// when the view first touches `request.body`.
@@ -102,7 +102,8 @@ async fn signup_inner(req: &HttpRequest, payload: web::Payload, state: web::Data
     if blocking(move || db.email_exists(&lookup)).await? {
         return Ok(message!(400, "EMAIL_ALREADY_EXISTS"));
     }
-    let hash = super::cpu(&state, move || password::hash(password.as_bytes())).await?.map_err(|_| Answer::ServerError)?;
+    let hash =
+        super::cpu(&state, move || password::hash(password.as_bytes())).await?.map_err(|_| Answer::ServerError)?;
     let db = state.db.clone();
     match blocking(move || db.create_user(&email, &hash)).await? {
         Created::Created => Ok(message!(201, "SUCCESS")),
@@ -176,7 +177,12 @@ pub async fn logout(user: LoggedIn, state: web::Data<AppState>) -> Answer {
 
 /// Django's URL resolver, then `View.dispatch`: the view's handler for
 /// the method (`post`; `options` is `View.options`), else 405; no view, 404.
-pub async fn dispatch(route: Option<Route>, req: &HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Answer {
+pub async fn dispatch(
+    route: Option<Route>,
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Answer {
     let Some(route) = route else {
         return Answer::NotFound;
     };

@@ -35,9 +35,7 @@ impl BcryptPool {
         let jobs = Arc::new(Mutex::new(jobs));
         for i in 0..threads.max(1) {
             let jobs = Arc::clone(&jobs);
-            std::thread::Builder::new()
-                .name(format!("bcrypt-{i}"))
-                .spawn(move || worker(jobs))?;
+            std::thread::Builder::new().name(format!("bcrypt-{i}")).spawn(move || worker(jobs))?;
         }
         Ok(BcryptPool { queue })
     }
@@ -84,7 +82,6 @@ fn worker(jobs: Arc<Mutex<Receiver<Job>>>) {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -154,9 +154,15 @@ impl Settings {
         let insecure_key = secret.is_none();
         let secret_key = secret.unwrap_or_else(|| INSECURE_DEV_KEY.to_owned());
         let pool_size = typed(&env, "POOL_SIZE", file.pool_size, |raw| raw.trim().parse().ok(), "a positive integer")?;
-        let access_log = typed(&env, "ACCESS_LOG", file.access_log, parse_bool, "a boolean (true/false, 1/0, yes/no, on/off)")?;
-        let sqlite_mmap_size =
-            typed(&env, "SQLITE_MMAP_SIZE", file.sqlite_mmap_size, |raw| raw.trim().parse().ok(), "a number of bytes (0 or more)")?;
+        let access_log =
+            typed(&env, "ACCESS_LOG", file.access_log, parse_bool, "a boolean (true/false, 1/0, yes/no, on/off)")?;
+        let sqlite_mmap_size = typed(
+            &env,
+            "SQLITE_MMAP_SIZE",
+            file.sqlite_mmap_size,
+            |raw| raw.trim().parse().ok(),
+            "a number of bytes (0 or more)",
+        )?;
         let settings = Settings {
             secret_key,
             algorithm: pick("ALGORITHM", file.algorithm).unwrap_or_else(|| DEFAULT_ALGORITHM.to_owned()),
@@ -263,10 +269,8 @@ fn parse_file(text: &str, shown: &str) -> Result<FileSettings, SettingsError> {
     if let Some(key) = table.keys().find(|k| !KEYS.contains(&k.as_str())) {
         return Err(SettingsError::UnknownKey { path: shown.to_owned(), key: key.clone(), known: KEYS.join(", ") });
     }
-    FileSettings::deserialize(toml::Value::Table(table)).map_err(|e| SettingsError::BadToml {
-        path: shown.to_owned(),
-        reason: one_line(e.message()),
-    })
+    FileSettings::deserialize(toml::Value::Table(table))
+        .map_err(|e| SettingsError::BadToml { path: shown.to_owned(), reason: one_line(e.message()) })
 }
 
 fn one_line(s: &str) -> String {

@@ -19,7 +19,14 @@ pub fn summary(line: &str) {
 }
 
 /// A readable report of one difference.
-pub fn report(scenario: &str, index: usize, req: &Request, expected: &Response, actual: Option<&Response>, diff: &str) -> String {
+pub fn report(
+    scenario: &str,
+    index: usize,
+    req: &Request,
+    expected: &Response,
+    actual: Option<&Response>,
+    diff: &str,
+) -> String {
     let mut s = format!("=== scenario {scenario}, request #{index}\nrequest:\n{}", req.describe());
     s.push_str(&format!("expected:\n{}", expected.describe()));
     match actual {
@@ -43,7 +50,11 @@ pub fn one_line(scenario: &str, index: usize, req: &Request, expected: &Response
     };
     format!(
         "{scenario}#{index} [{}] expected {} / got {}",
-        if req.note.is_empty() { format!("{} {}", req.method, String::from_utf8_lossy(&req.path)) } else { req.note.clone() },
+        if req.note.is_empty() {
+            format!("{} {}", req.method, String::from_utf8_lossy(&req.path))
+        } else {
+            req.note.clone()
+        },
         show(expected),
         actual.map(show).unwrap_or_else(|| "no response".into())
     )
@@ -68,7 +79,12 @@ impl RustServer {
     }
 
     /// On any `DATABASE_URL` (a SQLite path, `postgres://…`, `mysql://…`).
-    pub fn start_url(secret_key: &str, database_url: &str, work_dir: &Path, log_path: &Path) -> Result<RustServer, String> {
+    pub fn start_url(
+        secret_key: &str,
+        database_url: &str,
+        work_dir: &Path,
+        log_path: &Path,
+    ) -> Result<RustServer, String> {
         let mut last = String::new();
         for _ in 0..3 {
             let port = free_port()?;
@@ -85,7 +101,8 @@ impl RustServer {
             let mut process = ProcessGroup::spawn("ledger-server", cmd, log_path)?;
             match process.wait_http(addr, Duration::from_secs(60)) {
                 Ok(()) => {
-                    let db_path = if database_url.contains("://") { PathBuf::new() } else { PathBuf::from(database_url) };
+                    let db_path =
+                        if database_url.contains("://") { PathBuf::new() } else { PathBuf::from(database_url) };
                     return Ok(RustServer { process, addr, db_path, database_url: database_url.to_string() });
                 }
                 Err(e) => {

@@ -358,11 +358,8 @@ impl std::fmt::Debug for TestDb {
 }
 
 fn safe_label(label: &str) -> String {
-    let s: String = label
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
-        .take(24)
-        .collect();
+    let s: String =
+        label.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).take(24).collect();
     if s.is_empty() {
         "db".into()
     } else {
@@ -376,17 +373,23 @@ impl TestDb {
     pub fn create(backend: Backend, label: &str) -> Result<TestDb, String> {
         let keep = std::env::var("LEDGER_TEST_KEEP_DB").is_ok_and(|v| v == "1");
         let n = DB_COUNTER.fetch_add(1, Ordering::SeqCst);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         let label = safe_label(label);
         match backend {
             Backend::Sqlite => {
                 let dir = TempDir::new(&format!("ledger-t-{label}"))?;
                 let path = dir.path().join("db.sqlite3");
                 let name = path.to_str().ok_or("temp path is not UTF-8")?.to_string();
-                Ok(TestDb { backend, name: name.clone(), url: name, admin_url: None, _dir: Some(dir), keep, owned: true })
+                Ok(TestDb {
+                    backend,
+                    name: name.clone(),
+                    url: name,
+                    admin_url: None,
+                    _dir: Some(dir),
+                    keep,
+                    owned: true,
+                })
             }
             Backend::Postgres | Backend::Mysql => {
                 let (var, _) = backend.admin_url_var().expect("server backend");
@@ -399,7 +402,8 @@ impl TestDb {
                     Backend::Postgres => format!("CREATE DATABASE \"{name}\""),
                     _ => format!("CREATE DATABASE `{name}` CHARACTER SET {MYSQL_CHARSET} COLLATE {MYSQL_COLLATION}"),
                 };
-                conn.execute(&create).map_err(|e| format!("create database on {}: {e}", ServerUrl::redacted(&admin)))?;
+                conn.execute(&create)
+                    .map_err(|e| format!("create database on {}: {e}", ServerUrl::redacted(&admin)))?;
                 let url = ServerUrl::with_database(&admin, &name)?;
                 Ok(TestDb { backend, name, url, admin_url: Some(admin), _dir: None, keep, owned: true })
             }
@@ -439,7 +443,8 @@ impl TestDb {
 
     /// The `REF_DB_*` environment of the oracle's `run.sh` for this database.
     pub fn oracle_env(&self) -> Result<Vec<(&'static str, String)>, String> {
-        let mut env = vec![("REF_DB_ENGINE", self.backend.ref_engine().to_string()), ("REF_DB_NAME", self.name.clone())];
+        let mut env =
+            vec![("REF_DB_ENGINE", self.backend.ref_engine().to_string()), ("REF_DB_NAME", self.name.clone())];
         if self.backend != Backend::Sqlite {
             let u = ServerUrl::parse(self.admin_url.as_deref().unwrap_or(&self.url))?;
             let default_port = if self.backend == Backend::Postgres { 5432 } else { 3306 };
@@ -491,7 +496,8 @@ impl TestDb {
     pub fn reset(&self, user_id_start: Option<i64>) -> Result<(), String> {
         let what = format!("reset {} database {}", self.backend, self.name);
         let tables = self.tables().map_err(|e| format!("{what}: {e}"))?;
-        let present: Vec<&str> = ["ledgers", "tokens", "users"].into_iter().filter(|t| tables.iter().any(|n| n == t)).collect();
+        let present: Vec<&str> =
+            ["ledgers", "tokens", "users"].into_iter().filter(|t| tables.iter().any(|n| n == t)).collect();
         let mut conn = self.connect()?;
         let r = match self.backend {
             Backend::Sqlite => {
@@ -502,7 +508,10 @@ impl TestDb {
                 if tables.iter().any(|n| n == "sqlite_sequence") {
                     sql.push_str("DELETE FROM sqlite_sequence WHERE name IN ('ledgers', 'tokens', 'users');");
                     if let Some(start) = user_id_start {
-                        sql.push_str(&format!("INSERT INTO sqlite_sequence (name, seq) VALUES ('users', {});", start - 1));
+                        sql.push_str(&format!(
+                            "INSERT INTO sqlite_sequence (name, seq) VALUES ('users', {});",
+                            start - 1
+                        ));
                     }
                 } else if user_id_start.is_some() {
                     return Err(format!("{what}: no sqlite_sequence table (is the schema there?)"));
@@ -623,7 +632,12 @@ impl TestDb {
             tokens: self
                 .tokens()?
                 .into_iter()
-                .map(|t| TokenRowView { id: t.id, token: show(&t.token), token_type: "text".into(), user_id: t.user_id })
+                .map(|t| TokenRowView {
+                    id: t.id,
+                    token: show(&t.token),
+                    token_type: "text".into(),
+                    user_id: t.user_id,
+                })
                 .collect(),
         })
     }
@@ -663,9 +677,15 @@ mod tests {
     #[test]
     fn urls() {
         let u = ServerUrl::parse("postgres://postgres@127.0.0.1:5432/postgres").unwrap();
-        assert_eq!((u.user.as_str(), u.host.as_str(), u.port, u.database.as_str()), ("postgres", "127.0.0.1", Some(5432), "postgres"));
+        assert_eq!(
+            (u.user.as_str(), u.host.as_str(), u.port, u.database.as_str()),
+            ("postgres", "127.0.0.1", Some(5432), "postgres")
+        );
         let u = ServerUrl::parse("mysql://ro%40t:p%3Aw@db.local/mysql?ssl=false").unwrap();
-        assert_eq!((u.user.as_str(), u.password.as_str(), u.port, u.query.as_str()), ("ro@t", "p:w", None, "ssl=false"));
+        assert_eq!(
+            (u.user.as_str(), u.password.as_str(), u.port, u.query.as_str()),
+            ("ro@t", "p:w", None, "ssl=false")
+        );
         assert_eq!(
             ServerUrl::with_database("mysql://u:p%40@h:3306/mysql?x=1", "t1").unwrap(),
             "mysql://u:p%40@h:3306/t1?x=1"

@@ -102,8 +102,8 @@ pub fn encode_request(req: &Request) -> Vec<u8> {
         out.extend_from_slice(b"\r\n");
     }
     if !req.raw {
-        let wants_length = !req.body.is_empty()
-            || ["POST", "PUT", "PATCH"].iter().any(|m| req.method.eq_ignore_ascii_case(m));
+        let wants_length =
+            !req.body.is_empty() || ["POST", "PUT", "PATCH"].iter().any(|m| req.method.eq_ignore_ascii_case(m));
         if wants_length && !has("content-length") && !has("transfer-encoding") {
             out.extend_from_slice(format!("Content-Length: {}\r\n", req.body.len()).as_bytes());
         }
@@ -169,7 +169,8 @@ fn read_response(stream: &mut TcpStream, head_request: bool, deadline: Instant) 
         let mut body = rest;
         let no_body = head_request || status == 204 || status == 304;
         let chunked = headers.iter().any(|(n, v)| {
-            n.eq_ignore_ascii_case("transfer-encoding") && String::from_utf8_lossy(v).to_ascii_lowercase().contains("chunked")
+            n.eq_ignore_ascii_case("transfer-encoding")
+                && String::from_utf8_lossy(v).to_ascii_lowercase().contains("chunked")
         });
         let length = headers
             .iter()
@@ -211,10 +212,7 @@ fn parse_head(head: &[u8]) -> Result<Head, String> {
     if !version.starts_with("HTTP/") {
         return Err(format!("not an HTTP status line: {text:?}"));
     }
-    let status = parts
-        .next()
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| format!("bad status line {text:?}"))?;
+    let status = parts.next().and_then(|s| s.parse::<u16>().ok()).ok_or_else(|| format!("bad status line {text:?}"))?;
     let mut headers = Vec::new();
     for line in lines {
         if line.is_empty() {

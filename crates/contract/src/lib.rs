@@ -26,7 +26,12 @@ use scenarios::Scenario;
 /// Play a scenario against a server (whose database the caller has reset,
 /// with `scenario.user_id_start` applied) and record every response
 /// (contract headers only).
-pub fn record_scenario(client: &Client, secret_key: &str, backend: Backend, scenario: &Scenario) -> Result<Fixture, String> {
+pub fn record_scenario(
+    client: &Client,
+    secret_key: &str,
+    backend: Backend,
+    scenario: &Scenario,
+) -> Result<Fixture, String> {
     let mut exchanges = Vec::with_capacity(scenario.requests.len());
     for (i, req) in scenario.requests.iter().enumerate() {
         let resp = client

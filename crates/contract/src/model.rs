@@ -58,11 +58,7 @@ fn is_false(b: &bool) -> bool {
 
 impl Request {
     pub fn new(method: &str, path: impl AsRef<[u8]>) -> Request {
-        Request {
-            method: method.to_string(),
-            path: path.as_ref().to_vec(),
-            ..Request::default()
-        }
+        Request { method: method.to_string(), path: path.as_ref().to_vec(), ..Request::default() }
     }
 
     pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Request {
@@ -87,10 +83,7 @@ impl Request {
 
     /// First header of that name (any case).
     pub fn get_header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
     }
 
     /// A short human rendering for failure messages.
@@ -124,23 +117,14 @@ pub struct Response {
 impl Response {
     /// All values of a header (any case), in order.
     pub fn header_values(&self, name: &str) -> Vec<&[u8]> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
-            .collect()
+        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice()).collect()
     }
 
     /// The same response with only the contract headers kept (order kept).
     pub fn contract_only(&self) -> Response {
         Response {
             status: self.status,
-            headers: self
-                .headers
-                .iter()
-                .filter(|(n, _)| is_contract_header(n))
-                .cloned()
-                .collect(),
+            headers: self.headers.iter().filter(|(n, _)| is_contract_header(n)).cloned().collect(),
             body: self.body.clone(),
         }
     }
@@ -266,9 +250,7 @@ pub fn bytes_to_json(b: &[u8]) -> Value {
                 break;
             }
             let mut count = 1;
-            while i + unit * (count + 1) <= b.len()
-                && b[i + unit * count..i + unit * (count + 1)] == b[i..i + unit]
-            {
+            while i + unit * (count + 1) <= b.len() && b[i + unit * count..i + unit * (count + 1)] == b[i..i + unit] {
                 count += 1;
             }
             if unit * count >= MIN_RUN_BYTES && best.is_none_or(|(bu, bc)| unit * count > bu * bc) {
@@ -317,19 +299,14 @@ pub fn bytes_from_json(v: &Value) -> Result<Vec<u8>, String> {
 fn obj_bytes(m: &Map<String, Value>) -> Result<Vec<u8>, String> {
     if let Some(b) = m.get("base64") {
         let s = b.as_str().ok_or("base64 must be a string")?;
-        return base64::engine::general_purpose::STANDARD
-            .decode(s)
-            .map_err(|e| format!("bad base64: {e}"));
+        return base64::engine::general_purpose::STANDARD.decode(s).map_err(|e| format!("bad base64: {e}"));
     }
     if let Some(p) = m.get("parts") {
         return bytes_from_json(p);
     }
     if let Some(r) = m.get("repeat") {
         let unit = bytes_from_json(r)?;
-        let count = m
-            .get("count")
-            .and_then(Value::as_u64)
-            .ok_or("repeat needs an integer count")? as usize;
+        let count = m.get("count").and_then(Value::as_u64).ok_or("repeat needs an integer count")? as usize;
         return Ok(unit.repeat(count));
     }
     Err(format!("unknown byte string object: {}", Value::Object(m.clone())))
@@ -352,18 +329,14 @@ pub mod headers_serde {
     use super::*;
 
     pub fn serialize<S: Serializer>(h: &[(String, Vec<u8>)], s: S) -> Result<S::Ok, S::Error> {
-        let v: Vec<Value> = h
-            .iter()
-            .map(|(n, v)| Value::Array(vec![Value::String(n.clone()), bytes_to_json(v)]))
-            .collect();
+        let v: Vec<Value> =
+            h.iter().map(|(n, v)| Value::Array(vec![Value::String(n.clone()), bytes_to_json(v)])).collect();
         v.serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, Vec<u8>)>, D::Error> {
         let v: Vec<(String, Value)> = Vec::deserialize(d)?;
-        v.into_iter()
-            .map(|(n, v)| Ok((n, bytes_from_json(&v).map_err(serde::de::Error::custom)?)))
-            .collect()
+        v.into_iter().map(|(n, v)| Ok((n, bytes_from_json(&v).map_err(serde::de::Error::custom)?))).collect()
     }
 }
 

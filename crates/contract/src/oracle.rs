@@ -37,9 +37,7 @@ pub fn oracle_venv() -> PathBuf {
 }
 
 fn in_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
-        .unwrap_or(false)
+    std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file())).unwrap_or(false)
 }
 
 /// Checks that the oracle can be started at all, with a message saying what is missing.
@@ -81,10 +79,8 @@ pub struct TempDir {
 
 impl TempDir {
     pub fn new(prefix: &str) -> Result<TempDir, String> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         let n = TEMP_COUNTER.fetch_add(1, Ordering::SeqCst);
         let path = std::env::temp_dir().join(format!("{prefix}-{}-{nanos}-{n}", std::process::id()));
         std::fs::create_dir_all(&path).map_err(|e| format!("create {}: {e}", path.display()))?;
@@ -239,10 +235,8 @@ impl Oracle {
 
     fn start_with_env(secret_key: &str, db_env: &[(&str, String)], log_path: &Path) -> Result<Oracle, String> {
         check_oracle_prerequisites()?;
-        let timeout = std::env::var("LEDGER_ORACLE_START_TIMEOUT")
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(240);
+        let timeout =
+            std::env::var("LEDGER_ORACLE_START_TIMEOUT").ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(240);
         let mut last_err = String::new();
         // a port taken between free_port() and gunicorn's bind: try again
         for _attempt in 0..3 {
@@ -291,8 +285,7 @@ impl Oracle {
 fn connect(db_path: &Path) -> Result<SqliteConnection, String> {
     let url = db_path.to_str().ok_or("database path is not UTF-8")?;
     let mut conn = SqliteConnection::establish(url).map_err(|e| format!("open {url}: {e}"))?;
-    conn.batch_execute("PRAGMA busy_timeout = 10000;")
-        .map_err(|e| format!("busy_timeout: {e}"))?;
+    conn.batch_execute("PRAGMA busy_timeout = 10000;").map_err(|e| format!("busy_timeout: {e}"))?;
     Ok(conn)
 }
 

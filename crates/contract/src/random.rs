@@ -75,8 +75,25 @@ const STRINGS: &[&str] = &[
 ];
 
 const NUMBERS: &[&str] = &[
-    "0", "1", "2", "3", "-1", "1.0", "1.5", "-0.0", "1e3", "1e400", "-1e400", "NaN", "Infinity", "-Infinity",
-    "9223372036854775807", "9223372036854775808", "4102444800", "1e-7", "100000000000000000000",
+    "0",
+    "1",
+    "2",
+    "3",
+    "-1",
+    "1.0",
+    "1.5",
+    "-0.0",
+    "1e3",
+    "1e400",
+    "-1e400",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "9223372036854775807",
+    "9223372036854775808",
+    "4102444800",
+    "1e-7",
+    "100000000000000000000",
 ];
 
 fn json_value(rng: &mut Rng, depth: usize) -> String {
@@ -94,7 +111,9 @@ fn json_value(rng: &mut Rng, depth: usize) -> String {
         _ => {
             let n = rng.below(3);
             let items: Vec<String> = (0..n)
-                .map(|_| format!("{}: {}", rng.pick(&["\"id\"", "\"a\"", "\"email\"", "\"\""]), json_value(rng, depth + 1)))
+                .map(|_| {
+                    format!("{}: {}", rng.pick(&["\"id\"", "\"a\"", "\"email\"", "\"\""]), json_value(rng, depth + 1))
+                })
                 .collect();
             format!("{{{}}}", items.join(", "))
         }
@@ -184,7 +203,8 @@ fn random_body(rng: &mut Rng, login: bool, counter: &mut usize) -> Vec<u8> {
 
 /// Characters a mutation inserts into a token (bytes, header-safe).
 const TOKEN_JUNK: &[&[u8]] = &[
-    b"A", b"Q", b"R", b"z", b"0", b"9", b"-", b"_", b"+", b"/", b".", b"=", b"==", b"!", b"~", b" ", b"*", b"%", b"\xe9", b"\xff",
+    b"A", b"Q", b"R", b"z", b"0", b"9", b"-", b"_", b"+", b"/", b".", b"=", b"==", b"!", b"~", b" ", b"*", b"%",
+    b"\xe9", b"\xff",
 ];
 
 fn mutate_token(rng: &mut Rng, token: &[u8]) -> Vec<u8> {
@@ -265,7 +285,11 @@ const CLAIMS: &[&str] = &["exp", "nbf", "iat", "aud", "iss"];
 fn random_payload(rng: &mut Rng) -> String {
     let mut pairs = Vec::new();
     if rng.chance(85) {
-        let id = if rng.chance(50) { rng.pick(&["1", "2", "3", "\"1\"", "1.0", "true"]).to_string() } else { json_value(rng, 1) };
+        let id = if rng.chance(50) {
+            rng.pick(&["1", "2", "3", "\"1\"", "1.0", "true"]).to_string()
+        } else {
+            json_value(rng, 1)
+        };
         pairs.push(("\"id\"".to_string(), id));
     }
     let extra = rng.below(3);
@@ -286,7 +310,8 @@ fn random_payload(rng: &mut Rng) -> String {
     format!("{{{}}}", items.join(comma))
 }
 
-const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "FOO", "PURGE", "M-SEARCH"];
+const METHODS: &[&str] =
+    &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "FOO", "PURGE", "M-SEARCH"];
 
 const PATHS: &[&str] = &[
     "/users/signup",

@@ -302,9 +302,8 @@ fn signup_missing_keys(key: &str) -> Scenario {
     b.done()
 }
 
-const JSON_NON_STRINGS: &[&str] = &[
-    "1", "0", "-1", "1.5", "1e400", "true", "false", "null", "[]", "[\"a@b.c\"]", "{}", "{\"a\": 1}", "NaN",
-];
+const JSON_NON_STRINGS: &[&str] =
+    &["1", "0", "-1", "1.5", "1e400", "true", "false", "null", "[]", "[\"a@b.c\"]", "{}", "{\"a\": 1}", "NaN"];
 
 fn signup_email_types(key: &str) -> Scenario {
     let mut b = B::new(key, "signup_email_types", "email of every non-string JSON type: 500 (regex on a non-string)");
@@ -360,7 +359,10 @@ fn signup_email_regex_valid(key: &str) -> Scenario {
     }
     b.login("the newline email logs in only with the newline", creds("newline@example.com\n", U1.1));
     b.login("without the newline it is another (unknown) email", creds("newline@example.com", U1.1));
-    b.login("emails are case-sensitive (not under MySQL's case-insensitive collation)", creds("a.b-c@example.com", U1.1));
+    b.login(
+        "emails are case-sensitive (not under MySQL's case-insensitive collation)",
+        creds("a.b-c@example.com", U1.1),
+    );
     b.done()
 }
 
@@ -505,10 +507,16 @@ fn signup_duplicates(key: &str) -> Scenario {
         .signup("same email and password", creds(U1.0, U1.1))
         .signup("same email, other password", creds(U1.0, "0ther#Pass"))
         .signup("same email, invalid password: password is checked first", creds(U1.0, "x"))
-        .signup("upper-case variant: another email, except under MySQL's case-insensitive collation", creds("USER1@example.com", U1.1))
+        .signup(
+            "upper-case variant: another email, except under MySQL's case-insensitive collation",
+            creds("USER1@example.com", U1.1),
+        )
         .signup("newline variant is another email", creds("user1@example.com\n", U1.1))
         .signup("duplicate of the newline variant", creds("user1@example.com\n", U1.1))
-        .signup("duplicate key: the last email wins (a duplicate)", format!(r#"{{"email": "new@example.com", "email": {}, "password": {}}}"#, js(U1.0), js(U1.1)))
+        .signup(
+            "duplicate key: the last email wins (a duplicate)",
+            format!(r#"{{"email": "new@example.com", "email": {}, "password": {}}}"#, js(U1.0), js(U1.1)),
+        )
         .login("login still works with the first password", creds(U1.0, U1.1))
         .login("not with the second", creds(U1.0, "0ther#Pass"));
     b.done()
@@ -646,7 +654,23 @@ fn body_python_json(key: &str) -> Scenario {
     for v in ["NaN", "Infinity", "-Infinity", "1e400", "-1e400", "1E400", "1e-400", "-0", "0.0e0", "[NaN, Infinity]"] {
         b.signup(&format!("accepted in an ignored key: {v} -> INVALID_EMAIL"), with(v));
     }
-    for v in ["nan", "inf", "+Infinity", "Inf", "-NaN", "+1", "01", "1.", ".5", "0x10", "1e", "--1", "undefined", "None", "True"] {
+    for v in [
+        "nan",
+        "inf",
+        "+Infinity",
+        "Inf",
+        "-NaN",
+        "+1",
+        "01",
+        "1.",
+        ".5",
+        "0x10",
+        "1e",
+        "--1",
+        "undefined",
+        "None",
+        "True",
+    ] {
         b.signup(&format!("rejected: {v} -> JSON_DECODE_ERROR"), with(v));
     }
     b.signup("email NaN -> 500", creds_json("NaN", &js(U1.1)));
@@ -683,7 +707,10 @@ fn body_numbers(key: &str) -> Scenario {
 
 fn body_strings(key: &str) -> Scenario {
     let mut b = B::new(key, "body_strings", "string escapes and lone surrogates in bodies");
-    b.signup("\\u escapes decode to a valid email", r#"{"email": "\u0075ser1@example.com", "password": "Passw0rd\u0021"}"#);
+    b.signup(
+        "\\u escapes decode to a valid email",
+        r#"{"email": "\u0075ser1@example.com", "password": "Passw0rd\u0021"}"#,
+    );
     b.signup("escaped slash", r#"{"email": "a\/b@example.com", "password": "Passw0rd!"}"#);
     b.signup("invalid escape \\x41", r#"{"email": "\x41@example.com", "password": "Passw0rd!"}"#);
     b.signup("short \\u escape", r#"{"email": "\u12@example.com", "password": "Passw0rd!"}"#);
@@ -699,8 +726,14 @@ fn body_strings(key: &str) -> Scenario {
     b.login("login: escaped lone surrogate in the email", r#"{"email": "\ud800", "password": "Passw0rd!"}"#);
     b.login("login: escaped NUL in the email", r#"{"email": "user1@example.com\u0000", "password": "Passw0rd!"}"#);
     b.login("login: \\u escapes", r#"{"email": "\u0075ser1@example.com", "password": "Passw0rd\u0021"}"#);
-    b.login("login: escaped lone surrogate in the password -> 500", r#"{"email": "user1@example.com", "password": "\udfff"}"#);
-    b.login("login: escaped NUL in the password -> 500 (bcrypt)", r#"{"email": "user1@example.com", "password": "Passw0rd!\u0000"}"#);
+    b.login(
+        "login: escaped lone surrogate in the password -> 500",
+        r#"{"email": "user1@example.com", "password": "\udfff"}"#,
+    );
+    b.login(
+        "login: escaped NUL in the password -> 500 (bcrypt)",
+        r#"{"email": "user1@example.com", "password": "Passw0rd!\u0000"}"#,
+    );
     b.done()
 }
 
@@ -788,11 +821,7 @@ fn body_transfer_and_content_type(key: &str) -> Scenario {
         );
     }
     b.add(Request::new("POST", "/users/signup").body(valid.as_str()).note("no Content-Type: SUCCESS"));
-    b.add(
-        Request::new("POST", "/users/signup")
-            .header("Content-Length", "0")
-            .note("explicit Content-Length 0"),
-    );
+    b.add(Request::new("POST", "/users/signup").header("Content-Length", "0").note("explicit Content-Length 0"));
     let chunked = format!("{:x}\r\n{}\r\n0\r\n\r\n", valid.len(), valid);
     b.add(
         Request::new("POST", "/users/login")
@@ -922,7 +951,8 @@ fn login_tokens_accumulate(key: &str) -> Scenario {
 }
 
 fn logout_header_forms(key: &str) -> Scenario {
-    let mut b = B::new(key, "logout_header_forms", "the Authorization header: absent, empty, prefixed, repeated, padded");
+    let mut b =
+        B::new(key, "logout_header_forms", "the Authorization header: absent, empty, prefixed, repeated, padded");
     let t1 = b.tok(1);
     b.signup_u(U1).login_u(U1);
     b.add(logout_req(None).note("no Authorization header -> JWT_DECODE_ERROR"));
@@ -935,11 +965,7 @@ fn logout_header_forms(key: &str) -> Scenario {
     b.logout("JWT prefix", format!("JWT {t1}"));
     b.logout("token, space, junk", format!("{t1} x"));
     b.logout("token, tab, junk", format!("{t1}\tx"));
-    b.add(
-        Request::new("POST", "/users/logout")
-            .header("Authorisation", t1.as_str())
-            .note("misspelt header name"),
-    );
+    b.add(Request::new("POST", "/users/logout").header("Authorisation", t1.as_str()).note("misspelt header name"));
     b.add(
         Request::new("POST", "/users/logout")
             .header("Authorization", t1.as_str())
@@ -972,12 +998,21 @@ fn logout_segments(key: &str) -> Scenario {
     b.logout("two dots", "..");
     b.logout("three dots", "...");
     b.logout("a.b.c", "a.b.c");
-    b.logout("header. .sig: empty payload", format!("{h}..{}", tokens::mac(&k, Algorithm::HS256, format!("{h}.").as_bytes())));
+    b.logout(
+        "header. .sig: empty payload",
+        format!("{h}..{}", tokens::mac(&k, Algorithm::HS256, format!("{h}.").as_bytes())),
+    );
     b.logout("3 segments, right -> INVALID_USER 200 (no token row)", sign_segments(&k, &h, &p));
     b.logout("4 segments: trailing dot (empty signature)", format!("{}.", sign_segments(&k, &h, &p)));
-    b.logout("4 segments: payload with a dot inside, signed", sign_segments(&k, &h, &format!("{}.{}", &p[..4], &p[4..])));
+    b.logout(
+        "4 segments: payload with a dot inside, signed",
+        sign_segments(&k, &h, &format!("{}.{}", &p[..4], &p[4..])),
+    );
     b.logout("4 segments: payload with a dot at its end, signed", sign_segments(&k, &h, &format!("{p}.")));
-    b.logout("5 segments: payload with two dots, signed", sign_segments(&k, &h, &format!("{}.{}.{}", &p[..2], &p[2..6], &p[6..])));
+    b.logout(
+        "5 segments: payload with two dots, signed",
+        sign_segments(&k, &h, &format!("{}.{}.{}", &p[..2], &p[2..6], &p[6..])),
+    );
     b.logout("5 segments: extra segment of junk, signed", sign_segments(&k, &h, &format!("{p}.AAAA.BBBB")));
     b.logout("leading dot", format!(".{}", sign_segments(&k, &h, &p)));
     b.logout("empty header segment, signed", sign_segments(&k, "", &p));
@@ -1016,7 +1051,11 @@ fn logout_base64_header_payload(key: &str) -> Scenario {
         cases.push((format!("junk {junk:?} inside the payload"), h.clone(), insert_at(&p, 5, junk)));
     }
     cases.push(("junk . is a separator: payload a.b".into(), h.clone(), insert_at(&p, 5, ".")));
-    cases.push(("+ and / instead of - and _ in the header".into(), b64url(r#"{"typ":"JWT","alg":"HS256","x":"?>?>"}"#).replace('-', "+").replace('_', "/"), p.clone()));
+    cases.push((
+        "+ and / instead of - and _ in the header".into(),
+        b64url(r#"{"typ":"JWT","alg":"HS256","x":"?>?>"}"#).replace('-', "+").replace('_', "/"),
+        p.clone(),
+    ));
     cases.push(("standard base64 with padding (= and +/)".into(), h.clone(), base64_std(r#"{"id":1,"x":"?>?>"}"#)));
     cases.push(("unused bits set in the payload's last character".into(), h.clone(), bump_last(&p)));
     for (note, hs, ps) in cases {
@@ -1070,11 +1109,8 @@ fn split_sig(t: &str) -> (String, String) {
 }
 
 fn logout_base64_signature(key: &str) -> Scenario {
-    let mut b = B::new(
-        key,
-        "logout_base64_signature",
-        "PyJWT's lenient base64 in the signature segment (not re-signed)",
-    );
+    let mut b =
+        B::new(key, "logout_base64_signature", "PyJWT's lenient base64 in the signature segment (not re-signed)");
     b.signup_u(U1);
     let t = b.tok(1);
     let (si, sig) = split_sig(&t);
@@ -1167,11 +1203,8 @@ fn logout_signature_and_key(key: &str) -> Scenario {
 }
 
 fn logout_alg(key: &str) -> Scenario {
-    let mut b = B::new(
-        key,
-        "logout_alg",
-        "alg: `alg not in \"HS256\"` is a substring test; anything but HS256 is a 500",
-    );
+    let mut b =
+        B::new(key, "logout_alg", "alg: `alg not in \"HS256\"` is a substring test; anything but HS256 is a 500");
     b.signup_u(U1);
     let p = r#"{"id":1}"#;
     b.logout("HS384, properly signed -> 500", sign_alg(key, Algorithm::HS384, r#"{"typ":"JWT","alg":"HS384"}"#, p));
@@ -1179,8 +1212,22 @@ fn logout_alg(key: &str) -> Scenario {
     b.logout("alg none, empty signature", format!("{}.{}.", b64url(r#"{"typ":"JWT","alg":"none"}"#), b64url(p)));
     b.logout("alg none, HS256-signed", sign(key, r#"{"typ":"JWT","alg":"none"}"#, p));
     for alg in [
-        r#""HS""#, r#""""#, r#""S2""#, r#""256""#, r#""hs256""#, r#""HS256 ""#, r#"" HS256""#, r#""HS2566""#,
-        r#""RS256""#, r#""ES256""#, "null", "256", "true", r#"["HS256"]"#, "{}", "1.5",
+        r#""HS""#,
+        r#""""#,
+        r#""S2""#,
+        r#""256""#,
+        r#""hs256""#,
+        r#""HS256 ""#,
+        r#"" HS256""#,
+        r#""HS2566""#,
+        r#""RS256""#,
+        r#""ES256""#,
+        "null",
+        "256",
+        "true",
+        r#"["HS256"]"#,
+        "{}",
+        "1.5",
     ] {
         b.logout_hp(&format!("alg {alg}"), &format!(r#"{{"typ":"JWT","alg":{alg}}}"#), p);
     }
@@ -1211,7 +1258,10 @@ fn logout_jose_header(key: &str) -> Scenario {
         ("header is {", "{"),
         ("header with trailing data", r#"{"alg":"HS256"} x"#),
         ("header {} (no alg)", "{}"),
-        ("4301-digit int in the header -> DECODE (ValueError)", &format!(r#"{{"alg":"HS256","n":{}}}"#, "9".repeat(4301))),
+        (
+            "4301-digit int in the header -> DECODE (ValueError)",
+            &format!(r#"{{"alg":"HS256","n":{}}}"#, "9".repeat(4301)),
+        ),
         ("4300-digit int in the header", &format!(r#"{{"alg":"HS256","n":{}}}"#, "9".repeat(4300))),
     ] {
         b.logout_hp(note, header, p);
@@ -1223,7 +1273,10 @@ fn logout_jose_header(key: &str) -> Scenario {
     b.logout("header in UTF-16-LE", sign_bytes(key, &utf16(std, false, false), p.as_bytes()));
     b.logout("header in UTF-32-BE with BOM", sign_bytes(key, &utf32(std, true, true), p.as_bytes()));
     b.logout("header invalid UTF-8 -> DECODE", sign_bytes(key, b"{\"alg\":\"HS256\",\"x\":\"\xff\"}", p.as_bytes()));
-    b.logout("header with a UTF-8-encoded surrogate", sign_bytes(key, b"{\"alg\":\"HS256\",\"x\":\"\xed\xa0\x80\"}", p.as_bytes()));
+    b.logout(
+        "header with a UTF-8-encoded surrogate",
+        sign_bytes(key, b"{\"alg\":\"HS256\",\"x\":\"\xed\xa0\x80\"}", p.as_bytes()),
+    );
     b.done()
 }
 
@@ -1231,8 +1284,21 @@ fn logout_payload_shapes(key: &str) -> Scenario {
     let mut b = B::new(key, "logout_payload_shapes", "the payload JSON: shapes and encodings");
     b.signup_u(U1);
     for payload in [
-        "[]", "1", "\"x\"", "null", "", "{", r#"{"id":1} x"#, "NaN", "[1]", r#"{"id":1,}"#,
-        r#"{ "id" : 1 }"#, r#"{"id":1,"id":2}"#, r#"{"id":2,"id":1}"#, r#"{"id":NaN}"#, r#"{"id":Infinity}"#,
+        "[]",
+        "1",
+        "\"x\"",
+        "null",
+        "",
+        "{",
+        r#"{"id":1} x"#,
+        "NaN",
+        "[1]",
+        r#"{"id":1,}"#,
+        r#"{ "id" : 1 }"#,
+        r#"{"id":1,"id":2}"#,
+        r#"{"id":2,"id":1}"#,
+        r#"{"id":NaN}"#,
+        r#"{"id":Infinity}"#,
     ] {
         b.logout_p(payload);
     }
@@ -1243,7 +1309,10 @@ fn logout_payload_shapes(key: &str) -> Scenario {
     b.logout("payload in UTF-32-LE with BOM", sign_bytes(key, STD_HEADER.as_bytes(), &utf32(p, false, true)));
     b.logout("payload with a UTF-8 BOM", sign_bytes(key, STD_HEADER.as_bytes(), b"\xef\xbb\xbf{\"id\":1}"));
     b.logout("payload invalid UTF-8 -> DECODE", sign_bytes(key, STD_HEADER.as_bytes(), b"{\"id\":1,\"x\":\"\xff\"}"));
-    b.logout("payload UTF-8-encoded surrogate", sign_bytes(key, STD_HEADER.as_bytes(), b"{\"id\":1,\"x\":\"\xed\xa0\x80\"}"));
+    b.logout(
+        "payload UTF-8-encoded surrogate",
+        sign_bytes(key, STD_HEADER.as_bytes(), b"{\"id\":1,\"x\":\"\xed\xa0\x80\"}"),
+    );
     b.done()
 }
 
@@ -1255,9 +1324,31 @@ fn logout_claims_exp(key: &str) -> Scenario {
     );
     b.signup_u(U1);
     for exp in [
-        "1", "-1", "0", "4102444800", "\"4102444800\"", "\" 4102444800 \"", "\"4_102_444_800\"", "\"٤١٠٢٤٤٤٨٠٠\"",
-        "1e30", "1000000000000000000000000000000", "4102444800.9", "1.5", "true", "false", "null", "[]", "{}",
-        "\"abc\"", "\"\"", "\"1e10\"", "\"0x10\"", "\"4102444800.0\"", "NaN", "Infinity", "-Infinity",
+        "1",
+        "-1",
+        "0",
+        "4102444800",
+        "\"4102444800\"",
+        "\" 4102444800 \"",
+        "\"4_102_444_800\"",
+        "\"٤١٠٢٤٤٤٨٠٠\"",
+        "1e30",
+        "1000000000000000000000000000000",
+        "4102444800.9",
+        "1.5",
+        "true",
+        "false",
+        "null",
+        "[]",
+        "{}",
+        "\"abc\"",
+        "\"\"",
+        "\"1e10\"",
+        "\"0x10\"",
+        "\"4102444800.0\"",
+        "NaN",
+        "Infinity",
+        "-Infinity",
         "[4102444800]",
     ] {
         b.logout_p(&format!(r#"{{"id":1,"exp":{exp}}}"#));
@@ -1271,7 +1362,8 @@ fn logout_claims_nbf_iat(key: &str) -> Scenario {
     for nbf in ["1", "4102444800", "\"abc\"", "null", "NaN", "-Infinity", "Infinity", "\"1\"", "1.5", "[]", "true"] {
         b.logout_p(&format!(r#"{{"id":1,"nbf":{nbf}}}"#));
     }
-    for iat in ["1", "4102444800", "\"abc\"", "null", "1.5", "\"1\"", "NaN", "Infinity", "[]", "{}", "\" 7 \"", "true"] {
+    for iat in ["1", "4102444800", "\"abc\"", "null", "1.5", "\"1\"", "NaN", "Infinity", "[]", "{}", "\" 7 \"", "true"]
+    {
         b.logout_p(&format!(r#"{{"id":1,"iat":{iat}}}"#));
     }
     b.done()
@@ -1314,10 +1406,41 @@ fn logout_id_values(key: &str) -> Scenario {
     );
     b.signup_u(U1);
     for id in [
-        "1", "\"1\"", "1.0", "1.5", "1.9", "true", "\" 1 \"", "\"+1\"", "\"١\"", "\"１\"", "\"1\\n\"", "\"01\"",
-        "1.0000000000000001", "0.9999999999999999", "null", "0", "-1", "false", "2", "-0.0", "1e3", "\"1_0\"",
-        "\"٣\"", "\"0x1\"", "\"\"", "\" \"", "\"abc\"", "\"1.0\"", "[]", "[1]", "{}", "{\"id\":1}", "NaN",
-        "Infinity", "1e400",
+        "1",
+        "\"1\"",
+        "1.0",
+        "1.5",
+        "1.9",
+        "true",
+        "\" 1 \"",
+        "\"+1\"",
+        "\"١\"",
+        "\"１\"",
+        "\"1\\n\"",
+        "\"01\"",
+        "1.0000000000000001",
+        "0.9999999999999999",
+        "null",
+        "0",
+        "-1",
+        "false",
+        "2",
+        "-0.0",
+        "1e3",
+        "\"1_0\"",
+        "\"٣\"",
+        "\"0x1\"",
+        "\"\"",
+        "\" \"",
+        "\"abc\"",
+        "\"1.0\"",
+        "[]",
+        "[1]",
+        "{}",
+        "{\"id\":1}",
+        "NaN",
+        "Infinity",
+        "1e400",
     ] {
         b.logout_p(&format!(r#"{{"id":{id}}}"#));
     }
@@ -1416,10 +1539,12 @@ fn logout_lifecycle(key: &str) -> Scenario {
     b.done()
 }
 
-const ODD_METHODS: &[&str] = &["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT", "FOO", "PROPFIND", "M-SEARCH", "LOGIN"];
+const ODD_METHODS: &[&str] =
+    &["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT", "FOO", "PROPFIND", "M-SEARCH", "LOGIN"];
 
 fn methods_users(key: &str) -> Scenario {
-    let mut b = B::new(key, "methods_users", "methods other than POST on the users endpoints: 405 with Allow, OPTIONS 200");
+    let mut b =
+        B::new(key, "methods_users", "methods other than POST on the users endpoints: 405 with Allow, OPTIONS 200");
     for path in ["/users/signup", "/users/login", "/users/logout"] {
         for m in ODD_METHODS {
             b.add(Request::new(m, path).note(format!("{m} {path}")));
@@ -1546,12 +1671,11 @@ fn cors_simple(key: &str) -> Scenario {
 fn cors_preflight(key: &str) -> Scenario {
     let mut b = B::new(key, "cors_preflight", "preflights are answered for any path and origin");
     let o = "http://example.com";
-    let pre = |path: &str| {
-        Request::new("OPTIONS", path)
-            .header("Origin", o)
-            .header("Access-Control-Request-Method", "POST")
-    };
-    for path in ["/users/signup", "/users/login", "/users/logout", "/ledgers", "/ledgers/1", "/nope", "/users/signup/", "/"] {
+    let pre =
+        |path: &str| Request::new("OPTIONS", path).header("Origin", o).header("Access-Control-Request-Method", "POST");
+    for path in
+        ["/users/signup", "/users/login", "/users/logout", "/ledgers", "/ledgers/1", "/nope", "/users/signup/", "/"]
+    {
         b.add(pre(path).note(format!("preflight {path}")));
     }
     b.add(
@@ -1686,9 +1810,15 @@ fn email_case_and_space(key: &str) -> Scenario {
     let base = "Mixed.Case@Example.com";
     let pw = "Passw0rd!";
     b.signup("signup Mixed.Case@Example.com", creds(base, pw))
-        .signup("lower-case variant: another email, or the same one under a case-insensitive collation", creds("mixed.case@example.com", pw))
+        .signup(
+            "lower-case variant: another email, or the same one under a case-insensitive collation",
+            creds("mixed.case@example.com", pw),
+        )
         .signup("upper-case variant", creds("MIXED.CASE@EXAMPLE.COM", pw))
-        .signup("with the final newline EMAIL_REGEX allows: not padding, another email", creds(&format!("{base}\n"), pw))
+        .signup(
+            "with the final newline EMAIL_REGEX allows: not padding, another email",
+            creds(&format!("{base}\n"), pw),
+        )
         .signup("a trailing space is refused by EMAIL_REGEX before any lookup", creds(&format!("{base} "), pw))
         .signup("lower-case variant again, another password", creds("mixed.case@example.com", "0ther#Pass"));
     for (note, email) in [

@@ -75,10 +75,7 @@ mod tests {
     fn login_token_shape() {
         // PyJWT 2.3: jwt.encode({"id": 1}, "secret", algorithm="HS256")
         let t = token_for("secret", 1);
-        assert_eq!(
-            t,
-            "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJpZCI6MX0.-xXA0iKB4mVNvWLYFtt2xNiYkFpObF54J9lj2RwduAI"
-        );
+        assert_eq!(t, "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJpZCI6MX0.-xXA0iKB4mVNvWLYFtt2xNiYkFpObF54J9lj2RwduAI");
     }
 
     #[test]

@@ -94,11 +94,7 @@ mod no_panic_tests {
             }
             let _ = urlsafe_b64decode_padded(&body);
             let text = PyStr::new(String::from_utf8_lossy(&body));
-            let _ = (
-                email_ok(&text),
-                password_ok(&text),
-                pyint::int_from_str(&text),
-            );
+            let _ = (email_ok(&text), password_ok(&text), pyint::int_from_str(&text));
             if let Ok(v) = loads(&body, round % 7) {
                 let _ = (py_int(&v), py_truthy(&v), py_str(&v));
             }

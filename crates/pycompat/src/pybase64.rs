@@ -111,10 +111,7 @@ mod tests {
 
     #[test]
     fn plain() {
-        assert_eq!(
-            dec(b"eyJhbGciOiJIUzI1NiJ9"),
-            Ok(br#"{"alg":"HS256"}"#.to_vec())
-        );
+        assert_eq!(dec(b"eyJhbGciOiJIUzI1NiJ9"), Ok(br#"{"alg":"HS256"}"#.to_vec()));
         assert_eq!(dec(b""), Ok(vec![]));
         assert_eq!(dec(b"QQ"), Ok(b"A".to_vec()));
         assert_eq!(dec(b"QUI"), Ok(b"AB".to_vec()));

@@ -73,11 +73,8 @@ pub fn int_from_float(f: f64) -> Result<PyInt, IntError> {
     let exponent_bits = i32::try_from((bits >> 52) & 0x7FF).unwrap_or(0);
     let fraction = bits & ((1u64 << 52) - 1);
     // value = mantissa * 2^exponent
-    let (mantissa, exponent) = if exponent_bits == 0 {
-        (fraction, -1074)
-    } else {
-        (fraction | (1u64 << 52), exponent_bits - 1075)
-    };
+    let (mantissa, exponent) =
+        if exponent_bits == 0 { (fraction, -1074) } else { (fraction | (1u64 << 52), exponent_bits - 1075) };
     let digits = if exponent >= 0 {
         shifted_decimal(mantissa, exponent.unsigned_abs())
     } else {
@@ -91,11 +88,7 @@ pub fn int_from_float(f: f64) -> Result<PyInt, IntError> {
 /// Decimal digits of `mantissa * 2^shift` (little bignum, base 10^9 limbs).
 fn shifted_decimal(mantissa: u64, mut shift: u32) -> String {
     const BASE: u64 = 1_000_000_000;
-    let mut limbs: Vec<u64> = vec![
-        mantissa % BASE,
-        (mantissa / BASE) % BASE,
-        mantissa / BASE / BASE,
-    ];
+    let mut limbs: Vec<u64> = vec![mantissa % BASE, (mantissa / BASE) % BASE, mantissa / BASE / BASE];
     while shift > 0 {
         let step = shift.min(30);
         shift -= step;
@@ -237,10 +230,7 @@ mod tests {
         assert_eq!(int_from_float(-1.9).map(|i| i.to_string()), Ok("-1".into()));
         assert_eq!(int_from_float(-0.0), Ok(PyInt::zero()));
         assert_eq!(int_from_float(5e-324), Ok(PyInt::zero()));
-        assert_eq!(
-            int_from_float(2f64.powi(63)).map(|i| i.to_string()),
-            Ok("9223372036854775808".into())
-        );
+        assert_eq!(int_from_float(2f64.powi(63)).map(|i| i.to_string()), Ok("9223372036854775808".into()));
         assert_eq!(
             int_from_float(1e300).map(|i| i.to_string()),
             Ok("1000000000000000052504760255204420248704468581108159154915854115511802457988908195786371375080447864043704443832883878176942523235360430575644792184786706982848387200926575803737830233794788090059368953234970799945081119038967640880074652742780142494579258788820056842838115669472196386865459400540160".into())
@@ -258,9 +248,6 @@ mod tests {
         assert!(py_truthy(&PyValue::Float(f64::NAN)));
         assert!(!py_truthy(&PyValue::Float(-0.0)));
         assert!(!py_truthy(&PyValue::Str(PyStr::new(""))));
-        assert!(py_truthy(&PyValue::Dict(vec![(
-            PyStr::new(""),
-            PyValue::Null
-        )])));
+        assert!(py_truthy(&PyValue::Dict(vec![(PyStr::new(""), PyValue::Null)])));
     }
 }

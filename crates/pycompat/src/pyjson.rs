@@ -68,10 +68,7 @@ pub struct PyInt {
 impl PyInt {
     /// The integer 0.
     pub fn zero() -> PyInt {
-        PyInt {
-            negative: false,
-            digits: "0".to_string(),
-        }
+        PyInt { negative: false, digits: "0".to_string() }
     }
 
     /// Builds an integer from ASCII decimal digits (leading zeros allowed);
@@ -84,18 +81,12 @@ impl PyInt {
         if trimmed.is_empty() {
             return Some(PyInt::zero());
         }
-        Some(PyInt {
-            negative,
-            digits: trimmed.to_string(),
-        })
+        Some(PyInt { negative, digits: trimmed.to_string() })
     }
 
     /// Builds an integer from a machine integer.
     pub fn from_i64(value: i64) -> PyInt {
-        PyInt {
-            negative: value < 0,
-            digits: value.unsigned_abs().to_string(),
-        }
+        PyInt { negative: value < 0, digits: value.unsigned_abs().to_string() }
     }
 
     /// True for negative numbers (zero is not negative).
@@ -140,11 +131,7 @@ impl From<i64> for PyInt {
 
 impl Ord for PyInt {
     fn cmp(&self, other: &PyInt) -> Ordering {
-        let magnitude = self
-            .digits
-            .len()
-            .cmp(&other.digits.len())
-            .then_with(|| self.digits.cmp(&other.digits));
+        let magnitude = self.digits.len().cmp(&other.digits.len()).then_with(|| self.digits.cmp(&other.digits));
         match (self.negative, other.negative) {
             (false, false) => magnitude,
             (true, true) => magnitude.reverse(),
@@ -183,10 +170,7 @@ pub struct PyStr {
 impl PyStr {
     /// A string without lone surrogates.
     pub fn new(text: impl Into<String>) -> PyStr {
-        PyStr {
-            text: text.into(),
-            lone_surrogate: false,
-        }
+        PyStr { text: text.into(), lone_surrogate: false }
     }
 
     /// The text (lone surrogates shown as U+FFFD).
@@ -207,10 +191,7 @@ impl PyStr {
                 }
             }
         }
-        PyStr {
-            text,
-            lone_surrogate,
-        }
+        PyStr { text, lone_surrogate }
     }
 }
 
@@ -259,10 +240,7 @@ impl PyValue {
     /// string); `None` for a missing key or a value that is not a dict.
     pub fn get(&self, key: &str) -> Option<&PyValue> {
         match self {
-            PyValue::Dict(pairs) => pairs
-                .iter()
-                .find(|(k, _)| !k.lone_surrogate && k.text == key)
-                .map(|(_, v)| v),
+            PyValue::Dict(pairs) => pairs.iter().find(|(k, _)| !k.lone_surrogate && k.text == key).map(|(_, v)| v),
             _ => None,
         }
     }
@@ -298,10 +276,7 @@ impl std::error::Error for LoadError {}
 /// `max_depth`.
 pub fn loads(body: &[u8], max_depth: usize) -> Result<PyValue, LoadError> {
     let text = decode_body(body)?;
-    let parser = Parser {
-        s: &text,
-        max_depth,
-    };
+    let parser = Parser { s: &text, max_depth };
     let start = parser.skip_ws(0);
     let (value, end) = parser.parse(start)?;
     if parser.skip_ws(end) != text.len() {
@@ -343,18 +318,10 @@ pub fn detect_encoding(b: &[u8]) -> Encoding {
     }
     if b.len() >= 4 {
         if b[0] == 0 {
-            return if b[1] != 0 {
-                Encoding::Utf16Be
-            } else {
-                Encoding::Utf32Be
-            };
+            return if b[1] != 0 { Encoding::Utf16Be } else { Encoding::Utf32Be };
         }
         if b[1] == 0 {
-            return if b[2] != 0 || b[3] != 0 {
-                Encoding::Utf16Le
-            } else {
-                Encoding::Utf32Le
-            };
+            return if b[2] != 0 || b[3] != 0 { Encoding::Utf16Le } else { Encoding::Utf32Le };
         }
     } else if b.len() == 2 {
         if b[0] == 0 {
@@ -423,11 +390,7 @@ fn decode_utf8(b: &[u8]) -> Result<Vec<u32>, LoadError> {
             0xE0..=0xEF => {
                 // E0 needs A0..BF (no overlong); ED accepts A0..BF too, which
                 // yields a surrogate: exactly what surrogatepass restores.
-                let second = if lead == 0xE0 {
-                    in_range(i + 1, 0xA0, 0xBF)?
-                } else {
-                    cont(i + 1)?
-                };
+                let second = if lead == 0xE0 { in_range(i + 1, 0xA0, 0xBF)? } else { cont(i + 1)? };
                 out.push(((lead_bits & 0x0F) << 12) | (second << 6) | cont(i + 2)?);
                 i += 3;
             }
@@ -437,12 +400,7 @@ fn decode_utf8(b: &[u8]) -> Result<Vec<u32>, LoadError> {
                     0xF4 => in_range(i + 1, 0x80, 0x8F)?,
                     _ => cont(i + 1)?,
                 };
-                out.push(
-                    ((lead_bits & 0x07) << 18)
-                        | (second << 12)
-                        | (cont(i + 2)? << 6)
-                        | cont(i + 3)?,
-                );
+                out.push(((lead_bits & 0x07) << 18) | (second << 12) | (cont(i + 2)? << 6) | cont(i + 3)?);
                 i += 4;
             }
             _ => return Err(LoadError::Unicode),
@@ -461,11 +419,7 @@ fn decode_utf16(b: &[u8], big_endian: bool) -> Result<Vec<u32>, LoadError> {
         .chunks_exact(2)
         .map(|c| {
             let pair = [c[0], c[1]];
-            u32::from(if big_endian {
-                u16::from_be_bytes(pair)
-            } else {
-                u16::from_le_bytes(pair)
-            })
+            u32::from(if big_endian { u16::from_be_bytes(pair) } else { u16::from_le_bytes(pair) })
         })
         .collect();
     let mut out = Vec::with_capacity(units.len());
@@ -495,11 +449,7 @@ fn decode_utf32(b: &[u8], big_endian: bool) -> Result<Vec<u32>, LoadError> {
     b.chunks_exact(4)
         .map(|c| {
             let quad = [c[0], c[1], c[2], c[3]];
-            let cp = if big_endian {
-                u32::from_be_bytes(quad)
-            } else {
-                u32::from_le_bytes(quad)
-            };
+            let cp = if big_endian { u32::from_be_bytes(quad) } else { u32::from_le_bytes(quad) };
             if cp > 0x10FFFF {
                 Err(LoadError::Unicode)
             } else {
@@ -630,11 +580,7 @@ impl Parser<'_> {
                     } else {
                         let (key, next) = self.scan_key(idx, depth + 1)?;
                         idx = next;
-                        stack.push(Frame::Dict {
-                            pairs: Vec::new(),
-                            index: HashMap::new(),
-                            key,
-                        });
+                        stack.push(Frame::Dict { pairs: Vec::new(), index: HashMap::new(), key });
                         continue;
                     }
                 }
@@ -755,8 +701,7 @@ impl Parser<'_> {
             }
             let mut cp = self.hex4(digits).ok_or_else(|| self.errmsg(depth))?;
             idx = end;
-            if is_high_surrogate(cp) && end + 6 < len && self.is(end, '\\') && self.is(end + 1, 'u')
-            {
+            if is_high_surrogate(cp) && end + 6 < len && self.is(end, '\\') && self.is(end + 1, 'u') {
                 let low = self.hex4(end + 2).ok_or_else(|| self.errmsg(depth))?;
                 if is_low_surrogate(low) {
                     cp = join_surrogates(cp, low);
@@ -856,10 +801,7 @@ impl Parser<'_> {
             }
         }
         // Every code point in start..idx is ASCII.
-        let text: String = self.s[start..idx]
-            .iter()
-            .filter_map(|&c| char::from_u32(c))
-            .collect();
+        let text: String = self.s[start..idx].iter().filter_map(|&c| char::from_u32(c)).collect();
         if is_float {
             let value: f64 = text.parse().map_err(|_| LoadError::Decode)?;
             return Ok((PyValue::Float(value), idx));
@@ -931,10 +873,7 @@ mod tests {
     #[test]
     fn duplicate_keys_keep_first_position() {
         let v = ok(r#"{"a": 1, "b": 2, "a": 3}"#);
-        assert_eq!(
-            v,
-            PyValue::Dict(vec![(PyStr::new("a"), int(3)), (PyStr::new("b"), int(2))])
-        );
+        assert_eq!(v, PyValue::Dict(vec![(PyStr::new("a"), int(3)), (PyStr::new("b"), int(2))]));
         assert_eq!(v.get("a"), Some(&int(3)));
     }
 
@@ -942,13 +881,7 @@ mod tests {
     fn surrogates() {
         assert_eq!(ok(r#""\ud83d\ude00""#), PyValue::Str(PyStr::new("😀")));
         let lone = ok(r#""\ud800x""#);
-        assert_eq!(
-            lone,
-            PyValue::Str(PyStr {
-                text: "\u{FFFD}x".into(),
-                lone_surrogate: true
-            })
-        );
+        assert_eq!(lone, PyValue::Str(PyStr { text: "\u{FFFD}x".into(), lone_surrogate: true }));
         // Raw surrogates via surrogatepass.
         assert!(matches!(loads(b"\"\xed\xa0\x80\"", 10), Ok(PyValue::Str(s)) if s.lone_surrogate));
         assert_eq!(err(b"\"\xc0\x80\""), LoadError::Unicode);
@@ -975,16 +908,10 @@ mod tests {
     fn int_digit_limit() {
         let ok_body = "7".repeat(4300);
         assert!(matches!(loads(ok_body.as_bytes(), 5), Ok(PyValue::Int(_))));
-        assert_eq!(
-            loads(format!("-{ok_body}").as_bytes(), 5).map(|_| ()),
-            Ok(())
-        );
+        assert_eq!(loads(format!("-{ok_body}").as_bytes(), 5).map(|_| ()), Ok(()));
         assert_eq!(err(format!("{ok_body}7").as_bytes()), LoadError::IntTooLong);
         // Floats have no limit.
-        assert!(matches!(
-            loads(format!("{ok_body}7.0").as_bytes(), 5),
-            Ok(PyValue::Float(_))
-        ));
+        assert!(matches!(loads(format!("{ok_body}7.0").as_bytes(), 5), Ok(PyValue::Float(_))));
     }
 
     #[test]
@@ -992,34 +919,16 @@ mod tests {
         let nest = |n: usize, inner: &str| format!("{}{}{}", "[".repeat(n), inner, "]".repeat(n));
         let l = 50;
         assert!(loads(nest(l, "").as_bytes(), l).is_ok());
-        assert_eq!(
-            loads(nest(l + 1, "").as_bytes(), l),
-            Err(LoadError::Recursion)
-        );
-        assert_eq!(
-            loads(nest(l, "NaN").as_bytes(), l),
-            Err(LoadError::Recursion)
-        );
+        assert_eq!(loads(nest(l + 1, "").as_bytes(), l), Err(LoadError::Recursion));
+        assert_eq!(loads(nest(l, "NaN").as_bytes(), l), Err(LoadError::Recursion));
         assert!(loads(nest(l - 1, "NaN").as_bytes(), l).is_ok());
         assert_eq!(loads(nest(l, "x").as_bytes(), l), Err(LoadError::Decode));
-        assert_eq!(
-            loads(nest(l - 2, "1 2").as_bytes(), l),
-            Err(LoadError::Recursion)
-        );
-        assert_eq!(
-            loads(nest(l - 3, "1 2").as_bytes(), l),
-            Err(LoadError::Decode)
-        );
+        assert_eq!(loads(nest(l - 2, "1 2").as_bytes(), l), Err(LoadError::Recursion));
+        assert_eq!(loads(nest(l - 3, "1 2").as_bytes(), l), Err(LoadError::Decode));
         // An error before the limit is reached wins.
-        assert_eq!(
-            loads(format!("[x{}", "[".repeat(200)).as_bytes(), l),
-            Err(LoadError::Decode)
-        );
+        assert_eq!(loads(format!("[x{}", "[".repeat(200)).as_bytes(), l), Err(LoadError::Decode));
         // Deep input never touches the Rust stack.
-        assert_eq!(
-            loads("[".repeat(1_000_000).as_bytes(), usize::MAX),
-            Err(LoadError::Decode)
-        );
+        assert_eq!(loads("[".repeat(1_000_000).as_bytes(), usize::MAX), Err(LoadError::Decode));
     }
 
     #[test]
@@ -1029,12 +938,7 @@ mod tests {
         assert_eq!(big.to_i64(), None);
         assert_eq!(big.cmp_i64(i64::MAX), Ordering::Greater);
         assert_eq!(PyInt::from_i64(i64::MIN).to_i64(), Some(i64::MIN));
-        assert_eq!(
-            PyInt::from_digits(true, "9223372036854775809")
-                .unwrap()
-                .cmp_i64(i64::MIN),
-            Ordering::Less
-        );
+        assert_eq!(PyInt::from_digits(true, "9223372036854775809").unwrap().cmp_i64(i64::MIN), Ordering::Less);
         assert_eq!(PyInt::from_digits(true, "000").unwrap(), PyInt::zero());
         assert!(PyInt::zero().is_zero());
         assert_eq!(PyInt::from_digits(false, "1a"), None);

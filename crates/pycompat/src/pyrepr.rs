@@ -70,11 +70,7 @@ pub fn py_repr(v: &PyValue) -> String {
 /// characters (per `str.isprintable`, Unicode 14) as `\xNN`, `\uNNNN` or
 /// `\UNNNNNNNN`.
 pub fn repr_str(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
+    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
@@ -123,11 +119,7 @@ pub fn float_repr(f: f64) -> String {
     let n = digits.len() as i64;
     let body = if decpt <= -4 || decpt > 16 {
         let (first, rest) = digits.split_at(1);
-        let frac = if rest.is_empty() {
-            String::new()
-        } else {
-            format!(".{rest}")
-        };
+        let frac = if rest.is_empty() { String::new() } else { format!(".{rest}") };
         let esign = if exp10 < 0 { '-' } else { '+' };
         format!("{first}{frac}e{esign}{:02}", exp10.unsigned_abs())
     } else if decpt <= 0 {
@@ -152,12 +144,7 @@ fn shortest_digits(x: f64) -> (String, i64) {
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
     let exp10: i64 = exponent.parse().unwrap_or(0);
     // At most 17 digits, so these fit; an odd `d` is at least 1.
-    let Some(d10) = digits
-        .parse::<u64>()
-        .ok()
-        .filter(|d| d % 2 == 1)
-        .and_then(|d| d.checked_mul(10))
-    else {
+    let Some(d10) = digits.parse::<u64>().ok().filter(|d| d % 2 == 1).and_then(|d| d.checked_mul(10)) else {
         return (digits, exp10);
     };
     let d = d10 / 10;
@@ -184,11 +171,7 @@ fn equals_decimal(x: f64, n: u64, k: i64) -> bool {
     let bits = x.to_bits();
     let biased = ((bits >> 52) & 0x7FF) as i64;
     let fraction = bits & ((1u64 << 52) - 1);
-    let (mut m, mut e) = if biased == 0 {
-        (fraction, -1074)
-    } else {
-        (fraction | (1u64 << 52), biased - 1075)
-    };
+    let (mut m, mut e) = if biased == 0 { (fraction, -1074) } else { (fraction | (1u64 << 52), biased - 1075) };
     while m % 2 == 0 {
         m /= 2;
         e += 1;
@@ -255,10 +238,7 @@ pub fn dumps_object(pairs: &[(&str, &str)]) -> String {
             None => unique.push((k, v)),
         }
     }
-    let body: Vec<String> = unique
-        .iter()
-        .map(|(k, v)| format!("{}: {}", dumps_str(k), dumps_str(v)))
-        .collect();
+    let body: Vec<String> = unique.iter().map(|(k, v)| format!("{}: {}", dumps_str(k), dumps_str(v))).collect();
     format!("{{{}}}", body.join(", "))
 }
 
@@ -310,11 +290,7 @@ mod tests {
         let v = PyValue::Dict(vec![
             (
                 PyStr::new("a"),
-                PyValue::List(vec![
-                    PyValue::Int(PyInt::from_i64(1)),
-                    PyValue::Null,
-                    PyValue::Bool(true),
-                ]),
+                PyValue::List(vec![PyValue::Int(PyInt::from_i64(1)), PyValue::Null, PyValue::Bool(true)]),
             ),
             (PyStr::new("b'"), PyValue::Dict(vec![])),
         ]);
@@ -335,17 +311,8 @@ mod tests {
     #[test]
     fn dumps() {
         assert_eq!(dumps_object(&[]), "{}");
-        assert_eq!(
-            dumps_object(&[("message", "SUCCESS"), ("t", "a/b")]),
-            r#"{"message": "SUCCESS", "t": "a/b"}"#
-        );
-        assert_eq!(
-            dumps_str("\"\\\u{8}\u{c}\u{1f}\u{7f}é😀"),
-            r#""\"\\\b\f\u001f\u007f\u00e9\ud83d\ude00""#
-        );
-        assert_eq!(
-            dumps_object(&[("a", "1"), ("b", "2"), ("a", "3")]),
-            r#"{"a": "3", "b": "2"}"#
-        );
+        assert_eq!(dumps_object(&[("message", "SUCCESS"), ("t", "a/b")]), r#"{"message": "SUCCESS", "t": "a/b"}"#);
+        assert_eq!(dumps_str("\"\\\u{8}\u{c}\u{1f}\u{7f}é😀"), r#""\"\\\b\f\u001f\u007f\u00e9\ud83d\ude00""#);
+        assert_eq!(dumps_object(&[("a", "1"), ("b", "2"), ("a", "3")]), r#"{"a": "3", "b": "2"}"#);
     }
 }

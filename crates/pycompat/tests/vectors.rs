@@ -27,30 +27,17 @@ const MIN_CASES: &[(&str, usize)] = &[
 fn vectors() -> &'static Value {
     static VECTORS: OnceLock<Value> = OnceLock::new();
     VECTORS.get_or_init(|| {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/data/compat_vectors.json"
-        );
-        let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
-            panic!("{path}: {e}; run crates/pycompat/scripts/gen_vectors.py with Python 3.11")
-        });
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/compat_vectors.json");
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("{path}: {e}; run crates/pycompat/scripts/gen_vectors.py with Python 3.11"));
         serde_json::from_str(&text).expect("compat_vectors.json is not valid JSON")
     })
 }
 
 fn section(name: &str) -> &'static [Value] {
-    let cases = vectors()[name]
-        .as_array()
-        .unwrap_or_else(|| panic!("section {name} missing"));
-    let min = MIN_CASES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map_or(1, |(_, m)| *m);
-    assert!(
-        cases.len() >= min,
-        "section {name}: {} cases, expected at least {min}",
-        cases.len()
-    );
+    let cases = vectors()[name].as_array().unwrap_or_else(|| panic!("section {name} missing"));
+    let min = MIN_CASES.iter().find(|(n, _)| *n == name).map_or(1, |(_, m)| *m);
+    assert!(cases.len() >= min, "section {name}: {} cases, expected at least {min}", cases.len());
     cases
 }
 
@@ -61,10 +48,7 @@ fn max_depth() -> usize {
 
 fn hex(text: &str) -> Vec<u8> {
     assert!(text.len() % 2 == 0, "odd hex {text}");
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex digit"))
-        .collect()
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex digit")).collect()
 }
 
 /// Concatenates a body's parts: ["t", text], ["x", hex], ["r", text, n].
@@ -101,10 +85,8 @@ fn canon(v: &PyValue) -> String {
             format!("[{}]", inner.join(","))
         }
         PyValue::Dict(pairs) => {
-            let inner: Vec<String> = pairs
-                .iter()
-                .map(|(k, v)| format!("{}={}", canon(&PyValue::Str(k.clone())), canon(v)))
-                .collect();
+            let inner: Vec<String> =
+                pairs.iter().map(|(k, v)| format!("{}={}", canon(&PyValue::Str(k.clone())), canon(v))).collect();
             format!("{{{}}}", inner.join(","))
         }
     }
@@ -136,32 +118,21 @@ fn load_error_name(e: LoadError) -> &'static str {
 fn report(name: &str, failures: &[String]) {
     if !failures.is_empty() {
         let shown: Vec<&String> = failures.iter().take(25).collect();
-        panic!(
-            "{name}: {} failures, first ones:\n{shown:#?}",
-            failures.len()
-        );
+        panic!("{name}: {} failures, first ones:\n{shown:#?}", failures.len());
     }
 }
 
 /// Loads a vector's body, which must succeed.
 fn loaded(case: &Value) -> PyValue {
     let bytes = body(&case["body"]);
-    loads(&bytes, max_depth()).unwrap_or_else(|e| {
-        panic!(
-            "body {:?} failed to load: {e}",
-            String::from_utf8_lossy(&bytes)
-        )
-    })
+    loads(&bytes, max_depth())
+        .unwrap_or_else(|e| panic!("body {:?} failed to load: {e}", String::from_utf8_lossy(&bytes)))
 }
 
 #[test]
 fn vector_file_matches_the_reference_stack() {
     let v = vectors();
-    assert!(
-        v["python"].as_str().is_some_and(|p| p.starts_with("3.11.")),
-        "python {}",
-        v["python"]
-    );
+    assert!(v["python"].as_str().is_some_and(|p| p.starts_with("3.11.")), "python {}", v["python"]);
     assert_eq!(v["unicode"], "14.0.0");
     assert!(max_depth() >= 100);
     for (name, _) in MIN_CASES {
@@ -184,11 +155,7 @@ fn loads_matches_python() {
         };
         if !ok {
             let got = got.map(|v| short_canon(&v));
-            failures.push(format!(
-                "{:?}: want {want} {}, got {got:?}",
-                String::from_utf8_lossy(&bytes),
-                case["value"]
-            ));
+            failures.push(format!("{:?}: want {want} {}, got {got:?}", String::from_utf8_lossy(&bytes), case["value"]));
         }
     }
     report("loads", &failures);
@@ -202,10 +169,7 @@ fn base64_matches_pyjwt() {
         let want = case["output"].as_str().map(hex);
         let got = urlsafe_b64decode_padded(&input).ok();
         if got != want {
-            failures.push(format!(
-                "{:?}: want {want:?}, got {got:?}",
-                String::from_utf8_lossy(&input)
-            ));
+            failures.push(format!("{:?}: want {want:?}, got {got:?}", String::from_utf8_lossy(&input)));
         }
     }
     report("base64", &failures);
@@ -224,11 +188,7 @@ fn int_and_truthiness_match_python() {
         };
         let want = case["expect"].as_str().expect("expect");
         if got != want || Some(py_truthy(&v)) != case["truthy"].as_bool() {
-            failures.push(format!(
-                "{v:?}: want {want} truthy={}, got {got} truthy={}",
-                case["truthy"],
-                py_truthy(&v)
-            ));
+            failures.push(format!("{v:?}: want {want} truthy={}, got {got} truthy={}", case["truthy"], py_truthy(&v)));
         }
     }
     report("int", &failures);

@@ -16,10 +16,7 @@ use ledger_server::auth::password::check;
 
 /// CPU time consumed by the calling thread, in seconds.
 fn thread_cpu() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: a valid timespec to fill; the clock id is a constant.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
@@ -39,11 +36,7 @@ fn main() {
     }
     let (stored, password) = (args[1].clone(), args[2].clone());
     let samples: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(7).max(1);
-    assert_eq!(
-        check(password.as_bytes(), stored.as_bytes()),
-        Ok(true),
-        "the password does not match the hash"
-    );
+    assert_eq!(check(password.as_bytes(), stored.as_bytes()), Ok(true), "the password does not match the hash");
 
     let (mut cpu, mut wall) = (Vec::with_capacity(samples), Vec::with_capacity(samples));
     for _ in 0..samples {
@@ -54,9 +47,7 @@ fn main() {
         assert_eq!(ok, Ok(true));
     }
 
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let per_thread: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(4).max(1);
     let t = Instant::now();
     let threads: Vec<_> = (0..cores)
@@ -73,12 +64,7 @@ fn main() {
         thread.join().expect("bcrypt thread");
     }
     let parallel_rate = (cores * per_thread) as f64 / t.elapsed().as_secs_f64();
-    let list = |v: &[f64]| {
-        v.iter()
-            .map(|t| format!("{t:.6}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let list = |v: &[f64]| v.iter().map(|t| format!("{t:.6}")).collect::<Vec<_>>().join(", ");
     println!(
         "{{\"implementation\": \"ledger_server::auth::password::check (bcrypt crate)\", \"cores\": {cores}, \"cpu_s\": [{}], \"wall_s\": [{}], \"median_cpu_s\": {:.6}, \"median_wall_s\": {:.6}, \"parallel_checks_per_s\": {parallel_rate:.4}}}",
         list(&cpu),

@@ -15,17 +15,12 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 const BODY: &str = r#"{"message": "JWT_SIGNATURE_ERROR"}"#;
 
 async fn answer() -> HttpResponse {
-    HttpResponse::BadRequest()
-        .content_type("application/json")
-        .body(BODY)
+    HttpResponse::BadRequest().content_type("application/json").body(BODY)
 }
 
 fn main() -> std::io::Result<()> {
     let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:8099".to_owned());
     actix_rt::System::new().block_on(async move {
-        HttpServer::new(|| App::new().default_service(web::to(answer)))
-            .bind(&bind)?
-            .run()
-            .await
+        HttpServer::new(|| App::new().default_service(web::to(answer))).bind(&bind)?.run().await
     })
 }

@@ -92,7 +92,9 @@ fn backends(args: &Args) -> Result<Vec<Backend>, String> {
         if b.trim() == "all" {
             out.extend(Backend::ALL);
         } else {
-            out.push(Backend::parse(b).ok_or_else(|| format!("unknown --backend {b:?} (sqlite, postgres, mysql, all)"))?);
+            out.push(
+                Backend::parse(b).ok_or_else(|| format!("unknown --backend {b:?} (sqlite, postgres, mysql, all)"))?,
+            );
         }
     }
     out.sort();
