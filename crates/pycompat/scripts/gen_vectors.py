@@ -4,7 +4,11 @@
 Run with the reference interpreter (CPython 3.11, Unicode 14), from the
 repository root:
 
-    /tmp/ledger-reference-venv/bin/python crates/pycompat/scripts/gen_vectors.py
+    ${TMPDIR:-/tmp}/ledger-reference-venv/bin/python crates/pycompat/scripts/gen_vectors.py
+
+(the reference app's virtualenv; ``../shared/reference/run.sh migrate`` with
+``REF_DB_NAME=/tmp/x.sqlite3`` builds it). The files are written under the
+crate directory, wherever the script is run from.
 
 It writes
 

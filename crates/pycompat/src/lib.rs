@@ -1,5 +1,6 @@
-//! Python semantics the original Django app depends on, reproduced exactly
-//! (CPython 3.11.7, Unicode 14, PyJWT 2.3.0):
+//! `pycompat`: the Python semantics the original Django users app depends
+//! on, reproduced exactly in Rust (CPython 3.11.7, Unicode 14, PyJWT 2.3.0)
+//! for `ledger-server`, its drop-in replacement:
 //!
 //! - [`pyjson`]: `json.loads(bytes)` with its encodings, extensions and
 //!   error order, into [`pyjson::PyValue`];
@@ -10,8 +11,31 @@
 //! - [`unicode_nd`], [`unicode_props`]: Unicode 14 tables generated from
 //!   Python 3.11 by `crates/pycompat/scripts/gen_vectors.py`.
 //!
-//! Everything here is self-contained (no other crate module is used) and
-//! never panics or recurses on the Rust stack.
+//! Everything here is self-contained (it depends on no other crate of the
+//! workspace) and never panics or recurses on the Rust stack.
+//!
+//! # Tests and regenerating the vectors
+//!
+//! Besides the unit tests in `src`, `tests/vectors.rs` checks every entry
+//! point against `tests/data/compat_vectors.json`: Python's real answers,
+//! recorded by `crates/pycompat/scripts/gen_vectors.py` (its docstring
+//! describes the format). The same script writes the Unicode tables
+//! `src/unicode_nd.rs` and `src/unicode_props.rs`. It must run under
+//! CPython 3.11 (it refuses any other version); from the repository root:
+//!
+//! ```text
+//! ${TMPDIR:-/tmp}/ledger-reference-venv/bin/python crates/pycompat/scripts/gen_vectors.py
+//! ```
+//!
+//! That interpreter is the virtualenv of the reference Django app (the
+//! oracle), a Python 3.11; it may not exist yet, and
+//! `REF_DB_NAME=/tmp/x.sqlite3 ../shared/reference/run.sh migrate` (from the
+//! repository root) builds it with the `python3` on the `PATH`.
+//! The script reads the signup regexes from the reference's `users/views.py`
+//! (`--reference`, default `/work/shared/reference`; built-in copies when
+//! that is missing), and `--only tables` or `--only vectors` limits what it
+//! writes. Its output is deterministic: on an unchanged tree, `git status`
+//! shows no change afterwards.
 
 pub mod pybase64;
 pub mod pyint;
