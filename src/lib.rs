@@ -1,16 +1,24 @@
 //! ledger-server: a drop-in Rust replacement for the household-ledger
 //! Django `users` app (signup, login, logout and the `log_in_confirm` guard).
 //!
-//! The folders name the parts of the domain:
-//! - [`settings`]: `my_settings.toml`, `.env` and environment variables;
-//! - [`db`]: the Diesel schema, migrations and connection pool;
-//! - [`auth`]: JWT, bcrypt and the guard extractor;
-//! - [`http`]: the Django-compatible HTTP layer (views, error pages, CORS).
+//! The folders name the parts of the domain; each imports only those
+//! listed before it:
+//! - [`runtime`]: where work runs (blocking threads, the bcrypt pool,
+//!   scheduling policy);
+//! - [`db`]: the tables, the pool, migrations and queries, behind an async
+//!   facade;
+//! - [`auth`]: JWT, the `id` claim and bcrypt, with no HTTP in them;
+//! - [`settings`]: `my_settings.toml`, `.env` and the environment, typed;
+//! - [`http`]: the Django-compatible HTTP layer (middleware, views, the
+//!   guard extractor, answers);
+//! - [`server`]: startup; [`error`]: the error policy and startup errors.
 //!
-//! Python's own semantics (json, base64, int, re) are the `pycompat` crate.
+//! Python's own semantics (json, base64, int, re) are the `pycompat` crate;
+//! the contract tooling and test kit are `ledger-contract`.
 
 pub mod auth;
 pub mod db;
+pub mod error;
 pub mod http;
 pub mod runtime;
 pub mod server;

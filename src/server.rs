@@ -1,12 +1,14 @@
-//! Starting the server: state, migrations, the actix `HttpServer`.
+//! Starting the server: the database (waited for, migrated), the shared
+//! state, the actix `HttpServer`; and a server in the background for tests.
 
 use std::net::{SocketAddr, TcpListener};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpServer};
 
-use crate::auth::jwt::{Algorithm, TokenKey};
-use crate::db::{Database, DatabaseUrl, DbError};
+use crate::auth::jwt::TokenKey;
+use crate::db::{Database, DbError};
+use crate::error::StartupError;
 use crate::http::{self, AppState};
 use crate::runtime::BcryptPool;
 use crate::settings::Settings;
@@ -14,30 +16,29 @@ use crate::settings::Settings;
 /// How long in-flight requests may take to finish after SIGTERM/Ctrl-C.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// Opens the database named by the settings.
+/// Opens the database named by the settings (no connection yet).
 pub fn open_database(settings: &Settings) -> Result<Database, DbError> {
-    let url = DatabaseUrl::parse(&settings.database_url).map_err(DbError::Pool)?;
-    Database::open(&url, settings.pool_size, settings.tz(), settings.sqlite_mmap_size)
+    Database::open(&settings.database_url, settings.pool_size, settings.time_zone, settings.sqlite_mmap_size)
 }
 
 /// Opens the database and waits until it answers: a database server that
 /// is unreachable at start is retried with exponential backoff (1 s up to
 /// 30 s between attempts, for `max_wait` in all), each failure logged.
 /// SQLite is a local file: its errors are final at once.
-pub fn connect_with_retry(settings: &Settings, max_wait: Duration) -> Result<Database, DbError> {
+pub async fn connect_with_retry(settings: &Settings, max_wait: Duration) -> Result<Database, DbError> {
     let db = open_database(settings)?;
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let mut delay = Duration::from_secs(1);
     loop {
-        match db.ping() {
+        match db.ping().await {
             Ok(()) => return Ok(db),
-            Err(e) if db.backend_name() == "sqlite" => return Err(e),
+            Err(e) if db.is_embedded() => return Err(e),
             Err(e) => {
                 if started.elapsed() + delay > max_wait {
                     return Err(e);
                 }
                 log::warn!("database {} unreachable ({e}); retrying in {}s", db.backend_name(), delay.as_secs());
-                std::thread::sleep(delay);
+                actix_rt::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(30));
             }
         }
@@ -45,8 +46,8 @@ pub fn connect_with_retry(settings: &Settings, max_wait: Duration) -> Result<Dat
 }
 
 /// Applies pending migrations and logs what was applied.
-pub fn migrate(db: &Database) -> Result<(), DbError> {
-    let applied = db.migrate()?;
+pub async fn migrate(db: &Database) -> Result<(), DbError> {
+    let applied = db.migrate().await?;
     if applied.is_empty() {
         log::info!("database schema is up to date");
     } else {
@@ -56,12 +57,11 @@ pub fn migrate(db: &Database) -> Result<(), DbError> {
 }
 
 /// The shared state handlers see.
-pub fn state(settings: &Settings, db: Database) -> std::io::Result<web::Data<AppState>> {
-    let algorithm = Algorithm::parse(&settings.algorithm).unwrap_or(Algorithm::HS256);
+pub fn state(settings: &Settings, db: Database) -> Result<web::Data<AppState>, StartupError> {
     Ok(web::Data::new(AppState {
         db,
-        key: TokenKey::new(&settings.secret_key, algorithm),
-        hasher: BcryptPool::per_core()?,
+        key: TokenKey::new(settings.secret_key.expose(), settings.algorithm),
+        bcrypt: BcryptPool::per_core().map_err(StartupError::Threads)?,
         access_log: settings.access_log,
     }))
 }
@@ -93,6 +93,24 @@ pub fn http_server(
     Ok(server.listen(listener)?.run())
 }
 
+/// The whole `serve` command: wait for the database, migrate, bind, serve
+/// until SIGTERM or Ctrl-C. `migrate_only` stops after migrating.
+pub async fn run(settings: Settings, connect_patience: Duration, migrate_only: bool) -> Result<(), StartupError> {
+    log::info!("database {:?}", settings.database_url);
+    let db = connect_with_retry(&settings, connect_patience).await?;
+    migrate(&db).await?;
+    if migrate_only {
+        return Ok(());
+    }
+    let bind = |source| StartupError::Bind { addr: settings.bind, source };
+    let listener = TcpListener::bind(settings.bind).map_err(bind)?;
+    log::info!("listening on http://{}", listener.local_addr().map_err(bind)?);
+    let state = state(&settings, db)?;
+    http_server(state, listener, true).map_err(StartupError::Serve)?.await.map_err(StartupError::Serve)?;
+    log::info!("stopped");
+    Ok(())
+}
+
 /// A server running on its own thread (for tests): migrated, bound to
 /// `127.0.0.1:0`, stopped when dropped.
 pub struct BackgroundServer {
@@ -102,29 +120,32 @@ pub struct BackgroundServer {
 }
 
 /// Starts a server in the background with these settings.
-pub fn spawn_background(settings: Settings) -> std::io::Result<BackgroundServer> {
-    let to_io = |e: DbError| std::io::Error::other(e.to_string());
-    let db = open_database(&settings).map_err(to_io)?;
-    migrate(&db).map_err(to_io)?;
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
-    let state = state(&settings, db)?;
+pub fn spawn_background(settings: Settings) -> Result<BackgroundServer, StartupError> {
+    let listener =
+        TcpListener::bind("127.0.0.1:0").map_err(|source| StartupError::Bind { addr: settings.bind, source })?;
+    let addr = listener.local_addr().map_err(StartupError::Serve)?;
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
-        let system = actix_rt::System::new();
-        system.block_on(async move {
-            let server = match http_server(state, listener, false) {
-                Ok(server) => server,
+        actix_rt::System::new().block_on(async move {
+            let started = async {
+                let db = open_database(&settings)?;
+                migrate(&db).await?;
+                http_server(state(&settings, db)?, listener, false).map_err(StartupError::Serve)
+            };
+            match started.await {
+                Ok(server) => {
+                    let _ = tx.send(Ok(server.handle()));
+                    let _ = server.await;
+                }
                 Err(e) => {
                     let _ = tx.send(Err(e));
-                    return;
                 }
-            };
-            let _ = tx.send(Ok(server.handle()));
-            let _ = server.await;
+            }
         });
     });
-    let handle = rx.recv().map_err(|_| std::io::Error::other("server thread died"))??;
+    let handle = rx
+        .recv()
+        .map_err(|_| StartupError::Serve(std::io::Error::other("the server thread died while starting")))??;
     Ok(BackgroundServer { addr, handle, thread: Some(thread) })
 }
 

@@ -553,7 +553,8 @@ fn a_dropped_connection_is_replaced_before_its_first_prepared_statement() {
     let test_db = TestDb::create(Backend::Postgres, "dropped").unwrap_or_else(|e| panic!("{e}"));
     let url = DatabaseUrl::parse(test_db.database_url()).unwrap();
     let db = Database::open(&url, 1, chrono_tz::UTC, 0).unwrap();
-    db.migrate().unwrap();
+    let runtime = actix_rt::System::new();
+    runtime.block_on(db.migrate()).unwrap();
     // The pool's one connection has run the migrations, never this query.
     let admin = Backend::Postgres.admin_url().unwrap();
     let mut conn = AnyConn::open(Backend::Postgres, &admin).unwrap();
@@ -567,7 +568,10 @@ fn a_dropped_connection_is_replaced_before_its_first_prepared_statement() {
     std::thread::sleep(Duration::from_millis(200));
 
     // A read is retried once on a fresh connection; later calls work too.
-    assert!(!db.email_exists("nobody@example.com").expect("the read after the server dropped the connection"));
-    assert!(db.find_by_email("nobody@example.com").unwrap().is_none());
-    assert!(!db.email_exists("other@example.com").unwrap());
+    runtime.block_on(async {
+        let read = db.email_exists("nobody@example.com".into()).await;
+        assert!(!read.expect("the read after the server dropped the connection"));
+        assert!(db.find_by_email("nobody@example.com".into()).await.unwrap().is_none());
+        assert!(!db.email_exists("other@example.com".into()).await.unwrap());
+    });
 }

@@ -142,8 +142,9 @@ pub enum Rejection {
     /// `jwt.InvalidSignatureError`: 400 `JWT_SIGNATURE_ERROR`.
     Signature,
     /// Any other exception (wrong `alg`, expired, immature, audience,
-    /// `RecursionError`, ...): it escapes the decorator, so the 500 page.
-    ServerError,
+    /// `RecursionError`, ...), named: it escapes the decorator, so the
+    /// original answers with the 500 page.
+    Raises(&'static str),
 }
 
 /// `jwt.decode(header_value, SECRET_KEY, ALGORITHM)`: the payload object,
@@ -181,7 +182,7 @@ pub fn decode(raw: Option<&[u8]>, key: &TokenKey, now: i64) -> Result<Vec<(Strin
     if !usual_header {
         match get(&header, "alg") {
             Some(PyValue::Str(alg)) if !alg.lone_surrogate && alg.as_str() == key.algorithm.name() => {}
-            _ => return Err(Rejection::ServerError),
+            _ => return Err(Rejection::Raises("InvalidAlgorithmError or TypeError: the token's alg")),
         }
     }
     if !key.signature_matches(signing_input, &signature) {
@@ -202,7 +203,7 @@ fn json_object(bytes: &[u8], max_depth: usize) -> Result<Option<Vec<(pycompat::p
     match loads(bytes, max_depth) {
         Ok(PyValue::Dict(items)) => Ok(Some(items)),
         Ok(_) => Ok(None),
-        Err(LoadError::Recursion) => Err(Rejection::ServerError),
+        Err(LoadError::Recursion) => Err(Rejection::Raises("RecursionError: token JSON nested too deep")),
         Err(LoadError::Decode | LoadError::Unicode | LoadError::IntTooLong) => Err(Rejection::Decode),
     }
 }
@@ -216,23 +217,23 @@ fn get<'a>(object: &'a [(pycompat::pyjson::PyStr, PyValue)], key: &str) -> Optio
 fn validate_claims(payload: &[(pycompat::pyjson::PyStr, PyValue)], now: i64) -> Result<(), Rejection> {
     if let Some(iat) = get(payload, "iat") {
         // InvalidIssuedAtError, TypeError, OverflowError: all escape.
-        py_int(iat).map_err(|_| Rejection::ServerError)?;
+        py_int(iat).map_err(|_| Rejection::Raises("InvalidIssuedAtError: iat"))?;
     }
     if let Some(nbf) = get(payload, "nbf") {
         let nbf = py_int(nbf).map_err(claim_error)?;
         if nbf.cmp_i64(now) == std::cmp::Ordering::Greater {
-            return Err(Rejection::ServerError);
+            return Err(Rejection::Raises("ImmatureSignatureError: nbf"));
         }
     }
     if let Some(exp) = get(payload, "exp") {
         let exp = py_int(exp).map_err(claim_error)?;
         if exp.cmp_i64(now) == std::cmp::Ordering::Less {
-            return Err(Rejection::ServerError);
+            return Err(Rejection::Raises("ExpiredSignatureError: exp"));
         }
     }
     if let Some(aud) = get(payload, "aud") {
         if py_truthy(aud) {
-            return Err(Rejection::ServerError);
+            return Err(Rejection::Raises("InvalidAudienceError: aud"));
         }
     }
     Ok(())
@@ -242,7 +243,7 @@ fn validate_claims(payload: &[(pycompat::pyjson::PyStr, PyValue)], now: i64) -> 
 fn claim_error(e: IntError) -> Rejection {
     match e {
         IntError::Value => Rejection::Decode,
-        IntError::Type | IntError::Overflow => Rejection::ServerError,
+        IntError::Type | IntError::Overflow => Rejection::Raises("TypeError or OverflowError: nbf/exp"),
     }
 }
 
@@ -285,7 +286,10 @@ mod tests {
         assert_eq!(decode(Some(b"abc"), &key, 0), Err(Rejection::Decode));
         assert_eq!(decode(Some(b"a.b"), &key, 0), Err(Rejection::Decode));
         let hs512 = TokenKey::new(KEY, Algorithm::HS512);
-        assert_eq!(decode(Some(token.as_bytes()), &hs512, 0), Err(Rejection::ServerError));
+        assert_eq!(
+            decode(Some(token.as_bytes()), &hs512, 0),
+            Err(Rejection::Raises("InvalidAlgorithmError or TypeError: the token's alg"))
+        );
     }
 
     #[test]

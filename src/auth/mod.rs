@@ -1,8 +1,10 @@
-//! Authentication: the tokens PyJWT issues, the passwords Python bcrypt
-//! hashes, and the `log_in_confirm` guard as an actix extractor.
+//! Authentication, with no HTTP and no database in it: the tokens PyJWT
+//! issues and checks ([`jwt`]), the `id` claim as Django's lookup reads it
+//! ([`claims`]), the passwords Python bcrypt hashes and checks
+//! ([`password`]). Refusals are returned as values ([`jwt::Rejection`],
+//! [`password::PasswordError`]); the HTTP layer turns them into Django's
+//! answers, and runs bcrypt on its own threads.
 
-pub mod guard;
+pub mod claims;
 pub mod jwt;
 pub mod password;
-
-pub use guard::LoggedIn;

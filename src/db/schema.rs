@@ -32,10 +32,12 @@ pub mod sqlite {
     tables!(diesel::sql_types::Text);
 }
 
+#[cfg(feature = "postgres")]
 pub mod postgres {
     tables!(diesel::sql_types::Timestamptz);
 }
 
+#[cfg(feature = "mysql")]
 pub mod mysql {
     tables!(diesel::sql_types::Datetime);
 }

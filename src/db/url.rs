@@ -8,8 +8,10 @@ pub enum DatabaseUrl {
     /// `sqlite://PATH`, `sqlite:PATH` or a plain file path.
     Sqlite(PathBuf),
     /// `postgres://…` or `postgresql://…`, passed to libpq as is.
+    #[cfg(feature = "postgres")]
     Postgres(String),
     /// `mysql://…`, passed to the MySQL/MariaDB client as is.
+    #[cfg(feature = "mysql")]
     Mysql(String),
 }
 
@@ -17,7 +19,9 @@ impl std::fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DatabaseUrl::Sqlite(p) => write!(f, "Sqlite({})", p.display()),
+            #[cfg(feature = "postgres")]
             DatabaseUrl::Postgres(u) => write!(f, "Postgres({})", redact_url(u)),
+            #[cfg(feature = "mysql")]
             DatabaseUrl::Mysql(u) => write!(f, "Mysql({})", redact_url(u)),
         }
     }
@@ -34,9 +38,19 @@ impl DatabaseUrl {
         if let Some((scheme, rest)) = raw.split_once("://") {
             match scheme {
                 "postgres" | "postgresql" => {
-                    return server_url(rest, "PostgreSQL").map(|_| DatabaseUrl::Postgres(raw.into()))
+                    server_url(rest, "PostgreSQL")?;
+                    #[cfg(feature = "postgres")]
+                    return Ok(DatabaseUrl::Postgres(raw.into()));
+                    #[cfg(not(feature = "postgres"))]
+                    return Err(not_built_in("PostgreSQL", "postgres"));
                 }
-                "mysql" => return server_url(rest, "MySQL").map(|_| DatabaseUrl::Mysql(raw.into())),
+                "mysql" => {
+                    server_url(rest, "MySQL")?;
+                    #[cfg(feature = "mysql")]
+                    return Ok(DatabaseUrl::Mysql(raw.into()));
+                    #[cfg(not(feature = "mysql"))]
+                    return Err(not_built_in("MySQL/MariaDB", "mysql"));
+                }
                 "sqlite" => {}
                 other => {
                     return Err(format!(
@@ -67,10 +81,21 @@ impl DatabaseUrl {
     pub fn backend(&self) -> &'static str {
         match self {
             DatabaseUrl::Sqlite(_) => "sqlite",
+            #[cfg(feature = "postgres")]
             DatabaseUrl::Postgres(_) => "postgresql",
+            #[cfg(feature = "mysql")]
             DatabaseUrl::Mysql(_) => "mysql",
         }
     }
+}
+
+/// A backend this binary was built without: the one line says how to get it.
+#[cfg(any(not(feature = "postgres"), not(feature = "mysql")))]
+fn not_built_in(what: &str, feature: &str) -> String {
+    format!(
+        "this ledger-server was built without {what} support (cargo feature `{feature}`): \
+         build it with `cargo build --release --features {feature}`"
+    )
 }
 
 /// `user:pass@host:port/dbname?…`: a host and a database name are required.
@@ -110,9 +135,22 @@ mod tests {
         assert_eq!(DatabaseUrl::parse("db.sqlite3").unwrap(), DatabaseUrl::Sqlite("db.sqlite3".into()));
         assert_eq!(DatabaseUrl::parse("sqlite://db.sqlite3").unwrap(), DatabaseUrl::Sqlite("db.sqlite3".into()));
         assert_eq!(DatabaseUrl::parse("sqlite:///tmp/x.db").unwrap(), DatabaseUrl::Sqlite("/tmp/x.db".into()));
-        assert!(matches!(DatabaseUrl::parse("postgres://u:p@h:5432/db"), Ok(DatabaseUrl::Postgres(_))));
-        assert!(matches!(DatabaseUrl::parse("postgresql://h/db?sslmode=disable"), Ok(DatabaseUrl::Postgres(_))));
+        #[cfg(feature = "postgres")]
+        {
+            assert!(matches!(DatabaseUrl::parse("postgres://u:p@h:5432/db"), Ok(DatabaseUrl::Postgres(_))));
+            assert!(matches!(DatabaseUrl::parse("postgresql://h/db?sslmode=disable"), Ok(DatabaseUrl::Postgres(_))));
+        }
+        #[cfg(feature = "mysql")]
         assert!(matches!(DatabaseUrl::parse("mysql://root@127.0.0.1:3306/ledger"), Ok(DatabaseUrl::Mysql(_))));
+    }
+
+    /// A backend left out of the build is refused with the feature to
+    /// build it with, in one line.
+    #[cfg(not(feature = "mysql"))]
+    #[test]
+    fn a_backend_not_built_in_names_its_feature() {
+        let error = DatabaseUrl::parse("mysql://root@127.0.0.1:3306/ledger").unwrap_err();
+        assert!(error.contains("--features mysql") && !error.contains('\n'), "{error}");
     }
 
     #[test]
@@ -124,6 +162,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "postgres")]
     #[test]
     fn debug_hides_passwords() {
         let url = DatabaseUrl::parse("postgres://u:hunter2@h/db").unwrap();

@@ -20,9 +20,11 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::cors;
-use super::response::{middleware_error_page, Answer};
+use super::headers::joined_header;
+use super::response::{middleware_error_page, Answer, Fault};
 use super::routes;
-use super::{views, AppState};
+use super::state::AppState;
+use super::views;
 
 const NOSNIFF: (&str, &str) = ("x-content-type-options", "nosniff");
 const REFERRER: (&str, &str) = ("referrer-policy", "same-origin");
@@ -30,15 +32,17 @@ const XFRAME: (&str, &str) = ("x-frame-options", "DENY");
 
 pub async fn django_stack(req: HttpRequest, payload: web::Payload) -> HttpResponse {
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        log::error!("the application state is missing");
-        return Answer::ServerError.into_response();
+        let missing = std::io::Error::other("the application state is missing");
+        let answer = Answer::ServerError(Fault::internal(missing));
+        log_fault(req.method(), req.path(), &answer);
+        return answer.into_response();
     };
     let logged = state.access_log.then(|| (Instant::now(), req.path().to_owned()));
     let path_info = routes::path_info(req.uri().path().as_bytes());
     let cors_on = cors::enabled(&path_info);
     let route = routes::resolve(&path_info);
     drop(path_info);
-    let origin = super::joined_header(&req, "origin").map(Cow::into_owned);
+    let origin = joined_header(&req, "origin").map(Cow::into_owned);
     let method = req.method();
 
     // CorsMiddleware.process_request: the preflight short-circuit.
@@ -48,17 +52,19 @@ pub async fn django_stack(req: HttpRequest, payload: web::Payload) -> HttpRespon
             .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
             .insert_header((CONTENT_LENGTH, HeaderValue::from_static("0")))
             .finish();
-        cors_and_security(&mut res, cors_on, origin.as_deref(), method);
+        cors_and_security(&mut res, cors_on, origin.as_deref(), &req);
         res
     } else if !host_is_valid(&req) {
         // CommonMiddleware.process_request raised DisallowedHost.
         let mut res = middleware_error_page(400);
-        cors_and_security(&mut res, cors_on, origin.as_deref(), method);
+        cors_and_security(&mut res, cors_on, origin.as_deref(), &req);
         res
     } else {
-        let mut res = views::dispatch(route, &req, payload, state).await.into_response();
+        let answer = views::dispatch(route, &req, payload, state).await;
+        log_fault(req.method(), req.path(), &answer);
+        let mut res = answer.into_response();
         insert(res.headers_mut(), XFRAME);
-        cors_and_security(&mut res, cors_on, origin.as_deref(), req.method());
+        cors_and_security(&mut res, cors_on, origin.as_deref(), &req);
         res
     };
 
@@ -69,12 +75,14 @@ pub async fn django_stack(req: HttpRequest, payload: web::Payload) -> HttpRespon
 }
 
 /// CorsMiddleware.process_response, then SecurityMiddleware.process_response.
-fn cors_and_security(res: &mut HttpResponse, cors_on: bool, origin: Option<&[u8]>, method: &Method) {
+fn cors_and_security(res: &mut HttpResponse, cors_on: bool, origin: Option<&[u8]>, req: &HttpRequest) {
+    let method = req.method();
     if cors_on {
         if let Some(origin) = origin.filter(|o| !o.is_empty()) {
             if cors::urlparse_raises(origin) {
                 // The exception replaces the response with the 500 page,
                 // which only the security middleware sees.
+                log_fault(method, req.path(), &Answer::raises("ValueError: urlparse() of the Origin header"));
                 *res = middleware_error_page(500);
                 security(res);
                 return;
@@ -111,9 +119,21 @@ fn insert(head: &mut actix_web::http::header::HeaderMap, (name, value): (&'stati
 /// match Django's `host_validation_re` once lower-cased and have a non-empty
 /// domain. Without a `Host` header WSGI's `SERVER_NAME` is used, which is valid.
 fn host_is_valid(req: &HttpRequest) -> bool {
-    match super::joined_header(req, "host") {
+    match joined_header(req, "host") {
         None => true,
         Some(host) => cors::django_host_ok(&host),
+    }
+}
+
+/// The one log line of a 500 page, with its cause: an error when it is
+/// ledger-server's own failure, a warning when the original raises there
+/// too. The path is logged without its query string; causes never hold a
+/// secret (see the error policy in `crate::error`).
+fn log_fault(method: &Method, path: &str, answer: &Answer) {
+    match answer {
+        Answer::ServerError(fault @ Fault::Internal(_)) => log::error!("{method} {path}: 500: {fault}"),
+        Answer::ServerError(fault @ Fault::AsOriginal(_)) => log::warn!("{method} {path}: 500: {fault}"),
+        _ => {}
     }
 }
 

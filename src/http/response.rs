@@ -4,6 +4,7 @@
 //! [`super::middleware`].
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use actix_web::body::{BodyStream, BoxBody};
 use actix_web::http::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
@@ -35,6 +36,46 @@ macro_rules! message {
     };
 }
 
+/// Why a request got Django's 500 page. The middleware logs it once, with
+/// the request's method and path (see the error policy in `crate::error`).
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// The original raises here too, on the same input (its own bug,
+    /// reproduced): the Python exception it raises.
+    AsOriginal(&'static str),
+    /// ledger-server's own failure (the database, a thread pool), with its
+    /// cause.
+    Internal(Arc<dyn std::error::Error + Send + Sync>),
+}
+
+impl Fault {
+    pub fn internal(cause: impl std::error::Error + Send + Sync + 'static) -> Fault {
+        Fault::Internal(Arc::new(cause))
+    }
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::AsOriginal(exception) => write!(f, "{exception} (as the original raises)"),
+            Fault::Internal(cause) => write!(f, "{cause}"),
+        }
+    }
+}
+
+/// Faults are equal when they say the same (tests compare answers).
+impl PartialEq for Fault {
+    fn eq(&self, other: &Fault) -> bool {
+        match (self, other) {
+            (Fault::AsOriginal(a), Fault::AsOriginal(b)) => a == b,
+            (Fault::Internal(a), Fault::Internal(b)) => a.to_string() == b.to_string(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Fault {}
+
 /// One answer of the original.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
@@ -44,8 +85,8 @@ pub enum Answer {
     BadRequest,
     /// Django's 404 page.
     NotFound,
-    /// Django's 500 page: an exception escaped the view.
-    ServerError,
+    /// Django's 500 page: an exception escaped the view; why, for the log.
+    ServerError(Fault),
     /// `HttpResponseNotAllowed`: 405 with `Allow` and an empty body.
     NotAllowed,
     /// `View.options`: 200 with `Allow` and `Content-Length: 0`.
@@ -53,6 +94,11 @@ pub enum Answer {
 }
 
 impl Answer {
+    /// The 500 page for an exception the original raises here too.
+    pub fn raises(exception: &'static str) -> Answer {
+        Answer::ServerError(Fault::AsOriginal(exception))
+    }
+
     /// A `JsonResponse` of string pairs, in order.
     pub fn json(status: u16, pairs: &[(&str, &str)]) -> Answer {
         Answer::Json { status, body: Cow::Owned(dumps_object(pairs)) }
@@ -63,7 +109,7 @@ impl Answer {
             Answer::Json { status, .. } => *status,
             Answer::BadRequest => 400,
             Answer::NotFound => 404,
-            Answer::ServerError => 500,
+            Answer::ServerError(_) => 500,
             Answer::NotAllowed => 405,
             Answer::Options => 200,
         }
@@ -80,7 +126,7 @@ impl Answer {
             Answer::NotFound => builder
                 .insert_header((CONTENT_TYPE, "text/html"))
                 .body(error_page("Not Found", "The requested resource was not found on this server.")),
-            Answer::ServerError => {
+            Answer::ServerError(_) => {
                 builder.insert_header((CONTENT_TYPE, "text/html")).body(error_page("Server Error (500)", ""))
             }
             Answer::NotAllowed => builder

@@ -7,10 +7,11 @@ use actix_web::http::Method;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::StreamExt;
 
+use super::guard::LoggedIn;
 use super::response::Answer;
 use super::routes::Route;
-use super::{blocking, committed, AppState};
-use crate::auth::{password, LoggedIn};
+use super::state::AppState;
+use crate::auth::password;
 use crate::db::{Created, TokenRows};
 use crate::message;
 use pycompat::pyjson::{loads, LoadError, PyStr, PyValue};
@@ -26,12 +27,19 @@ pub const MAX_BODY: u64 = 2_621_440;
 /// the oracle.
 pub const BODY_JSON_MAX_DEPTH: usize = 962;
 
+/// `.encode("utf-8")` of a str with a lone surrogate.
+const SURROGATE: &str = "UnicodeEncodeError: surrogates not allowed";
+
 /// `request.body`, as Django reads it from gunicorn: the declared
 /// `Content-Length` bytes (none without the header).
 async fn request_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, Answer> {
     let declared = match req.headers().get("content-length") {
         None => return Ok(Vec::new()),
-        Some(v) => v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()).ok_or(Answer::ServerError)?,
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .ok_or(Answer::raises("ValueError: int() of CONTENT_LENGTH"))?,
     };
     if declared > MAX_BODY {
         return Err(Answer::BadRequest);
@@ -53,7 +61,9 @@ async fn request_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Ve
 fn parse_body(body: &[u8]) -> Result<PyValue, Answer> {
     loads(body, BODY_JSON_MAX_DEPTH).map_err(|e| match e {
         LoadError::Decode => message!(400, "JSON_DECODE_ERROR"),
-        LoadError::Unicode | LoadError::IntTooLong | LoadError::Recursion => Answer::ServerError,
+        LoadError::Unicode => Answer::raises("UnicodeDecodeError: the request body"),
+        LoadError::IntTooLong => Answer::raises("ValueError: an integer in the body exceeds 4300 digits"),
+        LoadError::Recursion => Answer::raises("RecursionError: the body nests too deep"),
     })
 }
 
@@ -66,7 +76,7 @@ fn item<'a>(data: &'a PyValue, key: &str) -> Result<&'a PyValue, Answer> {
             .find(|(k, _)| !k.lone_surrogate && k.as_str() == key)
             .map(|(_, v)| v)
             .ok_or(message!(400, "KEY_ERROR")),
-        _ => Err(Answer::ServerError),
+        _ => Err(Answer::raises("TypeError: the body is not a JSON object")),
     }
 }
 
@@ -76,7 +86,7 @@ fn item<'a>(data: &'a PyValue, key: &str) -> Result<&'a PyValue, Answer> {
 fn text(value: &PyValue) -> Result<&PyStr, Answer> {
     match value {
         PyValue::Str(s) => Ok(s),
-        _ => Err(Answer::ServerError),
+        _ => Err(Answer::raises("TypeError: a str method on a value that is not a str")),
     }
 }
 
@@ -97,15 +107,11 @@ async fn signup_inner(req: &HttpRequest, payload: web::Payload, state: web::Data
         return Ok(message!(400, "INVALID_PASSWORD"));
     }
     let (email, password) = (text(email)?.as_str().to_owned(), text(password)?.as_str().to_owned());
-    let db = state.db.clone();
-    let lookup = email.clone();
-    if blocking(move || db.email_exists(&lookup)).await? {
+    if state.db.email_exists(email.clone()).await? {
         return Ok(message!(400, "EMAIL_ALREADY_EXISTS"));
     }
-    let hash =
-        super::cpu(&state, move || password::hash(password.as_bytes())).await?.map_err(|_| Answer::ServerError)?;
-    let db = state.db.clone();
-    match blocking(move || db.create_user(&email, &hash)).await? {
+    let hash = state.bcrypt.run(move || password::hash(password.as_bytes())).await??;
+    match state.db.create_user(email, hash).await? {
         Created::Created => Ok(message!(201, "SUCCESS")),
         // The original checked first and would fail on the race with a 500;
         // here the loser of a race gets the answer a later request gets.
@@ -125,30 +131,25 @@ async fn login_inner(req: &HttpRequest, payload: web::Payload, state: web::Data<
     // value into `str(value)`; `None` becomes `IS NULL`, which finds nobody.
     let lookup = match item(&data, "email")? {
         PyValue::Null => return Ok(message!(401, "INVALID_USER")),
-        PyValue::Str(s) if s.lone_surrogate => return Err(Answer::ServerError),
+        PyValue::Str(s) if s.lone_surrogate => return Err(Answer::raises(SURROGATE)),
         PyValue::Str(s) => s.as_str().to_owned(),
         other => py_str(other),
     };
-    let db = state.db.clone();
-    let Some(user) = blocking(move || db.find_by_email(&lookup)).await? else {
+    let Some(user) = state.db.find_by_email(lookup).await? else {
         return Ok(message!(401, "INVALID_USER"));
     };
     let candidate = text(item(&data, "password")?)?;
     if candidate.lone_surrogate {
-        return Err(Answer::ServerError);
+        return Err(Answer::raises(SURROGATE));
     }
     let candidate = candidate.as_str().to_owned();
     let stored = user.password.clone();
-    let matches = super::cpu(&state, move || password::check(candidate.as_bytes(), stored.as_bytes()))
-        .await?
-        .map_err(|_| Answer::ServerError)?;
+    let matches = state.bcrypt.run(move || password::check(candidate.as_bytes(), stored.as_bytes())).await??;
     if !matches {
         return Ok(message!(401, "INVALID_USER"));
     }
     let token = state.key.issue(user.id);
-    let db = state.db.clone();
-    let stored_token = token.clone();
-    blocking(move || db.add_token(user.id, &stored_token)).await?;
+    state.db.add_token(user.id, token.clone()).await?;
     Ok(Answer::json(200, &[("message", "SUCCESS"), ("access_token", &token)]))
 }
 
@@ -158,20 +159,11 @@ async fn login_inner(req: &HttpRequest, payload: web::Payload, state: web::Data<
 pub async fn logout(user: LoggedIn, state: web::Data<AppState>) -> Answer {
     let token_id = match user.tokens {
         TokenRows::One(id) => id,
-        // MultipleObjectsReturned escapes the view.
-        TokenRows::Several => return Answer::ServerError,
+        TokenRows::Several => return Answer::raises("MultipleObjectsReturned: the user has several token rows"),
     };
-    let deleted = match state.db.queue_delete_token(token_id) {
-        // SQLite: the group commit answers; nothing waits on a worker.
-        Some(pending) => committed(pending).await,
-        None => {
-            let db = state.db.clone();
-            blocking(move || db.delete_token(token_id)).await
-        }
-    };
-    match deleted {
+    match state.db.delete_token(token_id).await {
         Ok(()) => message!(200, "LOGOUT_SUCCESS"),
-        Err(answer) => answer,
+        Err(e) => e.into(),
     }
 }
 

@@ -10,58 +10,97 @@
 //! (SQLite `db.sqlite3`, `127.0.0.1:8000`, `Asia/Seoul`, an insecure key that
 //! is announced on every start).
 
-use std::fmt;
-use std::path::{Path, PathBuf};
+mod source;
 
-use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use crate::auth::jwt::Algorithm;
+use crate::db::DatabaseUrl;
+use source::{File, Toml};
 
 /// The development key used when no `SECRET_KEY` is configured.
 pub const INSECURE_DEV_KEY: &str = "django-insecure-ledger-server-development-key";
 pub const DEFAULT_DATABASE_URL: &str = "db.sqlite3";
-pub const DEFAULT_BIND: &str = "127.0.0.1:8000";
-pub const DEFAULT_TIME_ZONE: &str = "Asia/Seoul";
-pub const DEFAULT_ALGORITHM: &str = "HS256";
+pub const DEFAULT_BIND: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8000);
 pub const DEFAULT_SETTINGS_FILE: &str = "my_settings.toml";
 
-/// The keys a settings file may hold, and the environment variables read.
-pub const KEYS: &[&str] =
-    &["SECRET_KEY", "ALGORITHM", "DATABASE_URL", "TIME_ZONE", "BIND", "POOL_SIZE", "ACCESS_LOG", "SQLITE_MMAP_SIZE"];
+/// Declares every setting once: its field and type, its key (in the file
+/// and the environment), its TOML type in the file, the parser of its
+/// text, and its default. Adding a setting is one entry here (plus
+/// `my_settings.example.toml` and the README's table).
+macro_rules! settings {
+    ($( $(#[doc = $doc:literal])* $field:ident: $ty:ty = $key:literal, $toml:ident, $parse:path, $default:expr; )*) => {
+        /// The effective settings of one server process, parsed and
+        /// checked once, at load; every later use reads the typed value.
+        #[derive(Clone, Debug)]
+        pub struct Settings {
+            $( $(#[doc = $doc])* pub $field: $ty, )*
+        }
 
-/// The effective settings of one server process.
-#[derive(Clone)]
-pub struct Settings {
-    pub secret_key: String,
-    pub algorithm: String,
-    pub database_url: String,
-    pub time_zone: String,
-    pub bind: String,
+        /// The keys a settings file may hold, and the environment variables read.
+        pub const KEYS: &[&str] = &[$($key),*];
+
+        impl Settings {
+            fn resolve(file: &File, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
+                Ok(Settings {
+                    $( $field: source::pick(file, env, $key, Toml::$toml, $parse)?.unwrap_or_else(|| $default), )*
+                })
+            }
+        }
+    };
+}
+
+settings! {
+    /// The Django `SECRET_KEY` that signs tokens.
+    secret_key: SecretKey = "SECRET_KEY", Str, source::secret_key, SecretKey::insecure_default();
+    algorithm: Algorithm = "ALGORITHM", Str, source::algorithm, Algorithm::HS256;
+    database_url: DatabaseUrl = "DATABASE_URL", Str, source::database_url, DatabaseUrl::Sqlite(DEFAULT_DATABASE_URL.into());
+    /// Django's `TIME_ZONE`: timestamps are written as naive local time in it.
+    time_zone: chrono_tz::Tz = "TIME_ZONE", Str, source::time_zone, chrono_tz::Asia::Seoul;
+    bind: SocketAddr = "BIND", Str, source::bind, DEFAULT_BIND;
     /// Connections in the database pool.
-    pub pool_size: u32,
+    pool_size: u32 = "POOL_SIZE", Int, source::pool_size, source::default_pool_size();
     /// One log line per request (off by default, like gunicorn without
     /// `--access-logfile`, which is how the original runs).
-    pub access_log: bool,
+    access_log: bool = "ACCESS_LOG", Bool, source::flag, false;
     /// SQLite only: bytes of the database file each connection maps into
     /// memory (`PRAGMA mmap_size`); 0, the default, reads pages with
     /// `pread` into a small page cache. Mapping makes lookups in a big
     /// database faster, and the mapped pages count in the process's RSS.
-    pub sqlite_mmap_size: u64,
-    /// True when `secret_key` is the built-in development key.
-    pub insecure_key: bool,
+    sqlite_mmap_size: u64 = "SQLITE_MMAP_SIZE", Int, source::mmap_size, 0;
 }
 
-// Never print the key, not even in debug output.
-impl fmt::Debug for Settings {
+/// `SECRET_KEY`: never shown, not even in debug output.
+#[derive(Clone)]
+pub struct SecretKey {
+    value: String,
+    insecure: bool,
+}
+
+impl SecretKey {
+    fn new(value: &str) -> SecretKey {
+        SecretKey { value: value.to_owned(), insecure: false }
+    }
+
+    fn insecure_default() -> SecretKey {
+        SecretKey { value: INSECURE_DEV_KEY.to_owned(), insecure: true }
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+
+    /// True when no `SECRET_KEY` was configured: the built-in development key.
+    pub fn is_insecure(&self) -> bool {
+        self.insecure
+    }
+}
+
+impl fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Settings")
-            .field("secret_key", &"<redacted>")
-            .field("algorithm", &self.algorithm)
-            .field("database_url", &crate::db::redact_url(&self.database_url))
-            .field("time_zone", &self.time_zone)
-            .field("bind", &self.bind)
-            .field("pool_size", &self.pool_size)
-            .field("access_log", &self.access_log)
-            .field("sqlite_mmap_size", &self.sqlite_mmap_size)
-            .finish()
+        f.write_str("<redacted>")
     }
 }
 
@@ -80,27 +119,6 @@ pub enum SettingsError {
     DotEnv(String),
 }
 
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileSettings {
-    #[serde(rename = "SECRET_KEY")]
-    secret_key: Option<String>,
-    #[serde(rename = "ALGORITHM")]
-    algorithm: Option<String>,
-    #[serde(rename = "DATABASE_URL")]
-    database_url: Option<String>,
-    #[serde(rename = "TIME_ZONE")]
-    time_zone: Option<String>,
-    #[serde(rename = "BIND")]
-    bind: Option<String>,
-    #[serde(rename = "POOL_SIZE")]
-    pool_size: Option<u32>,
-    #[serde(rename = "ACCESS_LOG")]
-    access_log: Option<bool>,
-    #[serde(rename = "SQLITE_MMAP_SIZE")]
-    sqlite_mmap_size: Option<u64>,
-}
-
 /// Where the settings come from.
 pub struct Sources<'a> {
     /// An explicit `--settings PATH`; it must exist.
@@ -110,31 +128,30 @@ pub struct Sources<'a> {
 }
 
 impl Settings {
-    /// Settings for tests: a given key and database, everything else default.
+    /// Settings for tests: a given key and database, a free port on
+    /// loopback, everything else default. Panics if `database_url` is
+    /// unusable (a test's own mistake).
     pub fn for_tests(secret_key: &str, database_url: &str) -> Settings {
-        Settings {
-            secret_key: secret_key.to_owned(),
-            algorithm: DEFAULT_ALGORITHM.to_owned(),
-            database_url: database_url.to_owned(),
-            time_zone: DEFAULT_TIME_ZONE.to_owned(),
-            bind: "127.0.0.1:0".to_owned(),
-            pool_size: 4,
-            access_log: false,
-            sqlite_mmap_size: 0,
-            insecure_key: false,
-        }
+        let env = |key: &str| match key {
+            "SECRET_KEY" => Some(secret_key.to_owned()),
+            "DATABASE_URL" => Some(database_url.to_owned()),
+            "BIND" => Some("127.0.0.1:0".to_owned()),
+            "POOL_SIZE" => Some("4".to_owned()),
+            _ => None,
+        };
+        Settings::resolve(&File::default(), &env).unwrap_or_else(|e| panic!("test settings: {e}"))
     }
 
     /// Loads the settings from the file, `.env` and the environment.
     pub fn load(sources: Sources<'_>) -> Result<Settings, SettingsError> {
         let file = match sources.file {
-            Some(path) => read_file(path)?,
+            Some(path) => File::read(path, KEYS)?,
             None => {
                 let default = Path::new(DEFAULT_SETTINGS_FILE);
                 if default.exists() {
-                    read_file(default)?
+                    File::read(default, KEYS)?
                 } else {
-                    FileSettings::default()
+                    File::default()
                 }
             }
         };
@@ -145,141 +162,8 @@ impl Settings {
                 Err(e) => return Err(SettingsError::DotEnv(e.to_string())),
             }
         }
-        Settings::resolve(file, |key| std::env::var(key).ok())
+        Settings::resolve(&file, &|key| std::env::var(key).ok())
     }
-
-    fn resolve(file: FileSettings, env: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
-        let pick = |key: &str, from_file: Option<String>| env(key).or(from_file);
-        let secret = pick("SECRET_KEY", file.secret_key);
-        let insecure_key = secret.is_none();
-        let secret_key = secret.unwrap_or_else(|| INSECURE_DEV_KEY.to_owned());
-        let pool_size = typed(&env, "POOL_SIZE", file.pool_size, |raw| raw.trim().parse().ok(), "a positive integer")?;
-        let access_log =
-            typed(&env, "ACCESS_LOG", file.access_log, parse_bool, "a boolean (true/false, 1/0, yes/no, on/off)")?;
-        let sqlite_mmap_size = typed(
-            &env,
-            "SQLITE_MMAP_SIZE",
-            file.sqlite_mmap_size,
-            |raw| raw.trim().parse().ok(),
-            "a number of bytes (0 or more)",
-        )?;
-        let settings = Settings {
-            secret_key,
-            algorithm: pick("ALGORITHM", file.algorithm).unwrap_or_else(|| DEFAULT_ALGORITHM.to_owned()),
-            database_url: pick("DATABASE_URL", file.database_url).unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
-            time_zone: pick("TIME_ZONE", file.time_zone).unwrap_or_else(|| DEFAULT_TIME_ZONE.to_owned()),
-            bind: pick("BIND", file.bind).unwrap_or_else(|| DEFAULT_BIND.to_owned()),
-            pool_size: pool_size.unwrap_or_else(default_pool_size),
-            access_log: access_log.unwrap_or(false),
-            sqlite_mmap_size: sqlite_mmap_size.unwrap_or(0),
-            insecure_key,
-        };
-        settings.validate()?;
-        Ok(settings)
-    }
-
-    /// Checks every setting; the first bad one is reported by name.
-    pub fn validate(&self) -> Result<(), SettingsError> {
-        if self.secret_key.is_empty() {
-            return Err(invalid("SECRET_KEY", "must not be empty"));
-        }
-        if crate::auth::jwt::Algorithm::parse(&self.algorithm).is_none() {
-            return Err(invalid(
-                "ALGORITHM",
-                &format!("unsupported algorithm {:?} (supported: HS256, HS384, HS512)", self.algorithm),
-            ));
-        }
-        crate::db::DatabaseUrl::parse(&self.database_url).map_err(|reason| invalid("DATABASE_URL", &reason))?;
-        if self.time_zone.parse::<chrono_tz::Tz>().is_err() {
-            return Err(invalid("TIME_ZONE", &format!("unknown time zone {:?}", self.time_zone)));
-        }
-        if self.bind.parse::<std::net::SocketAddr>().is_err() && !looks_like_host_port(&self.bind) {
-            return Err(invalid("BIND", &format!("{:?} is not HOST:PORT", self.bind)));
-        }
-        if self.pool_size == 0 {
-            return Err(invalid("POOL_SIZE", "must be at least 1"));
-        }
-        if i64::try_from(self.sqlite_mmap_size).is_err() {
-            return Err(invalid("SQLITE_MMAP_SIZE", "must be below 2^63 bytes"));
-        }
-        Ok(())
-    }
-
-    /// The configured time zone (validated at load).
-    pub fn tz(&self) -> chrono_tz::Tz {
-        self.time_zone.parse().unwrap_or(chrono_tz::Asia::Seoul)
-    }
-}
-
-/// A typed setting: the environment variable `key` parsed by `parse` (an
-/// unparsable value names the setting and what it should be), else the file's.
-fn typed<T>(
-    env: &impl Fn(&str) -> Option<String>,
-    key: &'static str,
-    from_file: Option<T>,
-    parse: impl Fn(&str) -> Option<T>,
-    expected: &str,
-) -> Result<Option<T>, SettingsError> {
-    match env(key) {
-        Some(raw) => match parse(&raw) {
-            Some(value) => Ok(Some(value)),
-            None => Err(SettingsError::Invalid { key, reason: format!("{raw:?} is not {expected}") }),
-        },
-        None => Ok(from_file),
-    }
-}
-
-/// An environment variable's boolean, as people write them.
-fn parse_bool(raw: &str) -> Option<bool> {
-    match raw.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Some(true),
-        "0" | "false" | "no" | "off" | "" => Some(false),
-        _ => None,
-    }
-}
-
-fn default_pool_size() -> u32 {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) as u32;
-    (cores * 4).clamp(4, 32)
-}
-
-fn looks_like_host_port(bind: &str) -> bool {
-    match bind.rsplit_once(':') {
-        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok(),
-        None => false,
-    }
-}
-
-fn invalid(key: &'static str, reason: &str) -> SettingsError {
-    SettingsError::Invalid { key, reason: reason.to_owned() }
-}
-
-fn read_file(path: &Path) -> Result<FileSettings, SettingsError> {
-    let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| SettingsError::Unreadable { path: shown.clone(), reason: e.to_string() })?;
-    parse_file(&text, &shown)
-}
-
-fn parse_file(text: &str, shown: &str) -> Result<FileSettings, SettingsError> {
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| SettingsError::BadToml {
-        path: shown.to_owned(),
-        reason: one_line(e.message()),
-    })?;
-    if let Some(key) = table.keys().find(|k| !KEYS.contains(&k.as_str())) {
-        return Err(SettingsError::UnknownKey { path: shown.to_owned(), key: key.clone(), known: KEYS.join(", ") });
-    }
-    FileSettings::deserialize(toml::Value::Table(table))
-        .map_err(|e| SettingsError::BadToml { path: shown.to_owned(), reason: one_line(e.message()) })
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// The settings file path to show in messages.
-pub fn settings_path(explicit: Option<&Path>) -> PathBuf {
-    explicit.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(DEFAULT_SETTINGS_FILE))
 }
 
 #[cfg(test)]
@@ -288,20 +172,20 @@ mod tests {
     use std::collections::HashMap;
 
     fn resolve(file: &str, env: &[(&str, &str)]) -> Result<Settings, SettingsError> {
-        let file = parse_file(file, "my_settings.toml")?;
+        let file = File::parse(file, "my_settings.toml", KEYS)?;
         let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Settings::resolve(file, |k| env.get(k).cloned())
+        Settings::resolve(&file, &|k| env.get(k).cloned())
     }
 
     #[test]
     fn defaults_without_any_source() {
         let s = resolve("", &[]).unwrap();
-        assert_eq!(s.secret_key, INSECURE_DEV_KEY);
-        assert!(s.insecure_key);
-        assert_eq!(s.algorithm, "HS256");
-        assert_eq!(s.database_url, "db.sqlite3");
-        assert_eq!(s.bind, "127.0.0.1:8000");
-        assert_eq!(s.time_zone, "Asia/Seoul");
+        assert_eq!(s.secret_key.expose(), INSECURE_DEV_KEY);
+        assert!(s.secret_key.is_insecure());
+        assert_eq!(s.algorithm, Algorithm::HS256);
+        assert_eq!(s.database_url, DatabaseUrl::Sqlite("db.sqlite3".into()));
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8000");
+        assert_eq!(s.time_zone, chrono_tz::Asia::Seoul);
         assert!(!s.access_log, "gunicorn, as the original runs, keeps no access log");
     }
 
@@ -328,9 +212,9 @@ mod tests {
     #[test]
     fn environment_overrides_file() {
         let s = resolve("SECRET_KEY = \"from-file\"\nBIND = \"0.0.0.0:9000\"", &[("SECRET_KEY", "from-env")]).unwrap();
-        assert_eq!(s.secret_key, "from-env");
-        assert!(!s.insecure_key);
-        assert_eq!(s.bind, "0.0.0.0:9000");
+        assert_eq!(s.secret_key.expose(), "from-env");
+        assert!(!s.secret_key.is_insecure());
+        assert_eq!(s.bind.to_string(), "0.0.0.0:9000");
     }
 
     #[test]
@@ -363,9 +247,16 @@ mod tests {
     }
 
     #[test]
+    fn a_bind_name_is_resolved_once() {
+        let s = resolve("BIND = \"localhost:8001\"", &[]).unwrap();
+        assert!(s.bind.ip().is_loopback() && s.bind.port() == 8001, "{}", s.bind);
+        assert!(resolve("", &[("POOL_SIZE", "0")]).unwrap_err().to_string().contains("at least 1"));
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
     fn debug_output_hides_the_key_and_password() {
-        let mut s = Settings::for_tests("s3cr3t-value", "postgres://u:pw@h/db");
-        s.database_url = "postgres://u:pw@h/db".into();
+        let s = Settings::for_tests("s3cr3t-value", "postgres://u:pw@h/db");
         let shown = format!("{s:?}");
         assert!(!shown.contains("s3cr3t-value"));
         assert!(!shown.contains(":pw@"));

@@ -28,7 +28,7 @@
 
 use std::time::{Duration, Instant};
 
-use ledger_server::db::{Database, DatabaseUrl, GuardLookup, TokenRows};
+use ledger_server::db::{DatabaseUrl, GuardLookup, Store, TokenRows};
 
 /// CPU time consumed by the calling thread, in seconds.
 fn thread_cpu() -> f64 {
@@ -82,7 +82,7 @@ fn main() {
         std::process::exit(2);
     }
     let seconds: f64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(3.0);
-    let db = Database::open(&url, 2, chrono_tz::Asia::Seoul, mmap).unwrap_or_else(|e| {
+    let db = Store::open(&url, 2, chrono_tz::Asia::Seoul, mmap).unwrap_or_else(|e| {
         eprintln!("lookup_cost: {e}");
         std::process::exit(1)
     });
@@ -137,7 +137,7 @@ fn main() {
 /// them; on SQLite through the group commit, one transaction each). The two
 /// phases are timed apart: SQLite has one writer at a time, so the
 /// deletions' wall time is a floor under any server's burst time.
-fn logouts(db: &Database, ids: &[i64]) {
+fn logouts(db: &Store, ids: &[i64]) {
     let fail = |e: &dyn std::fmt::Display| -> ! {
         eprintln!("lookup_cost: {e}");
         std::process::exit(1)
@@ -154,19 +154,8 @@ fn logouts(db: &Database, ids: &[i64]) {
     let (read_wall, read_cpu) = (wall0.elapsed().as_secs_f64(), thread_cpu() - cpu0);
     let (wall1, cpu1, all1) = (Instant::now(), thread_cpu(), process_cpu());
     for chunk in tokens.chunks(32) {
-        match chunk.iter().map(|&t| db.queue_delete_token(t)).collect::<Option<Vec<_>>>() {
-            // SQLite: queued together, committed together, as concurrent requests are.
-            Some(pending) => {
-                for p in pending {
-                    p.blocking_recv().unwrap_or_else(|e| fail(&e)).unwrap_or_else(|e| fail(&e));
-                }
-            }
-            None => {
-                for t in chunk {
-                    db.delete_token(*t).unwrap_or_else(|e| fail(&e));
-                }
-            }
-        }
+        // SQLite: queued together, committed together, as concurrent requests are.
+        db.delete_tokens(chunk).unwrap_or_else(|e| fail(&e));
     }
     let (delete_wall, delete_cpu) = (wall1.elapsed().as_secs_f64(), thread_cpu() - cpu1);
     // The background checkpoint of the last commits runs a few ms later:

@@ -24,14 +24,15 @@ use diesel::sqlite::SqliteConnection;
 use tokio::sync::oneshot;
 
 use super::checkpoint::Checkpointer;
-use super::schema::sqlite as s;
-use super::{checkout, DbError, Reachability};
+use crate::db::pool::{checkout, Reachability};
+use crate::db::schema::sqlite as s;
+use crate::db::DbError;
 
 /// The most logouts one transaction takes.
 const MAX_BATCH: usize = 256;
 
 /// A logout's answer, once its transaction committed (or failed).
-pub type Pending = oneshot::Receiver<Result<(), DbError>>;
+pub(crate) type Pending = oneshot::Receiver<Result<(), DbError>>;
 
 struct Job {
     token_id: i64,
@@ -40,12 +41,12 @@ struct Job {
 
 /// The queue in front of the committing thread; the thread stops when the
 /// last clone of the database is dropped.
-pub struct GroupCommit {
+pub(crate) struct GroupCommit {
     jobs: Mutex<mpsc::Sender<Job>>,
 }
 
 impl GroupCommit {
-    pub fn start(
+    pub(crate) fn start(
         pool: Pool<ConnectionManager<SqliteConnection>>,
         reach: Arc<Reachability>,
         checkpointer: Arc<Checkpointer>,
@@ -69,11 +70,11 @@ impl GroupCommit {
 
     /// Queues the deletion of a token row; the receiver gets the outcome
     /// after the commit.
-    pub fn delete_token(&self, token_id: i64) -> Pending {
+    pub(crate) fn delete_token(&self, token_id: i64) -> Pending {
         let (reply, pending) = oneshot::channel();
         let queue = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(mpsc::SendError(job)) = queue.send(Job { token_id, reply }) {
-            let _ = job.reply.send(Err(DbError::Shared("the SQLite commit thread has stopped".into())));
+            let _ = job.reply.send(Err(DbError::CommitStopped));
         }
         pending
     }
@@ -98,9 +99,9 @@ fn commit(pool: &Pool<ConnectionManager<SqliteConnection>>, reach: &Reachability
             }
         }
         Err(e) => {
-            let message = e.to_string();
+            let shared = Arc::new(e);
             for job in batch {
-                let _ = job.reply.send(Err(DbError::Shared(message.clone())));
+                let _ = job.reply.send(Err(DbError::Commit(shared.clone())));
             }
         }
     }

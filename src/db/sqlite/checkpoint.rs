@@ -32,21 +32,21 @@ use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, Pool};
 use diesel::sqlite::SqliteConnection;
 
-use super::{checkout, Reachability};
+use crate::db::pool::{checkout, Reachability};
 
 /// Each connection's automatic checkpoint threshold (SQLite's default is
 /// 1000): reached only if this thread falls behind.
-pub const AUTOCHECKPOINT_PAGES: u32 = 10_000;
+pub(crate) const AUTOCHECKPOINT_PAGES: u32 = 10_000;
 /// A checkpoint runs this long after the first commit it has not copied.
 const DELAY: Duration = Duration::from_millis(10);
 
 /// The handle writers notify; the thread stops with the last handle.
-pub struct Checkpointer {
+pub(crate) struct Checkpointer {
     wrote: Mutex<mpsc::Sender<()>>,
 }
 
 impl Checkpointer {
-    pub fn start(
+    pub(crate) fn start(
         pool: Pool<ConnectionManager<SqliteConnection>>,
         reach: Arc<Reachability>,
     ) -> std::io::Result<Checkpointer> {
@@ -76,7 +76,7 @@ impl Checkpointer {
     }
 
     /// A commit added pages to the WAL.
-    pub fn wrote(&self) {
+    pub(crate) fn wrote(&self) {
         let _ = self.wrote.lock().unwrap_or_else(|e| e.into_inner()).send(());
     }
 }

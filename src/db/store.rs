@@ -1,0 +1,166 @@
+//! [`Store`]: the pool of one backend and the queries the users app makes,
+//! each a synchronous call that the [`super::Database`] facade runs off the
+//! async workers.
+//!
+//! Every query is written once and expanded for each backend by
+//! [`with_conn!`]; comparisons (`email = ?`) run in the database, so they
+//! follow its collation exactly as Django's do. Only what truly differs
+//! per backend (timestamps, PostgreSQL's planning of inserts, migration
+//! locks) is written per backend.
+
+use std::sync::Arc;
+
+#[cfg(feature = "mysql")]
+use diesel::mysql::MysqlConnection;
+#[cfg(feature = "postgres")]
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ConnectionManager, Pool};
+
+use super::pool::{self, Reachability};
+use super::sqlite::Sqlite;
+use super::{DatabaseUrl, DbError};
+
+pub(crate) enum Backend {
+    Sqlite(Sqlite),
+    #[cfg(feature = "postgres")]
+    Postgres(Pool<ConnectionManager<PgConnection>>),
+    #[cfg(feature = "mysql")]
+    Mysql(Pool<ConnectionManager<MysqlConnection>>),
+}
+
+/// One database: its pool (and, on SQLite, its background threads), the
+/// time zone timestamps are written in, and the server's reachability.
+/// Its methods block: call them off the async workers (the server does so
+/// through [`super::Database`]).
+pub struct Store {
+    pub(crate) backend: Backend,
+    pub(crate) tz: chrono_tz::Tz,
+    pub(crate) reach: Arc<Reachability>,
+}
+
+/// Runs `$body` with `$conn` bound to a pooled connection and `$s` to the
+/// backend's schema module, once per backend. `read_only` bodies are safe
+/// to run again: on PostgreSQL one that failed on a dropped connection is
+/// retried once on another.
+macro_rules! with_conn {
+    ($db:expr, $conn:ident, $s:ident => $body:block) => {
+        with_conn!($db, $conn, $s, false => $body)
+    };
+    ($db:expr, $conn:ident, $s:ident, read_only => $body:block) => {
+        with_conn!($db, $conn, $s, true => $body)
+    };
+    ($db:expr, $conn:ident, $s:ident, $retry:literal => $body:block) => {
+        match &$db.backend {
+            $crate::db::store::Backend::Sqlite(sqlite) => {
+                let mut pooled = $crate::db::pool::checkout(&sqlite.pool, &$db.reach)?;
+                let $conn = &mut *pooled;
+                #[allow(unused_imports)]
+                use $crate::db::schema::sqlite as $s;
+                $body
+            }
+            #[cfg(feature = "postgres")]
+            $crate::db::store::Backend::Postgres(pool) => {
+                #[allow(unused_imports)]
+                use $crate::db::schema::postgres as $s;
+                let mut attempt = 0;
+                loop {
+                    let mut pooled = $crate::db::pool::checkout(pool, &$db.reach)?;
+                    let result = {
+                        let $conn = &mut *pooled;
+                        (|| $body)()
+                    };
+                    // A connection the server dropped (a restart) is seen
+                    // only when used: it is discarded on return, the pool
+                    // checks the others, and a read is retried once.
+                    if result.is_err() && $crate::db::pool::dropped(&mut *pooled) {
+                        $db.reach.suspect();
+                        if $retry && attempt == 0 {
+                            attempt += 1;
+                            continue;
+                        }
+                    }
+                    break result;
+                }
+            }
+            #[cfg(feature = "mysql")]
+            $crate::db::store::Backend::Mysql(pool) => {
+                let mut pooled = $crate::db::pool::checkout(pool, &$db.reach)?;
+                let $conn = &mut *pooled;
+                #[allow(unused_imports)]
+                use $crate::db::schema::mysql as $s;
+                $body
+            }
+        }
+    };
+}
+
+pub(crate) use with_conn;
+
+impl Store {
+    /// Makes the pool; connections are opened on first use (see
+    /// [`Store::ping`]). `sqlite_mmap_size`: SQLite's `PRAGMA mmap_size`
+    /// for every connection (0: off); other backends ignore it.
+    pub fn open(url: &DatabaseUrl, pool_size: u32, tz: chrono_tz::Tz, sqlite_mmap_size: u64) -> Result<Store, DbError> {
+        let reach = Arc::new(Reachability::default());
+        let backend = match url {
+            DatabaseUrl::Sqlite(path) => {
+                Backend::Sqlite(Sqlite::open(&path.to_string_lossy(), pool_size, sqlite_mmap_size, &reach)?)
+            }
+            // Queries may use cached generic plans; the one statement
+            // whose plan changes an answer is planned as Django's is (see
+            // `create_user`).
+            #[cfg(feature = "postgres")]
+            DatabaseUrl::Postgres(url) => Backend::Postgres(pool::pool(
+                url,
+                pool_size,
+                "SET application_name = 'ledger-server'".into(),
+                false,
+                &reach,
+            )?),
+            // Django's MySQL OPTIONS: utf8mb4 and strict mode.
+            #[cfg(feature = "mysql")]
+            DatabaseUrl::Mysql(url) => {
+                Backend::Mysql(pool::pool(url, pool_size, "SET sql_mode = 'STRICT_TRANS_TABLES'".into(), true, &reach)?)
+            }
+        };
+        Ok(Store { backend, tz, reach })
+    }
+
+    /// Connections the pool may hold.
+    pub fn pool_size(&self) -> u32 {
+        match &self.backend {
+            Backend::Sqlite(sqlite) => sqlite.pool.max_size(),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pool) => pool.max_size(),
+            #[cfg(feature = "mysql")]
+            Backend::Mysql(pool) => pool.max_size(),
+        }
+    }
+
+    /// The backend's name, for logs.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => "postgresql",
+            #[cfg(feature = "mysql")]
+            Backend::Mysql(_) => "mysql",
+        }
+    }
+
+    /// The SQLite parts, on SQLite.
+    pub(crate) fn sqlite(&self) -> Option<&Sqlite> {
+        match &self.backend {
+            Backend::Sqlite(sqlite) => Some(sqlite),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
+    /// SQLite: a commit outside the group commit added pages to the WAL.
+    pub(crate) fn wrote(&self) {
+        if let Some(sqlite) = self.sqlite() {
+            sqlite.wrote();
+        }
+    }
+}

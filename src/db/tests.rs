@@ -1,0 +1,192 @@
+//! The database layer against real SQLite files (and a PostgreSQL URL
+//! nothing listens on): queries, outcomes, the group commit, checkpoints,
+//! and the async facade.
+
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+
+use super::pool::CHECKOUT_TIMEOUT;
+use super::sqlite::Pending;
+use super::*;
+
+fn temp_db() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DatabaseUrl::parse(dir.path().join("t.sqlite3").to_str().unwrap()).unwrap();
+    let db = Store::open(&url, 2, chrono_tz::Asia::Seoul, 0).unwrap();
+    db.migrate().unwrap();
+    (dir, db)
+}
+
+#[test]
+fn users_tokens_and_logout_outcomes() {
+    let (_dir, db) = temp_db();
+    assert_eq!(db.create_user("a@b.co", "$2b$12$x").unwrap(), Created::Created);
+    assert_eq!(db.create_user("a@b.co", "$2b$12$y").unwrap(), Created::Duplicate);
+    assert!(db.email_exists("a@b.co").unwrap());
+    assert!(!db.email_exists("A@b.co").unwrap());
+    let user = db.find_by_email("a@b.co").unwrap().unwrap();
+    assert_eq!(user.id, 1);
+    assert!(matches!(db.guard_lookup(2).unwrap(), GuardLookup::NoUser));
+    assert!(matches!(db.guard_lookup(1).unwrap(), GuardLookup::NoToken));
+    db.add_token(1, "t").unwrap();
+    let GuardLookup::User(u, TokenRows::One(token)) = db.guard_lookup(1).unwrap() else { panic!("one token") };
+    assert_eq!(u, 1);
+    db.delete_token(token).unwrap();
+    assert!(matches!(db.guard_lookup(1).unwrap(), GuardLookup::NoToken));
+    // Deleting a row that is already gone is no error (Django's delete()).
+    db.delete_token(token).unwrap();
+    db.add_token(1, "t").unwrap();
+    db.add_token(1, "t").unwrap();
+    assert!(matches!(db.guard_lookup(1).unwrap(), GuardLookup::User(_, TokenRows::Several)));
+    // A token for a user that does not exist violates the foreign key.
+    assert!(db.add_token(99, "t").is_err());
+}
+
+#[derive(QueryableByName)]
+struct MmapSize {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    mmap_size: i64,
+}
+
+fn mmap_size_of_a_connection(db: &Store) -> i64 {
+    let mut conn = db.sqlite().expect("SQLite").pool.get().unwrap();
+    diesel::sql_query("PRAGMA mmap_size").get_result::<MmapSize>(&mut conn).unwrap().mmap_size
+}
+
+/// SQLITE_MMAP_SIZE reaches every pooled connection; 0 leaves mapping off.
+#[test]
+fn sqlite_mmap_size_applies_to_connections() {
+    let (_dir, db) = temp_db();
+    assert_eq!(mmap_size_of_a_connection(&db), 0);
+    let dir = tempfile::tempdir().unwrap();
+    let url = DatabaseUrl::parse(dir.path().join("m.sqlite3").to_str().unwrap()).unwrap();
+    let db = Store::open(&url, 2, chrono_tz::Asia::Seoul, 64 << 20).unwrap();
+    db.migrate().unwrap();
+    assert_eq!(mmap_size_of_a_connection(&db), 64 << 20);
+    assert!(matches!(db.guard_lookup(1).unwrap(), GuardLookup::NoUser));
+}
+
+/// Nothing listens on port 1: each request fails at once, as Django's
+/// do, instead of waiting for the pool's checkout timeout.
+#[test]
+fn an_unreachable_server_fails_requests_fast() {
+    let url = DatabaseUrl::parse("postgres://postgres@127.0.0.1:1/none").unwrap();
+    let db = Store::open(&url, 2, chrono_tz::Asia::Seoul, 0).unwrap();
+    for attempt in 0..3 {
+        let started = Instant::now();
+        let error = db.ping().unwrap_err().to_string();
+        assert!(started.elapsed() < CHECKOUT_TIMEOUT / 2, "attempt {attempt} took {:?}", started.elapsed());
+        assert!(error.contains("database unreachable") && !error.contains('\n'), "{error}");
+    }
+}
+
+fn token_of(db: &Store, user_id: i64) -> i64 {
+    match db.guard_lookup(user_id).unwrap() {
+        GuardLookup::User(_, TokenRows::One(token)) => token,
+        other => panic!("user {user_id}: {other:?}"),
+    }
+}
+
+/// `n` users, each with one token row; their token ids.
+fn users_with_tokens(db: &Store, n: i64) -> Vec<i64> {
+    for i in 0..n {
+        db.create_user(&format!("u{i}@b.co"), "$2b$12$x").unwrap();
+        db.add_token(i + 1, "t").unwrap();
+    }
+    (1..=n).map(|id| token_of(db, id)).collect()
+}
+
+/// Logouts queued together commit together: each deletes its row, and
+/// a row deleted twice in one group (two logouts of one session at
+/// once) is no error, as in Django.
+#[test]
+fn sqlite_group_commit_deletes_every_queued_row() {
+    let (_dir, db) = temp_db();
+    let tokens = users_with_tokens(&db, 40);
+    let mut pending: Vec<Pending> = tokens.iter().map(|t| db.sqlite().unwrap().queue_delete_token(*t)).collect();
+    pending.push(db.sqlite().unwrap().queue_delete_token(tokens[6]));
+    for p in pending {
+        p.blocking_recv().unwrap().unwrap();
+    }
+    for id in 1..=40 {
+        assert!(matches!(db.guard_lookup(id).unwrap(), GuardLookup::NoToken), "user {id}");
+    }
+}
+
+/// While another connection holds the write lock past `busy_timeout`,
+/// the queued deletions fail (500) and change nothing; afterwards they work.
+#[test]
+fn sqlite_group_commit_fails_whole_and_recovers() {
+    let (dir, db) = temp_db();
+    let tokens = users_with_tokens(&db, 3);
+    let mut other = SqliteConnection::establish(dir.path().join("t.sqlite3").to_str().unwrap()).unwrap();
+    other.batch_execute("BEGIN IMMEDIATE").unwrap();
+    let pending: Vec<Pending> = tokens.iter().map(|t| db.sqlite().unwrap().queue_delete_token(*t)).collect();
+    for p in pending {
+        let error = p.blocking_recv().unwrap().unwrap_err().to_string();
+        assert!(error.contains("locked"), "{error}");
+    }
+    other.batch_execute("ROLLBACK").unwrap();
+    for (id, token) in (1..=3).zip(tokens) {
+        assert_eq!(token_of(&db, id), token, "user {id} lost its token");
+        db.delete_token(token).unwrap();
+        assert!(matches!(db.guard_lookup(id).unwrap(), GuardLookup::NoToken), "user {id}");
+    }
+}
+
+/// A logout reaches the main database file (not only the WAL) soon
+/// after its commit, through the background checkpoint: each
+/// connection's own automatic checkpoint would wait for 10,000 pages.
+#[test]
+fn sqlite_checkpoints_in_the_background() {
+    let (dir, db) = temp_db();
+    let tokens = users_with_tokens(&db, 3);
+    db.delete_token(tokens[1]).unwrap();
+    let main_file_alone = dir.path().join("copy.sqlite3");
+    let started = Instant::now();
+    let left = loop {
+        // the main file without its WAL: what a checkpoint has copied
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", main_file_alone.display()));
+        }
+        std::fs::copy(dir.path().join("t.sqlite3"), &main_file_alone).unwrap();
+        let counted = SqliteConnection::establish(main_file_alone.to_str().unwrap())
+            .ok()
+            .and_then(|mut conn| schema::sqlite::tokens::table.count().get_result::<i64>(&mut conn).ok());
+        if counted == Some(2) || started.elapsed() > Duration::from_secs(5) {
+            break counted;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(left, Some(2), "the deletion never reached the main database file");
+}
+
+#[test]
+fn migrating_twice_is_a_no_op() {
+    let (_dir, db) = temp_db();
+    assert!(db.migrate().unwrap().is_empty());
+}
+
+/// The facade answers from the blocking threads and, for a SQLite logout,
+/// from the group commit, without blocking the async caller.
+#[actix_rt::test]
+async fn the_async_facade_runs_every_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DatabaseUrl::parse(dir.path().join("f.sqlite3").to_str().unwrap()).unwrap();
+    let db = Database::open(&url, 2, chrono_tz::Asia::Seoul, 0).unwrap();
+    assert_eq!(db.migrate().await.unwrap(), vec!["20211117000000".to_owned()]);
+    db.ping().await.unwrap();
+    assert_eq!(db.create_user("f@b.co".into(), "$2b$12$x".into()).await.unwrap(), Created::Created);
+    assert!(db.email_exists("f@b.co".into()).await.unwrap());
+    let user = db.find_by_email("f@b.co".into()).await.unwrap().expect("the user");
+    db.add_token(user.id, "t".into()).await.unwrap();
+    let GuardLookup::User(_, TokenRows::One(token)) = db.guard_lookup(user.id).await.unwrap() else {
+        panic!("one token row")
+    };
+    db.delete_token(token).await.unwrap();
+    assert!(matches!(db.guard_lookup(user.id).await.unwrap(), GuardLookup::NoToken));
+    assert!(db.is_embedded() && db.rejects_out_of_range_ids());
+}
