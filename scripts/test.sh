@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: unit tests, the recorded contract fixtures and
-# the live differential test against the Django original.
+# Runs the whole test suite: style and lints, the fresh-machine check of
+# the README's first command, then every test (unit tests, the recorded
+# contract fixtures, the live differential and interop tests against the
+# Django original, resilience, cli) on SQLite, PostgreSQL and MariaDB.
 #
 # It prepares what the tests need first: system packages and the database
 # servers (scripts/services.sh: PostgreSQL on 127.0.0.1:5432, MariaDB on
@@ -33,8 +35,18 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
 
+echo "== cargo fmt --check"
+cargo fmt --all --check
+
+echo "== cargo clippy (all features, then the default build alone)"
+cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
+cargo clippy -p ledger-server --lib --bins --quiet -- -D warnings
+
+echo "== the first command on a fresh machine (no MySQL/MariaDB client library)"
+bash "$root/scripts/fresh-machine.sh"
+
 echo "== cargo nextest run"
 # nextest prints its summary, then lists the failed tests again; the
 # summary line is moved to the end so that it closes the output.
-cargo nextest run --workspace --all-targets --no-fail-fast "$@" 2>&1 |
+cargo nextest run --workspace --all-targets --all-features --no-fail-fast "$@" 2>&1 |
   awk '/^ *Summary \[/ { held = $0; next } { print; fflush() } END { if (held != "") print held }'

@@ -19,7 +19,7 @@
 pub mod auth;
 pub mod db;
 pub mod error;
-pub mod http;
+pub(crate) mod http;
 pub mod runtime;
 pub mod server;
 pub mod settings;

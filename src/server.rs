@@ -17,7 +17,7 @@ use crate::settings::Settings;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Opens the database named by the settings (no connection yet).
-pub fn open_database(settings: &Settings) -> Result<Database, DbError> {
+pub(crate) fn open_database(settings: &Settings) -> Result<Database, DbError> {
     Database::open(&settings.database_url, settings.pool_size, settings.time_zone, settings.sqlite_mmap_size)
 }
 
@@ -25,7 +25,7 @@ pub fn open_database(settings: &Settings) -> Result<Database, DbError> {
 /// is unreachable at start is retried with exponential backoff (1 s up to
 /// 30 s between attempts, for `max_wait` in all), each failure logged.
 /// SQLite is a local file: its errors are final at once.
-pub async fn connect_with_retry(settings: &Settings, max_wait: Duration) -> Result<Database, DbError> {
+pub(crate) async fn connect_with_retry(settings: &Settings, max_wait: Duration) -> Result<Database, DbError> {
     let db = open_database(settings)?;
     let started = Instant::now();
     let mut delay = Duration::from_secs(1);
@@ -46,7 +46,7 @@ pub async fn connect_with_retry(settings: &Settings, max_wait: Duration) -> Resu
 }
 
 /// Applies pending migrations and logs what was applied.
-pub async fn migrate(db: &Database) -> Result<(), DbError> {
+pub(crate) async fn migrate(db: &Database) -> Result<(), DbError> {
     let applied = db.migrate().await?;
     if applied.is_empty() {
         log::info!("database schema is up to date");
@@ -57,7 +57,7 @@ pub async fn migrate(db: &Database) -> Result<(), DbError> {
 }
 
 /// The shared state handlers see.
-pub fn state(settings: &Settings, db: Database) -> Result<web::Data<AppState>, StartupError> {
+pub(crate) fn state(settings: &Settings, db: Database) -> Result<web::Data<AppState>, StartupError> {
     Ok(web::Data::new(AppState {
         db,
         key: TokenKey::new(settings.secret_key.expose(), settings.algorithm),
@@ -69,7 +69,7 @@ pub fn state(settings: &Settings, db: Database) -> Result<web::Data<AppState>, S
 /// Builds the actix server on a bound listener; `.await` it to serve until
 /// SIGTERM or Ctrl-C, after which in-flight requests finish.
 /// `signals: false` leaves SIGTERM/Ctrl-C to the embedding program (tests).
-pub fn http_server(
+pub(crate) fn http_server(
     state: web::Data<AppState>,
     listener: TcpListener,
     signals: bool,

@@ -20,9 +20,9 @@ use pycompat::pyjson::{loads, LoadError, PyValue};
 /// original parses; one level more raises `RecursionError` (the 500 page).
 /// Measured on the oracle: Python's recursion limit minus the stack depth
 /// at which PyJWT's `_load` calls `json.loads`.
-pub const HEADER_JSON_MAX_DEPTH: usize = 958;
+pub(crate) const HEADER_JSON_MAX_DEPTH: usize = 958;
 /// The same for the payload JSON, parsed two frames higher up the stack.
-pub const PAYLOAD_JSON_MAX_DEPTH: usize = 960;
+pub(crate) const PAYLOAD_JSON_MAX_DEPTH: usize = 960;
 
 /// The HMAC algorithms PyJWT can use with a string `SECRET_KEY`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,7 +61,7 @@ impl Algorithm {
 
 /// The signing key and algorithm, built once at start.
 #[derive(Clone)]
-pub struct TokenKey {
+pub(crate) struct TokenKey {
     algorithm: Algorithm,
     encoding: EncodingKey,
     verifier: Verifier,
@@ -115,10 +115,6 @@ impl TokenKey {
         key
     }
 
-    pub fn algorithm(&self) -> Algorithm {
-        self.algorithm
-    }
-
     /// `jwt.encode({"id": user_id}, SECRET_KEY, algorithm=ALGORITHM)`.
     pub fn issue(&self, user_id: i64) -> String {
         #[derive(Serialize)]
@@ -136,7 +132,7 @@ impl TokenKey {
 
 /// Why `jwt.decode` refused a token, as the guard answers it.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Rejection {
+pub(crate) enum Rejection {
     /// `jwt.DecodeError`: 400 `JWT_DECODE_ERROR`.
     Decode,
     /// `jwt.InvalidSignatureError`: 400 `JWT_SIGNATURE_ERROR`.
@@ -150,7 +146,7 @@ pub enum Rejection {
 /// `jwt.decode(header_value, SECRET_KEY, ALGORITHM)`: the payload object,
 /// or how PyJWT would fail. `raw` is the `Authorization` header's bytes;
 /// `now` is the current Unix time in seconds.
-pub fn decode(raw: Option<&[u8]>, key: &TokenKey, now: i64) -> Result<Vec<(String, PyValue)>, Rejection> {
+pub(crate) fn decode(raw: Option<&[u8]>, key: &TokenKey, now: i64) -> Result<Vec<(String, PyValue)>, Rejection> {
     // The header arrives as latin-1 text and PyJWT encodes it as UTF-8.
     let raw = raw.ok_or(Rejection::Decode)?;
     let token = latin1_to_utf8(raw);

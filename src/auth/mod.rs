@@ -5,6 +5,6 @@
 //! [`password::PasswordError`]); the HTTP layer turns them into Django's
 //! answers, and runs bcrypt on its own threads.
 
-pub mod claims;
+pub(crate) mod claims;
 pub mod jwt;
 pub mod password;

@@ -30,12 +30,11 @@ use std::time::Duration;
 use crate::runtime::{self, Stopped};
 
 pub use store::Store;
-pub use time::format_naive;
 pub use url::{redact_url, DatabaseUrl};
 
 /// What failed in the database layer. Each variant's message is one line
 /// that carries its cause and never a password (see the error policy in
-/// `crate::error`); the HTTP layer answers any of them with Django's 500
+/// src/error.rs); the HTTP layer answers any of them with Django's 500
 /// page and logs it once.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

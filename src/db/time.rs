@@ -16,7 +16,7 @@ pub(crate) fn micros(t: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
 
 /// `str(datetime)` of a naive datetime, as Django's SQLite backend stores it
 /// (no fraction when the microseconds are zero).
-pub fn format_naive(t: chrono::NaiveDateTime) -> String {
+pub(crate) fn format_naive(t: chrono::NaiveDateTime) -> String {
     use chrono::Timelike;
     let micros = t.nanosecond() / 1000 % 1_000_000;
     if micros == 0 {

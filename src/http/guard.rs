@@ -26,11 +26,10 @@ use super::state::AppState;
 use crate::auth::claims::{token_user, UserRef};
 use crate::db::TokenRows;
 
-/// A request that passed `log_in_confirm`; `user_id` is `request.user.id`.
+/// A request that passed `log_in_confirm`: the user's token rows, as read
+/// with the user (nothing behind the guard reads `request.user` further).
 #[derive(Debug)]
 pub struct LoggedIn {
-    pub user_id: i64,
-    /// The user's token rows, as read with the user.
     pub tokens: TokenRows,
 }
 
@@ -50,8 +49,8 @@ fn token_user_id(state: &AppState, authorization: Option<&[u8]>) -> Result<i64, 
 
 /// The database part: the user and its token rows.
 async fn lookup(state: web::Data<AppState>, id: i64) -> Result<LoggedIn, Answer> {
-    let (user_id, tokens) = logged_in(state.db.guard_lookup(id).await?)?;
-    Ok(LoggedIn { user_id, tokens })
+    let (_user_id, tokens) = logged_in(state.db.guard_lookup(id).await?)?;
+    Ok(LoggedIn { tokens })
 }
 
 impl FromRequest for LoggedIn {

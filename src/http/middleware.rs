@@ -128,7 +128,7 @@ fn host_is_valid(req: &HttpRequest) -> bool {
 /// The one log line of a 500 page, with its cause: an error when it is
 /// ledger-server's own failure, a warning when the original raises there
 /// too. The path is logged without its query string; causes never hold a
-/// secret (see the error policy in `crate::error`).
+/// secret (see the error policy in src/error.rs).
 fn log_fault(method: &Method, path: &str, answer: &Answer) {
     match answer {
         Answer::ServerError(fault @ Fault::Internal(_)) => log::error!("{method} {path}: 500: {fault}"),

@@ -8,11 +8,11 @@
 //! | [`DbError`], [`Stopped`] | the 500 page, [`Fault::Internal`] |
 //! | [`GuardLookup::NoUser`] / [`GuardLookup::NoToken`] | `INVALID_USER` with 401 / with 200 |
 
+use super::response::message;
 use super::response::{Answer, Fault};
 use crate::auth::jwt::Rejection;
 use crate::auth::password::PasswordError;
 use crate::db::{DbError, GuardLookup, TokenRows};
-use crate::message;
 use crate::runtime::Stopped;
 
 impl From<Rejection> for Answer {

@@ -26,7 +26,6 @@ fn error_page(title: &str, details: &str) -> String {
 /// `JsonResponse({"message": TEXT}, status=STATUS)` for a literal `TEXT` of
 /// capitals and underscores, which `json.dumps` writes as it is: the body
 /// is built at compile time (the tests compare it with [`Answer::json`]).
-#[macro_export]
 macro_rules! message {
     ($status:expr, $text:literal) => {
         $crate::http::response::Answer::Json {
@@ -35,9 +34,10 @@ macro_rules! message {
         }
     };
 }
+pub(crate) use message;
 
 /// Why a request got Django's 500 page. The middleware logs it once, with
-/// the request's method and path (see the error policy in `crate::error`).
+/// the request's method and path (see the error policy in src/error.rs).
 #[derive(Debug, Clone)]
 pub enum Fault {
     /// The original raises here too, on the same input (its own bug,

@@ -8,12 +8,12 @@ use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::StreamExt;
 
 use super::guard::LoggedIn;
+use super::response::message;
 use super::response::Answer;
 use super::routes::Route;
 use super::state::AppState;
 use crate::auth::password;
 use crate::db::{Created, TokenRows};
-use crate::message;
 use pycompat::pyjson::{loads, LoadError, PyStr, PyValue};
 use pycompat::pyregex::{email_ok, password_ok};
 use pycompat::pyrepr::py_str;

@@ -22,14 +22,14 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 
 /// Handle to the pool; cheap to clone.
 #[derive(Clone)]
-pub struct BcryptPool {
+pub(crate) struct BcryptPool {
     queue: SyncSender<Job>,
 }
 
 impl BcryptPool {
     /// Starts `threads` workers (at least one); fails only if the system
     /// refuses a thread.
-    pub fn start(threads: usize) -> std::io::Result<BcryptPool> {
+    pub(crate) fn start(threads: usize) -> std::io::Result<BcryptPool> {
         // Plenty of room: a full queue only delays the caller's task.
         let (queue, jobs) = sync_channel::<Job>(4096);
         let jobs = Arc::new(Mutex::new(jobs));
@@ -41,12 +41,12 @@ impl BcryptPool {
     }
 
     /// One thread per available core.
-    pub fn per_core() -> std::io::Result<BcryptPool> {
+    pub(crate) fn per_core() -> std::io::Result<BcryptPool> {
         BcryptPool::start(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
     }
 
     /// Runs `f` on the pool and waits for it without blocking the caller's thread.
-    pub async fn run<T, F>(&self, f: F) -> Result<T, Stopped>
+    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, Stopped>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,

@@ -9,9 +9,9 @@
 //! [`Stopped`] error into their own.
 
 mod bcrypt_pool;
-pub mod sched;
+pub(crate) mod sched;
 
-pub use bcrypt_pool::BcryptPool;
+pub(crate) use bcrypt_pool::BcryptPool;
 
 /// The pool a job was sent to is gone (only while shutting down), or the
 /// job panicked.
@@ -21,7 +21,7 @@ pub struct Stopped(pub &'static str);
 
 /// Runs `f` on the current actix worker's blocking threads, under
 /// `SCHED_BATCH`, and waits for it without blocking the worker.
-pub async fn blocking<T, F>(f: F) -> Result<T, Stopped>
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, Stopped>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,

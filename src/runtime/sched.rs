@@ -14,7 +14,7 @@
 
 /// A policy for the calling thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Policy {
+pub(crate) enum Policy {
     /// `SCHED_BATCH`: normal share, but no wake-up preemption.
     Batch,
     /// `SCHED_IDLE` (else nice 19): only what nothing else wants.
@@ -25,7 +25,7 @@ pub enum Policy {
 /// refuses leaves the thread as it was (the server works, only less
 /// politely), so nothing is returned.
 #[allow(unsafe_code)]
-pub fn set_current_thread(policy: Policy) {
+pub(crate) fn set_current_thread(policy: Policy) {
     #[cfg(target_os = "linux")]
     {
         let param = libc::sched_param { sched_priority: 0 };
@@ -49,10 +49,10 @@ pub fn set_current_thread(policy: Policy) {
 }
 
 /// The calling thread's policy and nice value, as the kernel reports them
-/// (`sched_getscheduler`, `getpriority`): for tests and diagnostics.
-#[cfg(target_os = "linux")]
+/// (`sched_getscheduler`, `getpriority`): for the tests.
+#[cfg(all(test, target_os = "linux"))]
 #[allow(unsafe_code)]
-pub fn current_thread() -> (libc::c_int, libc::c_int) {
+pub(crate) fn current_thread() -> (libc::c_int, libc::c_int) {
     // SAFETY: plain queries about the calling thread.
     unsafe { (libc::sched_getscheduler(0), libc::getpriority(libc::PRIO_PROCESS, 0)) }
 }
