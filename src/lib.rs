@@ -23,3 +23,6 @@ pub(crate) mod http;
 pub mod runtime;
 pub mod server;
 pub mod settings;
+
+#[cfg(test)]
+mod layout_tests;
