@@ -397,7 +397,7 @@ class Backend:
         self.seed_info = {}
         self.servers = {}
         self.bcrypt = []  # one bcrypt measurement before each round
-        self.lookups = []  # examples/lookup_cost.rs after each round, per database size
+        self.lookups = []  # bench/probes' lookup_cost after each round, per database size
         self.sessions = set()
         self.meter = CpuMeter(lambda: self.sessions)
         self.pg_info = None  # PostgreSQL: shared_buffers and the big database's relation sizes
@@ -903,9 +903,9 @@ class Backend:
 
     def lookup_probe(self, rnd):
         """The guard's database lookup alone on ledger-server's databases
-        (examples/lookup_cost.rs: same query, same connection settings, one
-        thread), with the servers stopped: how much of the big database's
-        extra cost per guard request is the database's own work."""
+        (bench/probes/src/bin/lookup_cost.rs: same query, same connection
+        settings, one thread), with the servers stopped: how much of the big
+        database's extra cost per guard request is the database's own work."""
         for size in ("small", "big"):
             ids = os.path.join(self.dir, f"guard-ids-{size}.txt")
             if not os.path.exists(ids):
@@ -1205,10 +1205,10 @@ def versions(cfg, backends):
 
 def bcrypt_sample(bins, n=3):
     """One measurement of a cost-12 check: ledger-server's own code
-    (examples/bcrypt_cost.rs) and Python bcrypt (the oracle's), each as the
-    CPU time of the checking thread (robust to other programs competing for
-    the cores) and as wall time, plus the checks per second of one thread
-    per core hashing at once."""
+    (bench/probes/src/bin/bcrypt_cost.rs) and Python bcrypt (the oracle's),
+    each as the CPU time of the checking thread (robust to other programs
+    competing for the cores) and as wall time, plus the checks per second
+    of one thread per core hashing at once."""
     stored = seed.password_hash()
     rust = json.loads(run_checked([os.path.join(bins, "bcrypt_cost"), stored, seed.PASSWORD, str(n)]).strip().splitlines()[-1])
     import bcrypt
@@ -1233,7 +1233,8 @@ def bcrypt_summary(samples):
     return {
         "cores": CORES,
         "limit_rps": CORES / t,
-        "rust": {"implementation": "ledger_server::auth::password::check (bcrypt crate), examples/bcrypt_cost.rs",
+        "rust": {"implementation": "ledger_server::auth::password::check (bcrypt crate), "
+                                   "bench/probes/src/bin/bcrypt_cost.rs",
                  "median_cpu_s": t, "median_wall_s": statistics.median(rust_wall), "cpu_s": rust_cpu,
                  "parallel_checks_per_s": statistics.median([s["rust"]["parallel_checks_per_s"] for s in samples])},
         "python": {"implementation": "python bcrypt 3.2.0 checkpw (the oracle's)",
@@ -1307,7 +1308,7 @@ def main():
                     "ledger": "SECRET_KEY=… DATABASE_URL=… BIND=… target/release/ledger-server serve"
                               + (f" (RUST_LOG={cfg.rust_log})" if cfg.rust_log else " (RUST_LOG unset: info)")
                               + (" with ACCESS_LOG=1" if cfg.access_log else ", no access log"),
-                    "floor": "BIND=… target/release/examples/floor",
+                    "floor": "BIND=… target/release/floor",
                 },
                 "runs": b.runs,
                 "servers": b.servers_seen,
