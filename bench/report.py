@@ -667,7 +667,7 @@ def write_results(results_dir, md_path):
                 f"from the disk, not from the page cache, and those reads alone cost more CPU than the whole "
                 f"difference 1M ÷ 1k ≥ 0.90 allows: " + "; ".join(parts) + ". One random 4 KiB read from this "
                 f"machine's disk takes {next(d for d in dl.values() if d)['read_wall_us']:.0f} µs and its CPU "
-                f"(`disk_read_cost` in bench.py, O_DIRECT, after each round)."
+                f"(`disk_read_cost` in bench/driver/probes.py, O_DIRECT, after each round)."
                 + (f" The pages are not cached because this machine reclaims its page cache on its own: {reclaim}. "
                    f"A million-row database's rows that no request touched in the last minute are on the disk "
                    f"again, for Django and ledger-server alike; a logout's session is such a row, and so is every "
