@@ -326,9 +326,18 @@ def cost_table(result):
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
+def _probe_source(res, name):
+    """The source of the run's probe `name` (floor, bcrypt_cost,
+    lookup_cost): bench/probes/src/bin/, or examples/ in runs made before
+    the probes moved into their own workspace member (their bcrypt record
+    names examples/bcrypt_cost.rs)."""
+    impl = res.get("bcrypt", {}).get("rust", {}).get("implementation", "")
+    return f"examples/{name}.rs" if "examples/bcrypt_cost.rs" in impl else f"bench/probes/src/bin/{name}.rs"
+
+
 def _lookups(res):
-    """The guard's database lookup alone (examples/lookup_cost.rs) beside the
-    server's CPU per guard request, on both database sizes."""
+    """The guard's database lookup alone (lookup_cost) beside the server's
+    CPU per guard request, on both database sizes."""
     lookups = res.get("lookups") or []
     if not lookups:
         return None
@@ -339,9 +348,10 @@ def _lookups(res):
     if not (cost["small"] and cost["big"]):
         return None
     srv = {size: statistics.median(v) for size, v in cost.items()}
-    return (f"scale, where the time goes: the guard's database lookup alone (`examples/lookup_cost.rs`: the same "
-            f"query with the same connection settings, one thread, servers stopped) takes {med['small']:.1f} µs of "
-            f"CPU on the small database and {med['big']:.1f} µs on the big one ({med['big'] - med['small']:+.1f} µs); "
+    return (f"scale, where the time goes: the guard's database lookup alone (`{_probe_source(res, 'lookup_cost')}`: "
+            f"the same query with the same connection settings, one thread, servers stopped) takes "
+            f"{med['small']:.1f} µs of CPU on the small database and {med['big']:.1f} µs on the big one "
+            f"({med['big'] - med['small']:+.1f} µs); "
             f"ledger-server's CPU per guard request is {srv['small']:.1f} µs and {srv['big']:.1f} µs "
             f"({srv['big'] - srv['small']:+.1f} µs)."
             + _mapped_lookup(lookups)
@@ -556,7 +566,7 @@ def write_results(results_dir, md_path):
     sc = first["server_commands"]
     out.append(f"- Django: `{sc['django']}` (gunicorn with 2 × cores + 1 workers)")
     out.append(f"- ledger-server: `{sc['ledger']}` (`POOL_SIZE` default), built with `cargo build --release`")
-    out.append(f"- floor: `{sc['floor']}` (`examples/floor.rs`, actix default workers)")
+    out.append(f"- floor: `{sc['floor']}` (`{_probe_source(first, 'floor')}`, actix default workers)")
     cfg = first["config"]
     guard = (f"guard {cfg['guard_duration']} s per run, {2 * cfg['guard_passes']} runs per database size and round; "
              if "guard_duration" in cfg else "")
@@ -581,10 +591,10 @@ def write_results(results_dir, md_path):
         b = res["bcrypt"]
         out.append(f"- bcrypt limit: {b['cores']} cores ÷ {b['rust']['median_cpu_s'] * 1000:.1f} ms = "
                    f"{b['limit_rps']:.2f} logins/s: the median CPU time of {len(b['rust']['cpu_s'])} cost-12 checks "
-                   f"with ledger-server's own `auth::password::check` (`examples/bcrypt_cost.rs`, measured before each "
-                   f"round; wall time {b['rust']['median_wall_s'] * 1000:.1f} ms). Python bcrypt 3.2.0 (Django's) takes "
-                   f"{b['python']['median_cpu_s'] * 1000:.1f} ms of CPU. {b['cores']} threads checking at once reached "
-                   f"{b['rust']['parallel_checks_per_s']:.2f} checks/s.")
+                   f"with ledger-server's own `auth::password::check` (`{_probe_source(res, 'bcrypt_cost')}`, "
+                   f"measured before each round; wall time {b['rust']['median_wall_s'] * 1000:.1f} ms). Python "
+                   f"bcrypt 3.2.0 (Django's) takes {b['python']['median_cpu_s'] * 1000:.1f} ms of CPU. {b['cores']} "
+                   f"threads checking at once reached {b['rust']['parallel_checks_per_s']:.2f} checks/s.")
         lk = _lookups(res)
         if lk:
             out.append(f"- {lk}")
@@ -604,9 +614,9 @@ def write_results(results_dir, md_path):
             why = []
             if any("login" in w for w in limited):
                 why.append("Login rows: ledger-server reached ≥ 95 % of what its bare bcrypt code "
-                           "(`examples/bcrypt_cost.rs`, no server) delivers with one thread per core hashing, measured "
-                           "right before and right after each of its login runs; the machine itself delivers less than "
-                           "95 % of cores ÷ one check's CPU time (the row below each shows both).")
+                           f"(`{_probe_source(res, 'bcrypt_cost')}`, no server) delivers with one thread per core "
+                           "hashing, measured right before and right after each of its login runs; the machine itself "
+                           "delivers less than 95 % of cores ÷ one check's CPU time (the row below each shows both).")
             if any("logout" in w for w in limited):
                 c, cpu, pg = _logout_ceiling(res), _logout_cpu(res), _pg_logout_cpu(res)
                 if pg is not None and pg["extra_us"] > pg["budget_us"]:
@@ -657,7 +667,7 @@ def write_results(results_dir, md_path):
                 f"from the disk, not from the page cache, and those reads alone cost more CPU than the whole "
                 f"difference 1M ÷ 1k ≥ 0.90 allows: " + "; ".join(parts) + ". One random 4 KiB read from this "
                 f"machine's disk takes {next(d for d in dl.values() if d)['read_wall_us']:.0f} µs and its CPU "
-                f"(`disk_read_cost` in bench.py, O_DIRECT, after each round)."
+                f"(`disk_read_cost` in bench/driver/probes.py, O_DIRECT, after each round)."
                 + (f" The pages are not cached because this machine reclaims its page cache on its own: {reclaim}. "
                    f"A million-row database's rows that no request touched in the last minute are on the disk "
                    f"again, for Django and ledger-server alike; a logout's session is such a row, and so is every "

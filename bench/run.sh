@@ -10,21 +10,23 @@
 #
 # What it does: installs wrk if missing (apt-get), prepares the oracle's
 # virtualenv (../shared/reference/run.sh, or $LEDGER_ORACLE_DIR), builds
-# `cargo build --release` ledger-server plus examples/floor.rs and
-# examples/bcrypt_cost.rs and examples/lookup_cost.rs, then runs bench/bench.py under the oracle's
-# Python: it seeds identical, separate databases for both servers directly
-# in SQL, starts gunicorn (2 × cores + 1 workers) and ledger-server, and
-# drives both with wrk, alternating them over several rounds. Every answer
-# is checked; a wrong one fails the run. See bench/README.md.
+# with `cargo build --release` ledger-server and the probes of bench/probes
+# (package ledger-bench-probes: floor, bcrypt_cost, lookup_cost), then runs
+# bench/bench.py under the oracle's Python: it seeds identical, separate
+# databases for both servers directly in SQL, starts gunicorn (2 × cores + 1
+# workers) and ledger-server, and drives both with wrk, alternating them
+# over several rounds. Every answer is checked; a wrong one fails the run.
+# See bench/README.md.
 #
 # Knobs (environment): BENCH_ROUNDS, BENCH_DURATION (s per throughput run),
 # BENCH_LOGIN_DURATION, BENCH_STORM_DURATION, BENCH_USERS (big database),
 # BENCH_SMALL_USERS, BENCH_CONNS, BENCH_WRK_THREADS, BENCH_LOGIN_CONNS,
 # BENCH_STORM_GUARD_CONNS, BENCH_STORM_GUARD_RATE, BENCH_PARALLEL_CHECKS, BENCH_BURST, BENCH_BURSTS, BENCH_DJANGO_BURSTS,
-# BENCH_DJANGO_WORKERS, BENCH_PORT_BASE (ports +1..+5), BENCH_QUIET_WAIT,
+# BENCH_DJANGO_WORKERS, BENCH_PORT_BASE (ports +1..+7), BENCH_QUIET_WAIT,
 # BENCH_SECRET_KEY, BENCH_RUST_LOG, BENCH_ACCESS_LOG, BENCH_PG_HOST/PORT/USER/PASSWORD,
 # BENCH_KEEP=1 (keep the temp dir and the bench_* PostgreSQL databases),
-# BENCH_NO_BUILD=1 (use the binaries already in target/release).
+# BENCH_NO_BUILD=1 (use the binaries already in target/release, or
+# $CARGO_TARGET_DIR/release).
 #
 # Every process it starts is stopped on exit (also on Ctrl-C or a failure);
 # the temp dir under ${TMPDIR:-/tmp} is removed.
@@ -97,14 +99,21 @@ REF_DB_NAME="$tmp/prepare.sqlite3" timeout 900 "$oracle/run.sh" migrate
 [ -x "$venv/bin/python" ] || die "no virtualenv at $venv after run.sh migrate (set REF_VENV as run.sh uses it)"
 
 cd "$root"
+# The server and the probes (bench/probes, a workspace member of its own).
+# --bin selects among both packages' binaries: all four, nothing else.
+build=(cargo build --release -p ledger-server -p ledger-bench-probes
+  --bin ledger-server --bin floor --bin bcrypt_cost --bin lookup_cost)
 if [ -z "${BENCH_NO_BUILD:-}" ]; then
-  say "cargo build --release --bin ledger-server --example floor --example bcrypt_cost --example lookup_cost"
-  cargo build --release --bin ledger-server --example floor --example bcrypt_cost --example lookup_cost
+  say "${build[*]}"
+  "${build[@]}"
 fi
+release="${CARGO_TARGET_DIR:-target}/release"
+for b in ledger-server floor bcrypt_cost lookup_cost; do
+  [ -x "$release/$b" ] || die "no $release/$b (build it: ${build[*]})"
+done
 # Private copies: a rebuild during the run must not change what is measured.
 mkdir -p "$tmp/bin"
-cp target/release/ledger-server target/release/examples/floor target/release/examples/bcrypt_cost \
-  target/release/examples/lookup_cost "$tmp/bin/"
+cp "$release/ledger-server" "$release/floor" "$release/bcrypt_cost" "$release/lookup_cost" "$tmp/bin/"
 
 # the command as given, with the BENCH_* settings that were in effect
 command_line="$( { env | grep -E '^BENCH_[A-Z_]+=' || true; } | sort | tr '\n' ' ')bench/run.sh $*"

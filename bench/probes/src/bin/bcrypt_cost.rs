@@ -1,7 +1,7 @@
 //! Times ledger-server's own bcrypt check (`auth::password::check`, the
 //! function `POST /users/login` runs) for `bench/run.sh`'s bcrypt limit.
 //!
-//!     target/release/examples/bcrypt_cost '<stored $2b$12$ hash>' '<password>' [samples] [per_thread]
+//!     target/release/bcrypt_cost '<stored $2b$12$ hash>' '<password>' [samples] [per_thread]
 //!
 //! Prints one JSON line: for each of `samples` checks (default 7) the CPU
 //! time of the checking thread (`CLOCK_THREAD_CPUTIME_ID`, unaffected by

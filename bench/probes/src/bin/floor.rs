@@ -7,8 +7,8 @@
 //! `bench/run.sh` can use its throughput as the ceiling for the `reject`
 //! workload.
 //!
-//!     cargo build --release --example floor
-//!     BIND=127.0.0.1:8099 target/release/examples/floor
+//!     cargo build --release -p ledger-bench-probes --bin floor
+//!     BIND=127.0.0.1:8099 target/release/floor
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 

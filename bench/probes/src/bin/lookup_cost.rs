@@ -3,9 +3,9 @@
 //! workload: how much of the difference between a database of 1 thousand
 //! and of 1 million users is the database's own work.
 //!
-//!     target/release/examples/lookup_cost DATABASE_URL IDS_FILE [SECONDS]
-//!     target/release/examples/lookup_cost --logout DATABASE_URL IDS_FILE
-//!     target/release/examples/lookup_cost --mmap BYTES DATABASE_URL IDS_FILE [SECONDS]
+//!     target/release/lookup_cost DATABASE_URL IDS_FILE [SECONDS]
+//!     target/release/lookup_cost --logout DATABASE_URL IDS_FILE
+//!     target/release/lookup_cost --mmap BYTES DATABASE_URL IDS_FILE [SECONDS]
 //!
 //! Guard: `IDS_FILE` holds one user id a line; `Database::guard_lookup` (the
 //! query `log_in_confirm` makes) looks them up in turn, round and round, on

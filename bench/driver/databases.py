@@ -1,0 +1,170 @@
+"""What differs between the database engines: where the four databases
+live, how each is made and seeded, how the servers are pointed at one,
+how logout sessions are given back, and what only PostgreSQL can report
+(its WAL position, its buffer pool against the big database's size)."""
+
+import os
+import shutil
+
+import seed
+
+from .common import log
+
+
+class Databases:
+    """One engine's databases; `Backend` holds the four names it makes."""
+
+    name = None
+    # SQLite: the database is a file that ledger-server opens itself. The
+    # run adds a ledger-server mapping the whole file (SQLITE_MMAP_SIZE) for
+    # the scale runs, and the lookup probe also times the lookups mapped, a
+    # read straight from the disk and a logout burst on a copy of the file.
+    embedded = False
+
+    def __init__(self, cfg, workdir):
+        self.cfg, self.dir = cfg, workdir
+
+    def names(self, size):
+        """(Django's database, ledger-server's database) of a size."""
+        raise NotImplementedError
+
+    def create(self, db):
+        """An empty database for Django's migrate, where it needs one."""
+
+    def seed(self, db, n, tokens, pw_hash):
+        """Seeds a migrated database; (users, tokens rows)."""
+        raise NotImplementedError
+
+    def copy(self, src, dst):
+        """ledger-server's copy of Django's seeded database."""
+        raise NotImplementedError
+
+    def django_env(self, db):
+        """The oracle's REF_DB_* settings for a database."""
+        raise NotImplementedError
+
+    def url(self, db):
+        """ledger-server's DATABASE_URL for a database."""
+        raise NotImplementedError
+
+    def add_tokens(self, db, uids, tokens):
+        raise NotImplementedError
+
+    def token_count(self, db, uids):
+        raise NotImplementedError
+
+    def wal_position(self):
+        """The database server's WAL position in bytes, or None."""
+        return None
+
+    def relation_sizes(self, db):
+        """The buffer pool and a database's table and index sizes, or None."""
+        return None
+
+    def drop(self, dbs):
+        """Closes what is open and removes the databases (unless kept)."""
+
+
+class SqliteDatabases(Databases):
+    name = "sqlite"
+    embedded = True
+
+    def names(self, size):
+        return os.path.join(self.dir, f"django-{size}.sqlite3"), os.path.join(self.dir, f"ledger-{size}.sqlite3")
+
+    def seed(self, db, n, tokens, pw_hash):
+        return seed.seed_sqlite(db, n, tokens, pw_hash)
+
+    def copy(self, src, dst):
+        shutil.copyfile(src, dst)
+
+    def django_env(self, db):
+        return {"REF_DB_ENGINE": "sqlite", "REF_DB_NAME": db}
+
+    def url(self, db):
+        return db
+
+    def add_tokens(self, db, uids, tokens):
+        seed.sqlite_add_tokens(db, uids, tokens)
+
+    def token_count(self, db, uids):
+        return seed.sqlite_token_count(db, uids)
+
+
+class PostgresDatabases(Databases):
+    name = "postgres"
+
+    def __init__(self, cfg, workdir):
+        super().__init__(cfg, workdir)
+        self.pg = cfg.pg
+        self._wal_con = None  # the connection that reads the WAL position
+
+    def names(self, size):
+        return f"bench_django_{size}", f"bench_ledger_{size}"
+
+    def create(self, db):
+        self.pg.create(db)
+
+    def seed(self, db, n, tokens, pw_hash):
+        return self.pg.seed(db, n, tokens, pw_hash)
+
+    def copy(self, src, dst):
+        self.pg.create(dst, template=src)
+
+    def django_env(self, db):
+        return dict(REF_DB_ENGINE="postgresql", REF_DB_NAME=db, REF_DB_HOST=self.pg.host, REF_DB_PORT=str(self.pg.port),
+                    REF_DB_USER=self.pg.user, REF_DB_PASSWORD=self.pg.password)
+
+    def url(self, db):
+        return self.pg.url(db)
+
+    def add_tokens(self, db, uids, tokens):
+        self.pg.add_tokens(db, uids, tokens)
+
+    def token_count(self, db, uids):
+        return self.pg.token_count(db, uids)
+
+    def wal_position(self):
+        """PostgreSQL's current WAL position in bytes (exact at once, unlike
+        pg_stat_wal, which backends flush up to seconds later), or None."""
+        try:
+            if self._wal_con is None:
+                self._wal_con = self.pg.connect("postgres")
+            with self._wal_con.cursor() as cur:
+                cur.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+                return int(cur.fetchone()[0])
+        except Exception as e:  # noqa: BLE001 - losing the figure must not stop the run
+            log(f"{self.name}: WAL position unavailable: {e}")
+            self._wal_con = None
+            return None
+
+    def relation_sizes(self, db):
+        """shared_buffers and the database's table and index sizes (MiB):
+        what must fit in PostgreSQL's buffer pool for requests not to read
+        pages from the kernel."""
+        con = self.pg.connect(db)
+        try:
+            with con.cursor() as cur:
+                cur.execute("SELECT current_setting('shared_buffers')")
+                out = {"shared_buffers": cur.fetchone()[0]}
+                cur.execute("SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c "
+                            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i') ORDER BY 1")
+                out["relations_mib"] = {name: round(size / 2**20, 1) for name, size in cur.fetchall()}
+                return out
+        finally:
+            con.close()
+
+    def drop(self, dbs):
+        if self._wal_con is not None:
+            self._wal_con.close()
+            self._wal_con = None
+        if not self.cfg.keep:
+            for db in dbs:
+                try:
+                    self.pg.drop(db)
+                except Exception as e:  # noqa: BLE001 - cleanup must go on
+                    log(f"could not drop {db}: {e}")
+
+
+ENGINES = {"sqlite": SqliteDatabases, "postgres": PostgresDatabases}
