@@ -28,24 +28,8 @@
 
 use std::time::{Duration, Instant};
 
+use ledger_bench_probes::{process_cpu, thread_cpu};
 use ledger_server::db::{DatabaseUrl, GuardLookup, Store, TokenRows};
-
-/// CPU time consumed by the calling thread, in seconds.
-fn thread_cpu() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: a valid timespec to fill; the clock id is a constant.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
-}
-
-/// CPU time consumed by the whole process (every thread: here the commit
-/// and checkpoint threads too), in seconds.
-fn process_cpu() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: a valid timespec to fill; the clock id is a constant.
-    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
-}
 
 fn main() {
     let mut args: Vec<String> = std::env::args().collect();
