@@ -99,4 +99,21 @@ mod tests {
         let unnamed = std::thread::spawn(|| declare(Need::Oracle)).join().expect("thread");
         assert!(unnamed.is_ok(), "threads a test spawns are not checked");
     }
+
+    /// Each way to a server or the oracle asks first, before it touches anything.
+    #[test]
+    fn the_kit_refuses_what_a_test_name_does_not_declare() {
+        use crate::kit::{oracle, AnyConn, PgInstance, TestDb};
+        let refused = |r: Result<(), String>, word: &str| {
+            assert!(r.as_ref().is_err_and(|e| e.contains(&format!("lacks the word `{word}`"))), "{r:?}");
+        };
+        refused(TestDb::create(Backend::Postgres, "x").map(drop), "postgres");
+        refused(TestDb::create(Backend::Mysql, "x").map(drop), "mysql");
+        refused(AnyConn::open(Backend::Postgres, "postgres://nobody@127.0.0.1:1/x").map(drop), "postgres");
+        refused(AnyConn::open(Backend::Mysql, "mysql://nobody@127.0.0.1:1/x").map(drop), "mysql");
+        refused(PgInstance::init().map(drop), "postgres");
+        refused(oracle::check_oracle_prerequisites(), "oracle");
+        let sqlite = TestDb::create(Backend::Sqlite, "x").expect("SQLite needs nothing");
+        assert!(sqlite.connect().is_ok());
+    }
 }
