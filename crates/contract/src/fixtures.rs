@@ -6,6 +6,7 @@
 //! (`secret_key`, `scenario`, `description`, then `exchanges`), each header
 //! is one line, and byte strings use the forms of [`super::model::bytes_to_json`].
 
+use super::kit::Backend;
 use super::model::{bytes_to_json, Request, Response};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -35,6 +36,11 @@ pub struct Fixture {
 /// The fixture directory of this repository (one subdirectory per backend).
 pub fn default_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+/// `tests/fixtures/<backend>` of this repository.
+pub fn backend_dir(backend: Backend) -> PathBuf {
+    default_dir().join(backend.name())
 }
 
 pub fn path_for(dir: &Path, scenario: &str) -> PathBuf {

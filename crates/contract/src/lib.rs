@@ -1,26 +1,32 @@
-//! Contract scenarios, fixtures and the raw HTTP client that plays them.
+//! ledger-server's contract tooling and test kit.
 //!
+//! Contract machinery:
 //! - [`model`]: requests, responses, the contract headers and [`model::compare`];
 //! - [`client`]: a raw HTTP/1.1 client over `TcpStream`;
 //! - [`tokens`]: JWT construction for scenarios;
-//! - [`scenarios`]: the named scenarios; [`random`]: seeded random ones;
-//! - [`fixtures`]: the fixture files under `tests/fixtures/`;
-//! - [`oracle`]: the Django oracle, process groups and SQLite resets;
-//! - [`backend`]: SQLite, PostgreSQL, MySQL: throwaway test databases,
-//!   resets, and reading rows back.
+//! - [`scenarios`]: the named scenarios, by route and input family;
+//!   [`random`]: seeded random ones;
+//! - [`fixtures`]: the fixture files under `tests/fixtures/`, and
+//!   [`record_scenario`], which makes one;
+//! - [`report`]: how differences are reported.
+//!
+//! The test kit, [`kit`]: throwaway databases per backend, ledger-server
+//! in-process or as a process, the Django oracle, a private PostgreSQL
+//! instance, process groups, free ports, and the naming convention of the
+//! tests that need a database server or the oracle.
 
-pub mod backend;
 pub mod client;
 pub mod fixtures;
+pub mod kit;
 pub mod model;
-pub mod oracle;
 pub mod random;
+pub mod report;
 pub mod scenarios;
 pub mod tokens;
 
-use backend::Backend;
 use client::Client;
 use fixtures::{Exchange, Fixture};
+use kit::Backend;
 use scenarios::Scenario;
 
 /// Play a scenario against a server (whose database the caller has reset,

@@ -13,9 +13,8 @@
 //! database (needed for the resets; `--secret-key` must be that server's key).
 
 use clap::Parser;
-use ledger_contract::backend::{Backend, TestDb};
 use ledger_contract::client::Client;
-use ledger_contract::oracle::{Oracle, TempDir};
+use ledger_contract::kit::{Backend, Oracle, TestDb};
 use ledger_contract::scenarios::{self, Scenario, FIXTURE_SECRET_KEY};
 use ledger_contract::{fixtures, random, record_scenario, tokens};
 use std::collections::BTreeMap;
@@ -138,7 +137,10 @@ fn run(args: Args) -> Result<(), String> {
         _ => {
             for backend in backends(&args)? {
                 let db = TestDb::create(backend, "record")?;
-                let tmp = TempDir::new("ledger-record")?;
+                let tmp = tempfile::Builder::new()
+                    .prefix("ledger-record-")
+                    .tempdir()
+                    .map_err(|e| format!("create a temp dir: {e}"))?;
                 let log = tmp.path().join("oracle.log");
                 eprintln!("{backend}: starting the Django oracle on {} (log {})", db.name, log.display());
                 let oracle = Oracle::start_on(&key, &db, &log)?;

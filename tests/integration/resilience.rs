@@ -7,29 +7,22 @@
 //! nothing is half-written, and service resumes by itself once the database
 //! is back.
 //!
-//! The test runs its own throwaway PostgreSQL instance (initdb into a temp
-//! directory, a free port, trust auth), never the shared server that other
-//! tests use: it stops and starts that instance at will. As root, the
-//! PostgreSQL tools run as the `postgres` OS user (initdb refuses root).
+//! The test runs its own throwaway PostgreSQL instance (`kit::PgInstance`:
+//! initdb into a temp directory, a free port, trust auth), never the shared
+//! server that other tests use: it stops and starts that instance at will.
 //! The instance is stopped and its directory removed even if the test fails.
 //! One test instead drops the pool's connections from under it on a
 //! throwaway database of the shared server (its own backends only).
 
-mod common;
-
-use common::users::{access_token, login, logout, show, signup, DieWithParent};
-use std::io::Read;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use ledger_contract::client::Client;
+use ledger_contract::kit::requests::{self, login, logout, show, signup};
+use ledger_contract::kit::{free_addr, LedgerBinary, PgInstance, ServerProcess};
 use ledger_contract::model::{compare, Request, Response};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ledger-server");
 const KEY: &str = "resilience-test-key";
 /// Django's 500 page, byte for byte.
 const SERVER_ERROR_PAGE: &str = "\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Server Error (500)</title>\n</head>\n<body>\n  <h1>Server Error (500)</h1><p></p>\n</body>\n</html>\n";
@@ -40,243 +33,36 @@ const FAIL_WITHIN: Duration = Duration::from_secs(4);
 /// How long the server may take to notice that the database is back.
 const RESUME_WITHIN: Duration = Duration::from_secs(30);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// `…/postgresql/<newest version>/bin`, where Debian puts initdb and pg_ctl.
-fn postgres_bin_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("LEDGER_TEST_PG_BIN") {
-        return PathBuf::from(dir);
-    }
-    let root = Path::new("/usr/lib/postgresql");
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir(root)
-        .unwrap_or_else(|e| {
-            panic!("{}: {e}; install postgresql (scripts/services.sh does) or set LEDGER_TEST_PG_BIN", root.display())
-        })
-        .filter_map(|entry| {
-            let entry = entry.ok()?;
-            let version = entry.file_name().to_str()?.parse::<u32>().ok()?;
-            let bin = entry.path().join("bin");
-            bin.join("initdb").exists().then_some((version, bin))
-        })
-        .collect();
-    versions.sort();
-    versions
-        .pop()
-        .map(|(_, bin)| bin)
-        .unwrap_or_else(|| panic!("no PostgreSQL server binaries under {}", root.display()))
-}
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
-const INSTANCE_PREFIX: &str = "ledger-resilience-pg.";
-/// The pid of the test process that made an instance, in its directory.
-const OWNER_FILE: &str = "owner.pid";
-
-/// Stops and removes instances left behind by test processes that were
-/// killed (a timeout's SIGKILL runs no destructor; pg_ctl's server outlives
-/// the test in a session of its own).
-fn remove_abandoned_instances(parent: &Path, bin: &Path) {
-    let Ok(entries) = std::fs::read_dir(parent) else { return };
-    for entry in entries.flatten() {
-        let dir = entry.path();
-        if !entry.file_name().to_string_lossy().starts_with(INSTANCE_PREFIX) {
-            continue;
-        }
-        let Some(owner) = std::fs::read_to_string(dir.join(OWNER_FILE)).ok().and_then(|s| s.trim().parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let alive = matches!(
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(owner), None),
-            Ok(()) | Err(nix::errno::Errno::EPERM)
-        );
-        if alive {
-            continue;
-        }
-        eprintln!("removing the abandoned PostgreSQL instance {}", dir.display());
-        let stale = PrivatePostgres { dir, bin: bin.to_path_buf(), port: 0 };
-        drop(stale); // pg_ctl stop, then the directory goes
-    }
-}
-
-/// A PostgreSQL instance of this test's own, in a temp directory.
-struct PrivatePostgres {
-    /// Removed on drop.
-    dir: PathBuf,
-    bin: PathBuf,
-    port: u16,
-}
-
-impl PrivatePostgres {
-    /// initdb only: the instance is not running yet.
-    fn init() -> PrivatePostgres {
-        // The postgres user must be able to reach the directory: /tmp, not
-        // a private TMPDIR.
-        let parent = if is_root() { PathBuf::from("/tmp") } else { std::env::temp_dir() };
-        let bin = postgres_bin_dir();
-        remove_abandoned_instances(&parent, &bin);
-        let dir = tempfile::Builder::new().prefix(INSTANCE_PREFIX).tempdir_in(parent).unwrap().keep();
-        std::fs::write(dir.join(OWNER_FILE), std::process::id().to_string()).unwrap();
-        if is_root() {
-            let status = Command::new("chown").arg("postgres:").arg(&dir).status().unwrap();
-            assert!(status.success(), "chown postgres {}", dir.display());
-        }
-        let pg = PrivatePostgres { dir, bin, port: free_port() };
-        pg.run(
-            "initdb",
-            &[
-                "-D",
-                pg.data().to_str().unwrap(),
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-            ],
-        );
-        pg
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.join("data")
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    fn command(&self, tool: &str) -> Command {
-        let exe = self.bin.join(tool);
-        let mut cmd = if is_root() {
-            let mut cmd = Command::new("runuser");
-            cmd.args(["-u", "postgres", "--"]).arg(exe);
-            cmd
-        } else {
-            Command::new(exe)
-        };
-        cmd.current_dir(&self.dir).env_remove("PGDATA").env_remove("PGPORT").env_remove("PGHOST");
-        cmd
-    }
-
-    fn run(&self, tool: &str, args: &[&str]) {
-        let output = self.command(tool).args(args).stdin(Stdio::null()).output().unwrap();
-        assert!(
-            output.status.success(),
-            "{tool} {args:?} failed ({}):\n{}{}\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr),
-            self.server_log()
-        );
-    }
-
-    fn server_log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
-    }
-
-    fn start(&self) {
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=40",
-            self.port,
-            self.dir.display()
-        );
-        let log = self.dir.join("server.log");
-        self.run(
-            "pg_ctl",
-            &[
-                "-D",
-                self.data().to_str().unwrap(),
-                "-l",
-                log.to_str().unwrap(),
-                "-o",
-                &options,
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-        );
-    }
-
-    /// `mode`: `immediate` (as if it crashed) or `fast`.
-    fn stop(&self, mode: &str) {
-        self.run("pg_ctl", &["-D", self.data().to_str().unwrap(), "-m", mode, "-w", "-t", "60", "stop"]);
-    }
-
-    fn connect(&self) -> PgConnection {
-        PgConnection::establish(&self.url()).unwrap_or_else(|e| panic!("connect to the private instance: {e}"))
-    }
-}
-
-impl Drop for PrivatePostgres {
-    fn drop(&mut self) {
-        // Stopped whatever happened, then the files go.
-        let _ = self
-            .command("pg_ctl")
-            .args(["-D", self.data().to_str().unwrap(), "-m", "immediate", "-w", "-t", "30", "stop"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// The ledger-server process; killed when dropped.
+/// The ledger-server process (not waited for: the database may be down),
+/// with its working directory; stopped when dropped, its log printed if
+/// the test fails.
 struct Server {
-    child: Child,
-    addr: SocketAddr,
-    log: PathBuf,
+    process: ServerProcess,
+    addr: std::net::SocketAddr,
     _dir: tempfile::TempDir,
 }
 
 impl Server {
     fn spawn(database_url: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let log = dir.path().join("ledger-server.log");
-        let child = Command::new(BIN)
-            .arg("serve")
-            .current_dir(dir.path())
-            .env("DATABASE_URL", database_url)
-            .env("SECRET_KEY", KEY)
-            .env("BIND", addr.to_string())
-            .env("POOL_SIZE", "4")
-            .env("RUST_LOG", "info")
-            .env_remove("ALGORITHM")
-            .env_remove("TIME_ZONE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .die_with_parent()
-            .spawn()
-            .unwrap();
-        Server { child, addr, log, _dir: dir }
+        let mut process = LedgerBinary::serving(crate::BIN, dir.path(), KEY, database_url)
+            .setting("POOL_SIZE", "4")
+            .spawn(free_addr().unwrap())
+            .unwrap_or_else(|e| panic!("{e}"));
+        process.client.total_timeout = Duration::from_secs(30);
+        Server { addr: process.addr, process, _dir: dir }
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.log()
     }
 
     fn assert_running(&mut self) {
-        if let Some(status) = self.child.try_wait().unwrap() {
-            panic!("ledger-server exited ({status}):\n{}", self.log());
-        }
+        self.process.check_running().unwrap_or_else(|e| panic!("{e}"));
     }
 
     fn send(&self, req: &Request) -> Response {
-        let mut client = Client::new(self.addr);
-        client.total_timeout = Duration::from_secs(30);
-        client
-            .send(req)
-            .unwrap_or_else(|e| panic!("{} {}: {e}\n{}", req.method, String::from_utf8_lossy(&req.path), self.log()))
+        self.process.send(req)
     }
 
     /// Sends `req` and checks that it took less than `bound`.
@@ -294,18 +80,8 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            let mut log = String::new();
-            if let Ok(mut f) = std::fs::File::open(&self.log) {
-                let _ = f.read_to_string(&mut log);
-            }
-            eprintln!("--- ledger-server log\n{log}");
-        }
-    }
+fn access_token(r: &Response) -> String {
+    requests::access_token(r).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The 500 page with the headers of the one Django sends (`reference`).
@@ -337,8 +113,8 @@ struct Expected {
 }
 
 impl Expected {
-    fn check(&self, pg: &PrivatePostgres, when: &str) {
-        let mut conn = pg.connect();
+    fn check(&self, pg: &PgInstance, when: &str) {
+        let mut conn = pg.connect().unwrap_or_else(|e| panic!("{e}"));
         let emails: Vec<String> = {
             use ledger_server::db::schema::postgres::users;
             users::table.select(users::email).order(users::id).load(&mut conn).unwrap()
@@ -361,8 +137,8 @@ impl Expected {
 }
 
 #[test]
-fn survives_the_database_going_away_and_coming_back() {
-    let pg = PrivatePostgres::init();
+fn postgres_survives_the_database_going_away_and_coming_back() {
+    let pg = PgInstance::init().unwrap_or_else(|e| panic!("{e}"));
 
     // 1. The database is not up yet: the server retries and says so.
     let mut server = Server::spawn(&pg.url());
@@ -380,7 +156,7 @@ fn survives_the_database_going_away_and_coming_back() {
     );
 
     // 2. The database comes up: the server migrates and serves, by itself.
-    pg.start();
+    pg.start().unwrap();
     let client = Client::new(server.addr);
     let deadline = Instant::now() + Duration::from_secs(60);
     while client.wait_ready(Duration::from_millis(500)).is_err() {
@@ -422,7 +198,7 @@ fn survives_the_database_going_away_and_coming_back() {
             })
             .collect();
         std::thread::sleep(Duration::from_millis(30));
-        pg.stop(mode);
+        pg.stop(mode).unwrap();
         let in_flight: Vec<Response> =
             in_flight.into_iter().map(|t| t.join().unwrap().expect("an in-flight request got no answer")).collect();
         match in_flight[0].status {
@@ -475,7 +251,7 @@ fn survives_the_database_going_away_and_coming_back() {
         server.assert_running();
 
         // 5. The database comes back: the same process serves again.
-        pg.start();
+        pg.start().unwrap();
         let started = Instant::now();
         let resumed = loop {
             let r = server.send(&login("first@example.com"));
@@ -526,8 +302,8 @@ fn survives_the_database_going_away_and_coming_back() {
     // so its first request after the restart succeeds: so must ours (the
     // read that meets a dropped connection is retried on a fresh one, and
     // the write after it gets a checked connection).
-    pg.stop("fast");
-    pg.start();
+    pg.stop("fast").unwrap();
+    pg.start().unwrap();
     let first = server.send(&login("last@example.com"));
     assert_eq!(first.status, 200, "the first request after a restart: {}", show(&first));
     expected.logins += 1;
@@ -546,8 +322,8 @@ fn survives_the_database_going_away_and_coming_back() {
 /// Uses a throwaway database on the shared server: only its own backends
 /// are terminated.
 #[test]
-fn a_dropped_connection_is_replaced_before_its_first_prepared_statement() {
-    use ledger_contract::backend::{AnyConn, Backend, TestDb};
+fn postgres_a_dropped_connection_is_replaced_before_its_first_prepared_statement() {
+    use ledger_contract::kit::{AnyConn, Backend, TestDb};
     use ledger_server::db::{Database, DatabaseUrl};
 
     let test_db = TestDb::create(Backend::Postgres, "dropped").unwrap_or_else(|e| panic!("{e}"));

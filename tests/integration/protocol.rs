@@ -5,15 +5,14 @@
 //! answers so a change is noticed.
 
 use ledger_contract::client::Client;
+use ledger_contract::kit::{in_process, Backend, TestDb};
 use ledger_contract::model::Request;
-use ledger_server::server::spawn_background;
-use ledger_server::settings::Settings;
+use ledger_server::server::BackgroundServer;
 
-fn server() -> (tempfile::TempDir, ledger_server::server::BackgroundServer) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("p.sqlite3");
-    let server = spawn_background(Settings::for_tests("protocol-key", db.to_str().unwrap())).unwrap();
-    (dir, server)
+fn server() -> (TestDb, BackgroundServer) {
+    let db = TestDb::create(Backend::Sqlite, "protocol").unwrap();
+    let server = in_process("protocol-key", &db).unwrap();
+    (db, server)
 }
 
 #[test]
@@ -21,7 +20,7 @@ fn raw_non_ascii_bytes_in_the_request_target_are_refused_by_the_parser() {
     // gunicorn passes these to Django (404, 404, INVALID_EMAIL); RFC 9112
     // requires percent-encoding, and actix's parser answers 400 before any
     // application code runs. Percent-encoded, they behave exactly as in Django.
-    let (_dir, server) = server();
+    let (_db, server) = server();
     let client = Client::new(server.addr);
     let body = r#"{"email": "bad", "password": "x"}"#;
     for target in [&b"/users/sign\xffup"[..], "/users/é".as_bytes(), b"/users/signup?\xff=\xfe"] {

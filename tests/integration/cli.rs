@@ -1,86 +1,32 @@
 //! The `ledger-server` binary as an operator meets it: settings errors,
 //! defaults, `migrate`, graceful shutdown, and logs without secrets.
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-use std::io::Read;
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ledger_contract::client::Client;
+use ledger_contract::kit::requests::signup;
+use ledger_contract::kit::{LedgerBinary, ServerProcess};
 use ledger_contract::model::Request;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ledger-server");
-const SETTING_VARS: &[&str] = ledger_server::settings::KEYS;
-
-/// The binary in `dir`, with none of the settings inherited from the environment.
-fn command(dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir).env("RUST_LOG", "info");
-    for var in SETTING_VARS {
-        cmd.env_remove(var);
-    }
-    cmd
+/// The binary in `dir`, with none of the settings of the environment.
+fn binary(dir: &Path) -> LedgerBinary {
+    LedgerBinary::new(crate::BIN, dir)
 }
 
-fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
+/// Runs the binary to completion (bounded), returning status and output.
+fn run_to_end(bin: LedgerBinary) -> (Option<i32>, String) {
+    let finished = bin.run(Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
+    (finished.status.code(), finished.log)
 }
 
-/// Runs the binary to completion (bounded), returning status and stderr.
-fn run_to_end(mut cmd: Command) -> (Option<i32>, String) {
-    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-            return (status.code(), err);
-        }
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("ledger-server did not exit within 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn start(bin: LedgerBinary) -> ServerProcess {
+    bin.start().unwrap_or_else(|e| panic!("server did not start: {e}"))
 }
 
-struct Running {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Running {
-    fn start(mut cmd: Command) -> Running {
-        let addr = free_addr();
-        let child = cmd.env("BIND", addr.to_string()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-        let running = Running { child, addr };
-        Client::new(addr).wait_ready(Duration::from_secs(30)).expect("server did not start");
-        running
-    }
-
-    fn terminate(mut self) -> (Option<i32>, String) {
-        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(40);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let mut err = String::new();
-                self.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-                return (status.code(), err);
-            }
-            assert!(Instant::now() < deadline, "no exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
+/// SIGTERM, then the exit code and the output.
+fn terminate(mut server: ServerProcess) -> (Option<i32>, String) {
+    server.terminate(Duration::from_secs(40)).unwrap_or_else(|e| panic!("no exit after SIGTERM: {e}"))
 }
 
 #[test]
@@ -100,12 +46,11 @@ fn bad_settings_stop_startup_with_one_line_naming_the_setting() {
     for (what, env, file, needle) in cases {
         let settings = dir.path().join("my_settings.toml");
         std::fs::write(&settings, file).unwrap();
-        let mut cmd = command(dir.path());
-        cmd.arg("migrate");
+        let mut bin = binary(dir.path()).arg("migrate");
         for (k, v) in env {
-            cmd.env(k, v);
+            bin = bin.setting(k, v);
         }
-        let (code, stderr) = run_to_end(cmd);
+        let (code, stderr) = run_to_end(bin);
         assert_ne!(code, Some(0), "{what}: exited 0");
         let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("ledger-server:")).collect();
         assert_eq!(lines.len(), 1, "{what}: expected one error line, got {stderr:?}");
@@ -116,11 +61,7 @@ fn bad_settings_stop_startup_with_one_line_naming_the_setting() {
 #[test]
 fn starts_with_no_settings_on_the_defaults_and_warns_about_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, stderr) = run_to_end({
-        let mut cmd = command(dir.path());
-        cmd.arg("migrate");
-        cmd
-    });
+    let (code, stderr) = run_to_end(binary(dir.path()).arg("migrate"));
     assert_eq!(code, Some(0), "{stderr}");
     assert!(dir.path().join("db.sqlite3").exists(), "no db.sqlite3 in the working directory");
     assert!(stderr.contains("insecure development key"), "no warning: {stderr}");
@@ -131,40 +72,24 @@ fn settings_file_then_env_file_then_environment() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("my_settings.toml"), "DATABASE_URL = \"from-file.sqlite3\"\nSECRET_KEY = \"k\"\n")
         .unwrap();
-    let (code, stderr) = run_to_end({
-        let mut cmd = command(dir.path());
-        cmd.arg("migrate");
-        cmd
-    });
+    let (code, stderr) = run_to_end(binary(dir.path()).arg("migrate"));
     assert_eq!(code, Some(0), "{stderr}");
     assert!(dir.path().join("from-file.sqlite3").exists());
     assert!(!stderr.contains("insecure"), "the file's key was ignored: {stderr}");
 
     std::fs::write(dir.path().join(".env"), "DATABASE_URL=from-dotenv.sqlite3\n").unwrap();
-    let (code, _) = run_to_end({
-        let mut cmd = command(dir.path());
-        cmd.arg("migrate");
-        cmd
-    });
+    let (code, _) = run_to_end(binary(dir.path()).arg("migrate"));
     assert_eq!(code, Some(0));
     assert!(dir.path().join("from-dotenv.sqlite3").exists(), ".env did not override the file");
 
-    let (code, _) = run_to_end({
-        let mut cmd = command(dir.path());
-        cmd.arg("migrate").env("DATABASE_URL", "from-env.sqlite3");
-        cmd
-    });
+    let (code, _) = run_to_end(binary(dir.path()).arg("migrate").setting("DATABASE_URL", "from-env.sqlite3"));
     assert_eq!(code, Some(0));
     assert!(dir.path().join("from-env.sqlite3").exists(), "the environment did not override .env");
 
     let explicit = dir.path().join("other.toml");
     std::fs::write(&explicit, "DATABASE_URL = \"explicit.sqlite3\"\n").unwrap();
     std::fs::remove_file(dir.path().join(".env")).unwrap();
-    let (code, _) = run_to_end({
-        let mut cmd = command(dir.path());
-        cmd.arg("--settings").arg(&explicit).arg("migrate");
-        cmd
-    });
+    let (code, _) = run_to_end(binary(dir.path()).arg("--settings").arg(&explicit).arg("migrate"));
     assert_eq!(code, Some(0));
     assert!(dir.path().join("explicit.sqlite3").exists(), "--settings was ignored");
 }
@@ -172,16 +97,13 @@ fn settings_file_then_env_file_then_environment() {
 #[test]
 fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = command(dir.path());
-    cmd.env("SECRET_KEY", "sigterm-test-key");
-    let server = Running::start(cmd);
+    let server = start(binary(dir.path()).setting("SECRET_KEY", "sigterm-test-key"));
     let client = Client::new(server.addr);
-    let signup =
-        Request::new("POST", "/users/signup").body(r#"{"email": "slow@example.com", "password": "Passw0rd!"}"#);
+    let signup = signup("slow@example.com");
     // bcrypt at cost 12 keeps the signup in flight while the signal arrives.
     let in_flight = std::thread::spawn(move || client.send(&signup));
     std::thread::sleep(Duration::from_millis(100));
-    let (code, stderr) = server.terminate();
+    let (code, stderr) = terminate(server);
     let response = in_flight.join().unwrap().expect("the in-flight request was cut off");
     assert_eq!(response.status, 201, "{}", String::from_utf8_lossy(&response.body));
     assert_eq!(response.body, br#"{"message": "SUCCESS"}"#);
@@ -193,9 +115,7 @@ fn with_access_log_logs_one_line_per_request_and_never_a_secret() {
     let dir = tempfile::tempdir().unwrap();
     let key = "a-very-secret-signing-key-0123456789";
     let password = "S3cret!pass";
-    let mut cmd = command(dir.path());
-    cmd.env("SECRET_KEY", key).env("ACCESS_LOG", "1");
-    let server = Running::start(cmd);
+    let server = start(binary(dir.path()).setting("SECRET_KEY", key).setting("ACCESS_LOG", "1"));
     let client = Client::new(server.addr);
     let body = format!(r#"{{"email": "log@example.com", "password": "{password}"}}"#);
     assert_eq!(client.send(&Request::new("POST", "/users/signup").body(&body)).unwrap().status, 201);
@@ -206,7 +126,7 @@ fn with_access_log_logs_one_line_per_request_and_never_a_secret() {
     assert!(token.starts_with("eyJ"), "{text}");
     let logout = client.send(&Request::new("POST", "/users/logout").header("Authorization", &token)).unwrap();
     assert_eq!(logout.status, 200);
-    let (code, log) = server.terminate();
+    let (code, log) = terminate(server);
     assert_eq!(code, Some(0));
     for (secret, what) in [(key, "SECRET_KEY"), (password, "password"), (token.as_str(), "token")] {
         assert!(!log.contains(secret), "the log shows the {what}:\n{log}");
@@ -223,11 +143,11 @@ fn with_access_log_logs_one_line_per_request_and_never_a_secret() {
 #[test]
 fn no_access_log_by_default() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Running::start(command(dir.path()));
+    let server = start(binary(dir.path()));
     let client = Client::new(server.addr);
     let answer = client.send(&Request::new("POST", "/users/logout").header("Authorization", "x.y.z")).unwrap();
     assert_eq!(answer.status, 400);
-    let (code, log) = server.terminate();
+    let (code, log) = terminate(server);
     assert_eq!(code, Some(0));
     assert!(!log.contains("ledger_server::request"), "{log}");
     assert!(!log.contains("/users/logout"), "{log}");

@@ -22,21 +22,19 @@
 //! loudly without them.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
-use ledger_contract::backend::{Backend, TestDb, TokenRow, UserRow};
 use ledger_contract::client::Client;
+use ledger_contract::kit::oracle::django_shell;
+use ledger_contract::kit::requests::{access_token, login, logout, signup};
+use ledger_contract::kit::{in_process, Backend, Oracle, TestDb, TokenRow, UserRow};
 use ledger_contract::model::{compare, Request, Response};
-use ledger_contract::oracle::{oracle_dir, oracle_venv, Oracle, TempDir};
-use ledger_contract::scenarios::{creds, post_json};
+use ledger_contract::scenarios::post_json;
 use ledger_contract::tokens::{sign, token_for, STD_HEADER};
-use ledger_server::server::{spawn_background, BackgroundServer};
-use ledger_server::settings::Settings;
+use ledger_server::server::BackgroundServer;
 
 const KEY: &str = "interop-secret-key-5be1";
-const PASSWORD: &str = "Passw0rd!";
 /// Slack around the moments a row was written, for its timestamps.
 const SLACK_SECONDS: i64 = 3;
 
@@ -49,7 +47,7 @@ struct Pair {
     oracle: Oracle,
     _server: BackgroundServer,
     db: TestDb,
-    _dir: TempDir,
+    _dir: tempfile::TempDir,
 }
 
 fn fail(backend: Backend, what: &str) -> impl Fn(String) -> String + '_ {
@@ -57,8 +55,7 @@ fn fail(backend: Backend, what: &str) -> impl Fn(String) -> String + '_ {
 }
 
 fn start_rust(backend: Backend, db: &TestDb) -> BackgroundServer {
-    spawn_background(Settings::for_tests(KEY, db.database_url()))
-        .unwrap_or_else(|e| panic!("interop[{backend}]: cannot start ledger-server on {}: {e}", db.name))
+    in_process(KEY, db).unwrap_or_else(|e| panic!("interop[{backend}]: {e}"))
 }
 
 fn start_oracle(backend: Backend, db: &TestDb, dir: &Path) -> Oracle {
@@ -79,7 +76,7 @@ fn expected_rust_tables(backend: Backend) -> Vec<String> {
 /// creates the schema. Checks what each leaves of the other's bookkeeping.
 fn start_pair(backend: Backend, rust_first: bool) -> Pair {
     let order = if rust_first { "rust_first" } else { "django_first" };
-    let dir = TempDir::new(&format!("interop-{backend}-{order}")).expect("temp dir");
+    let dir = tempfile::Builder::new().prefix(&format!("interop-{backend}-{order}-")).tempdir().expect("temp dir");
     let db = TestDb::create(backend, &format!("interop_{order}")).unwrap_or_else(|e| panic!("interop[{backend}]: {e}"));
     let (server, oracle) = if rust_first {
         let server = start_rust(backend, &db);
@@ -147,22 +144,8 @@ fn msg(status: u16, message: &str) -> (u16, String) {
     (status, format!(r#"{{"message": "{message}"}}"#))
 }
 
-fn signup_req(email: &str) -> Request {
-    post_json("/users/signup", creds(email, PASSWORD))
-}
-
-fn login_req(email: &str) -> Request {
-    post_json("/users/login", creds(email, PASSWORD))
-}
-
-fn logout_req(token: &str) -> Request {
-    Request::new("POST", "/users/logout").header("Authorization", token)
-}
-
 fn token_of(r: &Response) -> String {
-    let v: serde_json::Value =
-        serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("login body {}: {e}", body(r)));
-    v["access_token"].as_str().unwrap_or_else(|| panic!("no access_token in {}", body(r))).to_owned()
+    access_token(r).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn seoul_now() -> NaiveDateTime {
@@ -180,7 +163,7 @@ fn tokens(p: &Pair) -> Vec<TokenRow> {
 /// A signup through `client` within a measured time window (Seoul wall clock).
 fn timed_signup(p: &Pair, client: &Client, email: &str) -> (NaiveDateTime, NaiveDateTime) {
     let before = seoul_now();
-    let r = send(p, client, &signup_req(email));
+    let r = send(p, client, &signup(email));
     let after = seoul_now();
     assert_eq!(answer(&r), msg(201, "SUCCESS"), "interop[{}]: signup {email:?}", p.backend);
     (before, after)
@@ -278,23 +261,8 @@ fn check_user_row(backend: Backend, u: &UserRow, window: (NaiveDateTime, NaiveDa
 /// id, email (JSON), `str(created_at)`, `str(updated_at)`.
 fn django_reads_users(p: &Pair) -> Vec<(i64, String, String, String)> {
     let code = "import json\nfrom users.models import User\nfor u in User.objects.order_by('id'):\n    print(u.id, json.dumps(u.email), str(u.created_at), str(u.updated_at), sep='\\t')\n";
-    let mut cmd = Command::new(oracle_venv().join("bin/python"));
-    cmd.arg("manage.py").arg("shell").arg("-c").arg(code).current_dir(oracle_dir());
-    cmd.env("PYTHONDONTWRITEBYTECODE", "1").env("REF_SECRET_KEY", KEY);
-    for var in ["REF_DB_HOST", "REF_DB_PORT", "REF_DB_USER", "REF_DB_PASSWORD"] {
-        cmd.env_remove(var);
-    }
-    for (k, v) in p.db.oracle_env().unwrap_or_else(|e| panic!("interop[{}]: {e}", p.backend)) {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap_or_else(|e| panic!("interop[{}]: run Django's manage.py shell: {e}", p.backend));
-    assert!(
-        out.status.success(),
-        "interop[{}]: manage.py shell failed: {}",
-        p.backend,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+    django_shell(KEY, &p.db, code)
+        .unwrap_or_else(|e| panic!("interop[{}]: {e}", p.backend))
         .lines()
         .map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
@@ -321,27 +289,27 @@ fn exercise(p: &Pair) {
 
     // Duplicates are refused the same way across servers, exact or as the collation sees them.
     for (client, email) in [(dj, "rust@example.com"), (rs, "django@example.com")] {
-        let r = send(p, client, &signup_req(email));
+        let r = send(p, client, &signup(email));
         assert_eq!(answer(&r), msg(400, "EMAIL_ALREADY_EXISTS"), "interop[{backend}]: duplicate {email}");
     }
     for email in ["Rust@Example.com", "DJANGO@example.com"] {
         let expected = if mysql { msg(400, "EMAIL_ALREADY_EXISTS") } else { msg(201, "SUCCESS") };
         assert_eq!(
-            same_on_both(p, &format!("signup {email}"), &signup_req(email)),
+            same_on_both(p, &format!("signup {email}"), &signup(email)),
             expected,
             "interop[{backend}]: signup {email}"
         );
     }
     // the final newline EMAIL_REGEX lets through is no padding anywhere: another email
-    assert_eq!(same_on_both(p, "signup with a final newline", &signup_req("rust@example.com\n")), msg(201, "SUCCESS"));
+    assert_eq!(same_on_both(p, "signup with a final newline", &signup("rust@example.com\n")), msg(201, "SUCCESS"));
 
     let (t1, t2) = (token_for(KEY, 1), token_for(KEY, 2));
-    let from_rust = token_of(&send(p, rs, &login_req("django@example.com")));
-    let from_django = token_of(&send(p, dj, &login_req("rust@example.com")));
+    let from_rust = token_of(&send(p, rs, &login("django@example.com")));
+    let from_django = token_of(&send(p, dj, &login("rust@example.com")));
     assert_eq!((from_rust.as_str(), from_django.as_str()), (t1.as_str(), t2.as_str()), "interop[{backend}]: tokens");
     // Tokens are byte-identical to what the other server issues.
-    assert_eq!(from_rust, token_of(&send(p, dj, &login_req("django@example.com"))));
-    assert_eq!(from_django, token_of(&send(p, rs, &login_req("rust@example.com"))));
+    assert_eq!(from_rust, token_of(&send(p, dj, &login("django@example.com"))));
+    assert_eq!(from_django, token_of(&send(p, rs, &login("rust@example.com"))));
     let rows: Vec<(i64, String)> = tokens(p).into_iter().map(|t| (t.user_id, t.token)).collect();
     assert_eq!(
         rows,
@@ -372,8 +340,8 @@ fn exercise(p: &Pair) {
     );
 
     // Two token rows each: logout fails with the 500 page on both servers alike.
-    let r = send(p, rs, &logout_req(&from_django));
-    let d = send(p, dj, &logout_req(&from_rust));
+    let r = send(p, rs, &logout(&from_django));
+    let d = send(p, dj, &logout(&from_rust));
     assert_eq!((answer(&r), answer(&d)), ((500, "<500 page>".into()), (500, "<500 page>".into())));
     compare(&d, &r).unwrap_or_else(|e| panic!("interop[{backend}]: the 500 pages differ: {e}"));
 
@@ -381,15 +349,15 @@ fn exercise(p: &Pair) {
     for t in tokens(p).into_iter().filter(|t| t.id > 2) {
         p.db.execute(&format!("DELETE FROM tokens WHERE id = {}", t.id)).map_err(fail(backend, "delete")).unwrap();
     }
-    assert_eq!(answer(&send(p, rs, &logout_req(&from_rust))), msg(200, "LOGOUT_SUCCESS"));
+    assert_eq!(answer(&send(p, rs, &logout(&from_rust))), msg(200, "LOGOUT_SUCCESS"));
     assert_eq!(
         answer(&get(&from_rust, "/ledgers")),
         msg(200, "INVALID_USER"),
         "interop[{backend}]: Django after ledger-server's logout"
     );
-    assert_eq!(answer(&send(p, dj, &logout_req(&from_django))), msg(200, "LOGOUT_SUCCESS"));
+    assert_eq!(answer(&send(p, dj, &logout(&from_django))), msg(200, "LOGOUT_SUCCESS"));
     assert_eq!(
-        answer(&send(p, rs, &logout_req(&from_django))),
+        answer(&send(p, rs, &logout(&from_django))),
         msg(200, "INVALID_USER"),
         "interop[{backend}]: ledger-server after Django's logout"
     );
@@ -409,7 +377,7 @@ fn exercise(p: &Pair) {
     ] {
         let expected = if mysql || email == "django@example.com" { on_mysql } else { unknown.clone() };
         assert_eq!(
-            same_on_both(p, &format!("login {email:?}"), &login_req(email)),
+            same_on_both(p, &format!("login {email:?}"), &login(email)),
             expected,
             "interop[{backend}]: login {email:?}"
         );
@@ -424,7 +392,7 @@ fn exercise(p: &Pair) {
             _ => msg(401, "INVALID_USER"),
         };
         assert_eq!(
-            same_on_both(p, &format!("logout id {id}"), &logout_req(&token)),
+            same_on_both(p, &format!("logout id {id}"), &logout(&token)),
             expected,
             "interop[{backend}]: id {id}"
         );
@@ -470,31 +438,31 @@ fn interop(backend: Backend, rust_first: bool) {
 }
 
 #[test]
-fn interop_sqlite_django_first() {
+fn oracle_sqlite_django_first() {
     interop(Backend::Sqlite, false);
 }
 
 #[test]
-fn interop_sqlite_rust_first() {
+fn oracle_sqlite_rust_first() {
     interop(Backend::Sqlite, true);
 }
 
 #[test]
-fn interop_postgres_django_first() {
+fn oracle_postgres_django_first() {
     interop(Backend::Postgres, false);
 }
 
 #[test]
-fn interop_postgres_rust_first() {
+fn oracle_postgres_rust_first() {
     interop(Backend::Postgres, true);
 }
 
 #[test]
-fn interop_mysql_django_first() {
+fn oracle_mysql_django_first() {
     interop(Backend::Mysql, false);
 }
 
 #[test]
-fn interop_mysql_rust_first() {
+fn oracle_mysql_rust_first() {
     interop(Backend::Mysql, true);
 }

@@ -16,13 +16,13 @@
 //! Without Python, the reference project or a database server it fails: it
 //! never skips.
 
-mod common;
-
 use chrono::NaiveDateTime;
-use ledger_contract::backend::{Backend, TestDb};
 use ledger_contract::client::Client;
+use ledger_contract::kit::oracle::check_oracle_prerequisites;
+use ledger_contract::kit::rows::timestamp_shape;
+use ledger_contract::kit::{Backend, DbSnapshot, LedgerBinary, Oracle, TestDb};
 use ledger_contract::model::compare;
-use ledger_contract::oracle::{check_oracle_prerequisites, timestamp_shape, DbSnapshot, Oracle, TempDir};
+use ledger_contract::report::{one_line, report, summary};
 use ledger_contract::{random, scenarios};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -95,16 +95,17 @@ fn differential(backend: Backend) {
     let default_cases = if backend == Backend::Sqlite { DEFAULT_CASES_SQLITE } else { DEFAULT_CASES_SERVER };
     let cases: usize = env_or("LEDGER_DIFF_CASES", default_cases);
     let keep_going = std::env::var("LEDGER_DIFF_KEEP_GOING").is_ok_and(|v| v == "1");
-    let tmp = TempDir::new(&format!("differential-{backend}")).expect("temp dir");
+    let tmp = tempfile::Builder::new().prefix(&format!("differential-{backend}-")).tempdir().expect("temp dir");
     // the databases outlive both servers (dropped last)
     let oracle_db = TestDb::create(backend, "diff_django").unwrap_or_else(|e| panic!("differential[{backend}]: {e}"));
     let rust_db = TestDb::create(backend, "diff_rust").unwrap_or_else(|e| panic!("differential[{backend}]: {e}"));
     let started = Instant::now();
     let oracle = Oracle::start_on(SECRET_KEY, &oracle_db, &tmp.path().join("oracle.log"))
         .unwrap_or_else(|e| panic!("differential[{backend}]: {e}"));
-    let rust =
-        common::RustServer::start_url(SECRET_KEY, rust_db.database_url(), tmp.path(), &tmp.path().join("rust.log"))
-            .unwrap_or_else(|e| panic!("differential[{backend}]: cannot start ledger-server: {e}"));
+    let rust = LedgerBinary::serving(crate::BIN, tmp.path(), SECRET_KEY, rust_db.database_url())
+        .log(tmp.path().join("rust.log"))
+        .start()
+        .unwrap_or_else(|e| panic!("differential[{backend}]: cannot start ledger-server: {e}"));
     eprintln!(
         "differential[{backend}]: django on {} ({}), ledger-server on {} ({}), started in {:.1}s; seed {seed}, {cases} random cases",
         oracle.addr,
@@ -159,10 +160,10 @@ fn differential(backend: Backend) {
                 },
                 Err(e) => (None, format!("request failed: {e}")),
             };
-            let report = common::report(&s.name, i, req, &expected, actual.as_ref(), &diff);
-            lines.push(common::one_line(&s.name, i, req, &expected, actual.as_ref()));
+            let report = report(&s.name, i, req, &expected, actual.as_ref(), &diff);
+            lines.push(one_line(&s.name, i, req, &expected, actual.as_ref()));
             if !keep_going {
-                common::summary(&format!("differential[{backend}]: {identical}/{total} identical"));
+                summary(&format!("differential[{backend}]: {identical}/{total} identical"));
                 panic!("differential[{backend}]: first difference\n{report}");
             }
             if failures.len() < 40 {
@@ -178,7 +179,7 @@ fn differential(backend: Backend) {
             let report = format!("=== scenario {}: database rows differ after the scenario\n{d}\n", s.name);
             lines.push(format!("{}: database rows differ", s.name));
             if !keep_going {
-                common::summary(&format!("differential[{backend}]: {identical}/{total} identical"));
+                summary(&format!("differential[{backend}]: {identical}/{total} identical"));
                 panic!("differential[{backend}]: first difference\n{report}");
             }
             failures.push(report);
@@ -186,7 +187,7 @@ fn differential(backend: Backend) {
     }
     drop(rust);
     drop(oracle);
-    common::summary(&format!(
+    summary(&format!(
         "differential[{backend}]: {identical}/{total} identical ({} scenarios, {:.1}s)",
         list.len(),
         started.elapsed().as_secs_f64()
@@ -201,16 +202,16 @@ fn differential(backend: Backend) {
 }
 
 #[test]
-fn differential_sqlite() {
+fn oracle_sqlite() {
     differential(Backend::Sqlite);
 }
 
 #[test]
-fn differential_postgres() {
+fn oracle_postgres() {
     differential(Backend::Postgres);
 }
 
 #[test]
-fn differential_mysql() {
+fn oracle_mysql() {
     differential(Backend::Mysql);
 }

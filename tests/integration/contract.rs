@@ -1,35 +1,33 @@
 //! Replays every recorded fixture (`tests/fixtures/<backend>/*.json`,
-//! recorded from the Django original on that database by `cargo run --bin
-//! ledger-record`) against ledger-server in-process on the same backend:
-//! one throwaway database and one server per backend, the database reset
-//! before each fixture (users, tokens and ledgers emptied, id sequences
-//! restarted, at the fixture's `user_id_start` if it has one), the recorded
-//! requests sent in order with the raw client, every response compared
-//! (status, body bytes, contract headers).
+//! recorded from the Django original on that database by `cargo run -p
+//! ledger-contract --bin ledger-record`) against ledger-server in-process
+//! on the same backend: one throwaway database and one server per backend,
+//! the database reset before each fixture (users, tokens and ledgers
+//! emptied, id sequences restarted, at the fixture's `user_id_start` if it
+//! has one), the recorded requests sent in order with the raw client, every
+//! response compared (status, body bytes, contract headers).
 //!
 //! One test per backend, so a failure names the backend. PostgreSQL and
 //! MySQL come from `LEDGER_TEST_PG_URL` / `LEDGER_TEST_MYSQL_URL` (admin
-//! URLs; defaults in `ledger_contract::backend`); a server that
+//! URLs; defaults in `ledger_contract::kit::backend`); a server that
 //! cannot be reached fails the test: nothing skips.
 //!
 //! `LEDGER_CONTRACT_ONLY=name1,name2` replays a subset.
 
-mod common;
-
-use ledger_contract::backend::{Backend, TestDb};
 use ledger_contract::client::Client;
 use ledger_contract::fixtures::{self, Fixture};
+use ledger_contract::kit::{in_process, Backend, TestDb};
 use ledger_contract::model::compare;
+use ledger_contract::report::{one_line, report, summary};
 use ledger_contract::scenarios;
-use ledger_server::server::{spawn_background, BackgroundServer};
-use ledger_server::settings::Settings;
+use ledger_server::server::BackgroundServer;
 use std::collections::BTreeSet;
 
 /// How many differences are printed in full (all are listed in one line each).
 const DETAILED: usize = 25;
 
 fn load(backend: Backend) -> Vec<Fixture> {
-    let dir = backend.fixture_dir();
+    let dir = fixtures::backend_dir(backend);
     fixtures::read_all(&dir).unwrap_or_else(|e| panic!("cannot read the {backend} fixtures: {e}"))
 }
 
@@ -42,7 +40,7 @@ fn fixture_problems(backend: Backend) -> Vec<String> {
     let missing: Vec<&String> = names.iter().filter(|n| !have.contains(n.as_str())).collect();
     if all.len() < names.len() || !missing.is_empty() {
         problems.push(format!(
-            "{backend}: {} fixture files for {} scenarios, missing {missing:?}; re-record with `cargo run --bin ledger-record -- --backend {backend}`",
+            "{backend}: {} fixture files for {} scenarios, missing {missing:?}; re-record with `cargo run -p ledger-contract --bin ledger-record -- --backend {backend}`",
             all.len(),
             names.len(),
         ));
@@ -65,12 +63,13 @@ fn fixture_problems(backend: Backend) -> Vec<String> {
     }
     if !stale.is_empty() {
         problems.push(format!(
-            "{backend}: fixtures recorded from older scenario code: {stale:?}; re-record with `cargo run --bin ledger-record -- --backend {backend} --only NAME`"
+            "{backend}: fixtures recorded from older scenario code: {stale:?}; re-record with `cargo run -p ledger-contract --bin ledger-record -- --backend {backend} --only NAME`"
         ));
     }
     problems
 }
 
+/// Reads the fixture files only: no database server needed.
 #[test]
 fn fixtures_are_complete_and_current() {
     let mut problems: Vec<String> = Backend::ALL.into_iter().flat_map(fixture_problems).collect();
@@ -88,17 +87,12 @@ fn fixtures_are_complete_and_current() {
     assert!(problems.is_empty(), "stale fixtures:\n{}", problems.join("\n"));
 }
 
-fn start(backend: Backend, key: &str, db: &TestDb) -> BackgroundServer {
-    spawn_background(Settings::for_tests(key, db.database_url()))
-        .unwrap_or_else(|e| panic!("contract[{backend}]: cannot start ledger-server on {}: {e}", db.name))
-}
-
 fn replay(backend: Backend) {
     let only: Vec<String> = std::env::var("LEDGER_CONTRACT_ONLY")
         .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
         .unwrap_or_default();
     let all = load(backend);
-    assert!(!all.is_empty(), "no fixtures in {}", backend.fixture_dir().display());
+    assert!(!all.is_empty(), "no fixtures in {}", fixtures::backend_dir(backend).display());
     let started = std::time::Instant::now();
     let db = TestDb::create(backend, "contract").unwrap_or_else(|e| panic!("contract[{backend}]: {e}"));
     let mut server: Option<(String, BackgroundServer)> = None;
@@ -110,7 +104,8 @@ fn replay(backend: Backend) {
         // one server per secret key (all fixtures share one today)
         if server.as_ref().is_none_or(|(k, _)| k != &fx.secret_key) {
             drop(server.take()); // stop the old one first
-            server = Some((fx.secret_key.clone(), start(backend, &fx.secret_key, &db)));
+            let started = in_process(&fx.secret_key, &db).unwrap_or_else(|e| panic!("contract[{backend}]: {e}"));
+            server = Some((fx.secret_key.clone(), started));
         }
         let (_, running) = server.as_ref().expect("server");
         db.reset(fx.user_id_start).unwrap_or_else(|e| panic!("contract[{backend}] {}: {e}", fx.scenario));
@@ -129,9 +124,9 @@ fn replay(backend: Backend) {
                 Err(e) => (None, format!("request failed: {e}")),
             };
             failed_here += 1;
-            lines.push(common::one_line(&fx.scenario, i, &ex.request, &ex.response, actual.as_ref()));
+            lines.push(one_line(&fx.scenario, i, &ex.request, &ex.response, actual.as_ref()));
             if details.len() < DETAILED {
-                details.push(common::report(&fx.scenario, i, &ex.request, &ex.response, actual.as_ref(), &diff));
+                details.push(report(&fx.scenario, i, &ex.request, &ex.response, actual.as_ref(), &diff));
             }
         }
         if failed_here > 0 {
@@ -140,7 +135,7 @@ fn replay(backend: Backend) {
     }
     drop(server);
     drop(db);
-    common::summary(&format!(
+    summary(&format!(
         "contract[{backend}]: {identical}/{total} exchanges identical ({:.1}s)",
         started.elapsed().as_secs_f64()
     ));
@@ -155,16 +150,16 @@ fn replay(backend: Backend) {
 }
 
 #[test]
-fn contract_sqlite() {
+fn replay_sqlite() {
     replay(Backend::Sqlite);
 }
 
 #[test]
-fn contract_postgres() {
+fn replay_postgres() {
     replay(Backend::Postgres);
 }
 
 #[test]
-fn contract_mysql() {
+fn replay_mysql() {
     replay(Backend::Mysql);
 }

@@ -1,0 +1,44 @@
+//! ledger-server's integration tests, one binary (one link of the product)
+//! with one module per concern, all built on `ledger_contract::kit`:
+//!
+//! | module | what it proves | needs |
+//! | --- | --- | --- |
+//! | [`contract`] | every recorded exchange replays identically, per backend | the database server of the backend |
+//! | [`differential`] | live oracle vs the real binary, named + seeded random scenarios, per backend | the oracle, the database server |
+//! | [`interop`] | Django and ledger-server on one database: cross signup/login/tokens/logout, rows, both migration orders | the oracle, the database server |
+//! | [`multi_process`] | several ledger-server processes on one database behave as one | the database server |
+//! | [`resilience`] | database down at start, outage while serving, recovery | PostgreSQL |
+//! | [`cli`] | settings precedence and errors, defaults, graceful SIGTERM, secret-free logs | nothing |
+//! | [`protocol`] | the documented parser-level differences | nothing |
+//!
+//! Naming convention (`ledger_contract::kit::needs`): a test that needs a
+//! PostgreSQL server or PostgreSQL's server programs has the word
+//! `postgres` in its full name (`module::function`, words separated by `_`
+//! or `::`), one that needs MySQL/MariaDB the word `mysql`, one that needs
+//! the Django oracle the word `oracle`. `cargo nextest run --profile
+//! offline` leaves out exactly those (`.config/nextest.toml`); the default
+//! profile runs everything, and a needed server or oracle that is missing
+//! fails the test: nothing is skipped. The kit refuses to create a
+//! PostgreSQL/MySQL database, a PostgreSQL instance or an oracle for a test
+//! whose name does not say so.
+
+// `cfg(test)` (always true in a test binary) marks the modules as test
+// code, whose helpers clippy then lets unwrap as the tests do
+// (clippy.toml: allow-unwrap-in-tests).
+#[cfg(test)]
+mod cli;
+#[cfg(test)]
+mod contract;
+#[cfg(test)]
+mod differential;
+#[cfg(test)]
+mod interop;
+#[cfg(test)]
+mod multi_process;
+#[cfg(test)]
+mod protocol;
+#[cfg(test)]
+mod resilience;
+
+/// The ledger-server binary Cargo built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_ledger-server");
