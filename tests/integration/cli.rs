@@ -51,7 +51,7 @@ fn bad_settings_stop_startup_with_one_line_naming_the_setting() {
             bin = bin.setting(k, v);
         }
         let (code, stderr) = run_to_end(bin);
-        assert_ne!(code, Some(0), "{what}: exited 0");
+        assert_eq!(code, Some(2), "{what}: a bad setting exits 2");
         let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("ledger-server:")).collect();
         assert_eq!(lines.len(), 1, "{what}: expected one error line, got {stderr:?}");
         assert!(lines[0].contains(needle), "{what}: {:?} does not name {needle}", lines[0]);
@@ -151,4 +151,57 @@ fn no_access_log_by_default() {
     assert_eq!(code, Some(0));
     assert!(!log.contains("ledger_server::request"), "{log}");
     assert!(!log.contains("/users/logout"), "{log}");
+}
+
+/// The log lines of 500 answers (`METHOD PATH: 500: cause`).
+fn fault_lines(log: &str) -> Vec<&str> {
+    log.lines().filter(|l| l.contains(": 500: ")).collect()
+}
+
+/// A 500 the original gives too (its own bug, reproduced: a JSON body that
+/// is not an object) is logged once, as a warning naming the exception,
+/// with the method and path; an answer that is not a 500 logs nothing.
+#[test]
+fn a_500_the_original_gives_too_is_logged_once_with_its_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(binary(dir.path()));
+    let client = Client::new(server.addr);
+    let answer = client.send(&Request::new("POST", "/users/login?next=x").body("[1]")).unwrap();
+    assert_eq!(answer.status, 500);
+    assert!(String::from_utf8_lossy(&answer.body).contains("<title>Server Error (500)</title>"));
+    let refused = client.send(&Request::new("POST", "/users/logout").header("Authorization", "x.y.z")).unwrap();
+    assert_eq!(refused.status, 400);
+    let (_, log) = terminate(server);
+    let faults = fault_lines(&log);
+    assert_eq!(faults.len(), 1, "{log}");
+    assert!(faults[0].contains("WARN"), "{}", faults[0]);
+    assert!(faults[0].contains("POST /users/login: 500: TypeError"), "{}", faults[0]);
+    assert!(faults[0].contains("(as the original raises)") && !faults[0].contains("next=x"), "{}", faults[0]);
+}
+
+/// ledger-server's own failure (here: the tokens table gone under a
+/// running server) is the 500 page, logged once as an error with the
+/// database's own message; the token is not in the log.
+#[test]
+fn an_internal_failure_is_logged_once_as_an_error_with_its_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(binary(dir.path()).setting("SECRET_KEY", "fault-test-key"));
+    let client = Client::new(server.addr);
+    assert_eq!(client.send(&signup("fault@example.com")).unwrap().status, 201);
+    let login = client.send(&ledger_contract::kit::requests::login("fault@example.com")).unwrap();
+    let token = ledger_contract::kit::requests::access_token(&login).unwrap();
+    let db = ledger_contract::kit::TestDb::existing(dir.path().join("db.sqlite3").to_str().unwrap()).unwrap();
+    db.execute("DROP TABLE tokens").unwrap();
+    let logout = client.send(&Request::new("POST", "/users/logout").header("Authorization", &token)).unwrap();
+    assert_eq!(logout.status, 500);
+    let (_, log) = terminate(server);
+    let faults = fault_lines(&log);
+    assert_eq!(faults.len(), 1, "{log}");
+    assert!(faults[0].contains("ERROR"), "{}", faults[0]);
+    assert!(
+        faults[0].contains("POST /users/logout: 500: database query failed: no such table: tokens"),
+        "{}",
+        faults[0]
+    );
+    assert!(!log.contains(&token), "the log shows the token:\n{log}");
 }
