@@ -4,7 +4,7 @@
 #
 #   - Debian packages: the client libraries that the Rust build links
 #     (libpq-dev, default-libmysqlclient-dev, pkg-config), PostgreSQL's
-#     server binaries (tests/resilience.rs runs an instance of its own with
+#     server binaries (tests/integration/resilience.rs runs an instance of its own with
 #     initdb/pg_ctl), and python3-venv when python3 cannot make a virtualenv
 #     (the Django oracle's run.sh builds one);
 #   - a PostgreSQL server on 127.0.0.1:5432 where the role postgres logs in
