@@ -38,9 +38,10 @@ fi
 echo "== cargo fmt --check"
 cargo fmt --all --check
 
-echo "== cargo clippy (all features, then the default build alone)"
+echo "== cargo clippy (all features; then the product's default and SQLite-only builds)"
 cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 cargo clippy -p ledger-server --lib --bins --quiet -- -D warnings
+cargo clippy -p ledger-server --lib --bins --no-default-features --quiet -- -D warnings
 
 echo "== the first command on a fresh machine (no MySQL/MariaDB client library)"
 bash "$root/scripts/fresh-machine.sh"

@@ -11,6 +11,7 @@ use diesel::connection::SimpleConnection;
 use diesel::mysql::MysqlConnection;
 #[cfg(feature = "postgres")]
 use diesel::pg::PgConnection;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};

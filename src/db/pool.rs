@@ -35,9 +35,11 @@ pub(crate) struct Reachability {
 }
 
 /// How long after a dropped connection every checkout is checked.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 const SUSPECT_WINDOW: Duration = Duration::from_secs(10);
 
 impl Reachability {
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn suspect(&self) {
         *self.suspect_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + SUSPECT_WINDOW);
     }

@@ -1,5 +1,6 @@
 //! The queries of the users app, as Django's ORM makes them.
 
+#[cfg(feature = "postgres")]
 use chrono::Utc;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -8,7 +9,9 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use super::pool::checkout;
 use super::schema;
 use super::store::{with_conn, Backend, Store};
-use super::time::{format_naive, local_now, micros};
+#[cfg(feature = "postgres")]
+use super::time::micros;
+use super::time::{format_naive, local_now};
 use super::{Created, DbError, GuardLookup, TokenRows, User};
 
 impl Store {

@@ -14,9 +14,12 @@ use std::sync::Arc;
 use diesel::mysql::MysqlConnection;
 #[cfg(feature = "postgres")]
 use diesel::pg::PgConnection;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 use diesel::r2d2::{ConnectionManager, Pool};
 
-use super::pool::{self, Reachability};
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use super::pool;
+use super::pool::Reachability;
 use super::sqlite::Sqlite;
 use super::{DatabaseUrl, DbError};
 
