@@ -37,7 +37,7 @@ pub enum StartupError {
     #[error("DATABASE_URL: {0}")]
     Database(#[from] DbError),
     #[error("BIND {addr}: {source}")]
-    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    Bind { addr: String, source: std::io::Error },
     #[error("cannot start the bcrypt threads: {0}")]
     Threads(std::io::Error),
     #[error("server: {0}")]

@@ -11,7 +11,7 @@
 //! - [`settings`]: `my_settings.toml`, `.env` and the environment, typed;
 //! - [`http`]: the Django-compatible HTTP layer (middleware, views, the
 //!   guard extractor, answers);
-//! - [`server`]: startup; [`error`]: the error policy and startup errors.
+//! - [`error`]: the error policy and startup errors; [`server`]: startup.
 //!
 //! Python's own semantics (json, base64, int, re) are the `pycompat` crate;
 //! the contract tooling and test kit are `ledger-contract`.

@@ -96,14 +96,14 @@ pub(crate) fn http_server(
 /// The whole `serve` command: wait for the database, migrate, bind, serve
 /// until SIGTERM or Ctrl-C. `migrate_only` stops after migrating.
 pub async fn run(settings: Settings, connect_patience: Duration, migrate_only: bool) -> Result<(), StartupError> {
-    log::info!("database {:?}", settings.database_url);
+    log::info!("database {}", settings.database_url);
     let db = connect_with_retry(&settings, connect_patience).await?;
     migrate(&db).await?;
     if migrate_only {
         return Ok(());
     }
-    let bind = |source| StartupError::Bind { addr: settings.bind, source };
-    let listener = TcpListener::bind(settings.bind).map_err(bind)?;
+    let bind = |source| StartupError::Bind { addr: settings.bind.to_string(), source };
+    let listener = TcpListener::bind(&settings.bind).map_err(bind)?;
     log::info!("listening on http://{}", listener.local_addr().map_err(bind)?);
     let state = state(&settings, db)?;
     http_server(state, listener, true).map_err(StartupError::Serve)?.await.map_err(StartupError::Serve)?;
@@ -122,7 +122,7 @@ pub struct BackgroundServer {
 /// Starts a server in the background with these settings.
 pub fn spawn_background(settings: Settings) -> Result<BackgroundServer, StartupError> {
     let listener =
-        TcpListener::bind("127.0.0.1:0").map_err(|source| StartupError::Bind { addr: settings.bind, source })?;
+        TcpListener::bind("127.0.0.1:0").map_err(|source| StartupError::Bind { addr: "127.0.0.1:0".into(), source })?;
     let addr = listener.local_addr().map_err(StartupError::Serve)?;
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {

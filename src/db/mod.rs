@@ -2,8 +2,8 @@
 //! or MySQL/MariaDB (PostgreSQL and MySQL/MariaDB as the cargo features
 //! `postgres` and `mysql`).
 //!
-//! [`Database`] is what the server uses: every method is `async` and hides
-//! where the work runs — the worker's blocking threads for a query (never
+//! [`Database`] is what the server uses: every query is an `async` method
+//! that hides where the work runs — the worker's blocking threads for a query (never
 //! the async worker itself), SQLite's group commit for a logout,
 //! PostgreSQL's retry of a read on a dropped connection. Below it:
 //! - [`url`]: `DATABASE_URL` and [`redact_url`];
@@ -56,7 +56,7 @@ pub enum DbError {
     Pool(String),
     #[error("migrations failed: {0}")]
     Migration(String),
-    #[error("another process held the migration lock for {0:?}")]
+    #[error("another process held the migration lock for {} s", .0.as_secs())]
     MigrationLock(Duration),
     /// A thread the database needs could not be started.
     #[error("cannot start the {what} thread: {source}")]
@@ -128,13 +128,6 @@ impl Database {
         sqlite_mmap_size: u64,
     ) -> Result<Database, DbError> {
         Ok(Database { store: Arc::new(Store::open(url, pool_size, tz, sqlite_mmap_size)?) })
-    }
-
-    /// The synchronous queries, for probes that time the database work on
-    /// the calling thread (`bench/probes`). The server never uses it: a
-    /// call blocks its thread.
-    pub fn blocking_store(&self) -> &Store {
-        &self.store
     }
 
     /// Runs a query on the current worker's blocking threads.

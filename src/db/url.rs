@@ -27,6 +27,19 @@ impl std::fmt::Debug for DatabaseUrl {
     }
 }
 
+/// As given, any password hidden: for logs.
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(p) => write!(f, "{}", p.display()),
+            #[cfg(feature = "postgres")]
+            DatabaseUrl::Postgres(u) => write!(f, "{}", redact_url(u)),
+            #[cfg(feature = "mysql")]
+            DatabaseUrl::Mysql(u) => write!(f, "{}", redact_url(u)),
+        }
+    }
+}
+
 impl DatabaseUrl {
     /// Parses and checks a `DATABASE_URL`; the error says what is wrong in
     /// one line (never echoing a password).
@@ -112,18 +125,32 @@ fn server_url(rest: &str, what: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A database URL with any password replaced, for logs.
+/// A database URL with any password replaced, for logs: the one in
+/// `user:password@` and a `password=` query parameter.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut shown = match (base.find("://"), base.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => match base[scheme + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &base[..scheme + 3], &base[at..]),
+            None => base.to_owned(),
+        },
+        _ => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}=***"),
+                _ => param.to_owned(),
+            })
+            .collect();
+        shown.push('?');
+        shown.push_str(&params.join("&"));
     }
+    shown
 }
 
 #[cfg(test)]
@@ -160,6 +187,14 @@ mod tests {
         {
             assert!(DatabaseUrl::parse(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn redaction_hides_every_password() {
+        assert_eq!(redact_url("postgres://u:hunter2@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("mysql://u@h/db?password=hunter2&ssl=1"), "mysql://u@h/db?password=***&ssl=1");
+        assert_eq!(redact_url("postgres://u:a@b@h/db?sslmode=disable"), "postgres://u:***@h/db?sslmode=disable");
+        assert_eq!(redact_url("db.sqlite3"), "db.sqlite3");
     }
 
     #[cfg(feature = "postgres")]

@@ -5,8 +5,8 @@
 //! - [`BcryptPool`]: bcrypt, on threads of its own under `SCHED_IDLE`;
 //! - [`sched`]: the scheduling policies, the one `unsafe` helper.
 //!
-//! This module knows nothing of the database or of HTTP: callers map its
-//! [`Stopped`] error into their own.
+//! This module imports nothing of the crate: callers map its [`Stopped`]
+//! error into their own.
 
 mod bcrypt_pool;
 pub(crate) mod sched;

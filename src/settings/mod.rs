@@ -13,7 +13,7 @@
 mod source;
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 
 use crate::auth::jwt::Algorithm;
@@ -42,10 +42,16 @@ macro_rules! settings {
         /// The keys a settings file may hold, and the environment variables read.
         pub const KEYS: &[&str] = &[$($key),*];
 
+        /// Each key's TOML type in the settings file.
+        const FILE_TYPES: &[(&str, Toml)] = &[$(($key, Toml::$toml)),*];
+
         impl Settings {
             fn resolve(file: &File, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
                 Ok(Settings {
-                    $( $field: source::pick(file, env, $key, Toml::$toml, $parse)?.unwrap_or_else(|| $default), )*
+                    $( $field: match source::pick(file, env, $key, $parse)? {
+                        Some(value) => value,
+                        None => $default,
+                    }, )*
                 })
             }
         }
@@ -56,10 +62,11 @@ settings! {
     /// The Django `SECRET_KEY` that signs tokens.
     secret_key: SecretKey = "SECRET_KEY", Str, source::secret_key, SecretKey::insecure_default();
     algorithm: Algorithm = "ALGORITHM", Str, source::algorithm, Algorithm::HS256;
-    database_url: DatabaseUrl = "DATABASE_URL", Str, source::database_url, DatabaseUrl::Sqlite(DEFAULT_DATABASE_URL.into());
+    database_url: DatabaseUrl = "DATABASE_URL", Str, source::database_url, source::default_database_url()?;
     /// Django's `TIME_ZONE`: timestamps are written as naive local time in it.
     time_zone: chrono_tz::Tz = "TIME_ZONE", Str, source::time_zone, chrono_tz::Asia::Seoul;
-    bind: SocketAddr = "BIND", Str, source::bind, DEFAULT_BIND;
+    /// `HOST:PORT`; a host name is resolved when the server binds.
+    bind: Bind = "BIND", Str, source::bind, Bind::Addr(DEFAULT_BIND);
     /// Connections in the database pool.
     pool_size: u32 = "POOL_SIZE", Int, source::pool_size, source::default_pool_size();
     /// One log line per request (off by default, like gunicorn without
@@ -70,6 +77,35 @@ settings! {
     /// `pread` into a small page cache. Mapping makes lookups in a big
     /// database faster, and the mapped pages count in the process's RSS.
     sqlite_mmap_size: u64 = "SQLITE_MMAP_SIZE", Int, source::mmap_size, 0;
+}
+
+/// `BIND`: an address, or a host name and a port, checked at load. A name
+/// is resolved when the server binds, and every address it has is tried
+/// (as `TcpListener::bind` does), so `migrate` never needs it to resolve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Bind {
+    Addr(SocketAddr),
+    Name { host: String, port: u16 },
+}
+
+impl fmt::Display for Bind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Bind::Addr(addr) => write!(f, "{addr}"),
+            Bind::Name { host, port } => write!(f, "{host}:{port}"),
+        }
+    }
+}
+
+impl ToSocketAddrs for Bind {
+    type Iter = std::vec::IntoIter<SocketAddr>;
+
+    fn to_socket_addrs(&self) -> std::io::Result<Self::Iter> {
+        match self {
+            Bind::Addr(addr) => Ok(vec![*addr].into_iter()),
+            Bind::Name { host, port } => Ok((host.as_str(), *port).to_socket_addrs()?.collect::<Vec<_>>().into_iter()),
+        }
+    }
 }
 
 /// `SECRET_KEY`: never shown, not even in debug output.
@@ -145,11 +181,11 @@ impl Settings {
     /// Loads the settings from the file, `.env` and the environment.
     pub fn load(sources: Sources<'_>) -> Result<Settings, SettingsError> {
         let file = match sources.file {
-            Some(path) => File::read(path, KEYS)?,
+            Some(path) => File::read(path, FILE_TYPES)?,
             None => {
                 let default = Path::new(DEFAULT_SETTINGS_FILE);
                 if default.exists() {
-                    File::read(default, KEYS)?
+                    File::read(default, FILE_TYPES)?
                 } else {
                     File::default()
                 }
@@ -159,6 +195,10 @@ impl Settings {
             match dotenvy::dotenv() {
                 Ok(_) => {}
                 Err(e) if e.not_found() => {}
+                // A line that does not parse is not shown: it may hold a secret.
+                Err(dotenvy::Error::LineParse(_, at)) => {
+                    return Err(SettingsError::DotEnv(format!("a line cannot be parsed (at character {at})")))
+                }
                 Err(e) => return Err(SettingsError::DotEnv(e.to_string())),
             }
         }
@@ -172,7 +212,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn resolve(file: &str, env: &[(&str, &str)]) -> Result<Settings, SettingsError> {
-        let file = File::parse(file, "my_settings.toml", KEYS)?;
+        let file = File::parse(file, "my_settings.toml", FILE_TYPES)?;
         let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::resolve(&file, &|k| env.get(k).cloned())
     }
@@ -184,7 +224,7 @@ mod tests {
         assert!(s.secret_key.is_insecure());
         assert_eq!(s.algorithm, Algorithm::HS256);
         assert_eq!(s.database_url, DatabaseUrl::Sqlite("db.sqlite3".into()));
-        assert_eq!(s.bind.to_string(), "127.0.0.1:8000");
+        assert_eq!(s.bind, Bind::Addr(DEFAULT_BIND));
         assert_eq!(s.time_zone, chrono_tz::Asia::Seoul);
         assert!(!s.access_log, "gunicorn, as the original runs, keeps no access log");
     }
@@ -214,7 +254,7 @@ mod tests {
         let s = resolve("SECRET_KEY = \"from-file\"\nBIND = \"0.0.0.0:9000\"", &[("SECRET_KEY", "from-env")]).unwrap();
         assert_eq!(s.secret_key.expose(), "from-env");
         assert!(!s.secret_key.is_insecure());
-        assert_eq!(s.bind.to_string(), "0.0.0.0:9000");
+        assert_eq!(s.bind, Bind::Addr("0.0.0.0:9000".parse().unwrap()));
     }
 
     #[test]
@@ -232,6 +272,7 @@ mod tests {
             ("", &[("SQLITE_MMAP_SIZE", "1GB")], "SQLITE_MMAP_SIZE"),
             ("", &[("SQLITE_MMAP_SIZE", "9223372036854775808")], "SQLITE_MMAP_SIZE"),
             ("ACCESS_LOG = \"yes\"", &[], "invalid TOML"),
+            ("POOL_SIZE = \"8\"", &[("POOL_SIZE", "8")], "invalid TOML"),
             ("DEBUG = true", &[], "DEBUG"),
             ("SECRET_KEY = ", &[], "invalid TOML"),
             ("SECRET_KEY = 5", &[], "invalid TOML"),
@@ -247,9 +288,13 @@ mod tests {
     }
 
     #[test]
-    fn a_bind_name_is_resolved_once() {
+    fn a_bind_name_is_resolved_when_binding() {
         let s = resolve("BIND = \"localhost:8001\"", &[]).unwrap();
-        assert!(s.bind.ip().is_loopback() && s.bind.port() == 8001, "{}", s.bind);
+        assert_eq!(s.bind, Bind::Name { host: "localhost".into(), port: 8001 });
+        let addrs: Vec<SocketAddr> = s.bind.to_socket_addrs().unwrap().collect();
+        assert!(!addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 8001), "{addrs:?}");
+        // not resolved at load: a name that does not resolve is still HOST:PORT
+        assert!(resolve("", &[("BIND", "no-such-host.invalid:80")]).is_ok());
         assert!(resolve("", &[("POOL_SIZE", "0")]).unwrap_err().to_string().contains("at least 1"));
     }
 

@@ -2,10 +2,10 @@
 //! settings file (TOML), `.env` and the environment, and one parser per
 //! kind of value. [`super::Settings`] lists the settings themselves.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::path::Path;
 
-use super::{SecretKey, SettingsError};
+use super::{Bind, SecretKey, SettingsError, DEFAULT_DATABASE_URL};
 use crate::auth::jwt::Algorithm;
 use crate::db::DatabaseUrl;
 
@@ -18,6 +18,15 @@ pub(super) enum Toml {
 }
 
 impl Toml {
+    fn matches(self, value: &toml::Value) -> bool {
+        matches!(
+            (self, value),
+            (Toml::Str, toml::Value::String(_))
+                | (Toml::Int, toml::Value::Integer(_))
+                | (Toml::Bool, toml::Value::Boolean(_))
+        )
+    }
+
     fn name(self) -> &'static str {
         match self {
             Toml::Str => "a string",
@@ -27,63 +36,58 @@ impl Toml {
     }
 }
 
-/// The settings file's table, checked against the known keys.
+/// The settings file's table, checked against the known keys and types.
 #[derive(Default)]
 pub(super) struct File {
-    path: String,
     table: toml::Table,
 }
 
 impl File {
-    pub(super) fn read(path: &Path, known: &[&str]) -> Result<File, SettingsError> {
+    pub(super) fn read(path: &Path, known: &[(&str, Toml)]) -> Result<File, SettingsError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|e| SettingsError::Unreadable { path: shown.clone(), reason: e.to_string() })?;
         File::parse(&text, &shown, known)
     }
 
-    pub(super) fn parse(text: &str, shown: &str, known: &[&str]) -> Result<File, SettingsError> {
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| SettingsError::BadToml {
-            path: shown.to_owned(),
-            reason: one_line(e.message()),
-        })?;
-        if let Some(key) = table.keys().find(|k| !known.contains(&k.as_str())) {
-            return Err(SettingsError::UnknownKey {
-                path: shown.to_owned(),
-                key: key.clone(),
-                known: known.join(", "),
-            });
+    /// Parses the file and checks every key in it: known, and of its TOML
+    /// type (before any value is read, whatever the environment sets).
+    pub(super) fn parse(text: &str, shown: &str, known: &[(&str, Toml)]) -> Result<File, SettingsError> {
+        let bad_toml = |reason| SettingsError::BadToml { path: shown.to_owned(), reason };
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| bad_toml(one_line(e.message())))?;
+        for (key, value) in &table {
+            let Some((_, expected)) = known.iter().find(|(k, _)| k == key) else {
+                let names: Vec<&str> = known.iter().map(|(k, _)| *k).collect();
+                return Err(SettingsError::UnknownKey {
+                    path: shown.to_owned(),
+                    key: key.clone(),
+                    known: names.join(", "),
+                });
+            };
+            if !expected.matches(value) {
+                let found = value.type_str();
+                return Err(bad_toml(format!("invalid type: {found} for key `{key}`, expected {}", expected.name())));
+            }
         }
-        Ok(File { path: shown.to_owned(), table })
+        Ok(File { table })
     }
 }
 
-/// The value of `key`: the environment's, else the file's (which must be
-/// of type `toml`), read by `parse`; `None` when neither sets it.
+/// The value of `key`: the environment's, else the file's (its type was
+/// checked by [`File::parse`]), read by `parse`; `None` when neither sets it.
 pub(super) fn pick<T>(
     file: &File,
     env: &dyn Fn(&str) -> Option<String>,
     key: &'static str,
-    toml: Toml,
     parse: fn(&str) -> Result<T, String>,
 ) -> Result<Option<T>, SettingsError> {
-    let invalid = |reason| SettingsError::Invalid { key, reason };
-    if let Some(raw) = env(key) {
-        return parse(&raw).map(Some).map_err(invalid);
-    }
-    let Some(value) = file.table.get(key) else { return Ok(None) };
-    let text = match (toml, value) {
-        (Toml::Str, toml::Value::String(s)) => s.clone(),
-        (Toml::Int, toml::Value::Integer(i)) => i.to_string(),
-        (Toml::Bool, toml::Value::Boolean(b)) => b.to_string(),
-        (expected, other) => {
-            return Err(SettingsError::BadToml {
-                path: file.path.clone(),
-                reason: format!("invalid type: {} for key `{key}`, expected {}", other.type_str(), expected.name()),
-            })
-        }
+    let text = match (env(key), file.table.get(key)) {
+        (Some(raw), _) => raw,
+        (None, None) => return Ok(None),
+        (None, Some(toml::Value::String(s))) => s.clone(),
+        (None, Some(other)) => other.to_string(),
     };
-    parse(&text).map(Some).map_err(invalid)
+    parse(&text).map(Some).map_err(|reason| SettingsError::Invalid { key, reason })
 }
 
 pub(super) fn secret_key(raw: &str) -> Result<SecretKey, String> {
@@ -101,22 +105,29 @@ pub(super) fn database_url(raw: &str) -> Result<DatabaseUrl, String> {
     DatabaseUrl::parse(raw)
 }
 
+/// The default `DATABASE_URL`, checked as a given one is (its directory
+/// exists; it is not a directory itself).
+pub(super) fn default_database_url() -> Result<DatabaseUrl, SettingsError> {
+    DatabaseUrl::parse(DEFAULT_DATABASE_URL).map_err(|reason| SettingsError::Invalid { key: "DATABASE_URL", reason })
+}
+
 pub(super) fn time_zone(raw: &str) -> Result<chrono_tz::Tz, String> {
     raw.parse().map_err(|_| format!("unknown time zone {raw:?}"))
 }
 
-/// `HOST:PORT`: an address, or a name resolved once, now.
-pub(super) fn bind(raw: &str) -> Result<SocketAddr, String> {
-    if let Ok(addr) = raw.parse() {
-        return Ok(addr);
+/// `HOST:PORT`: an address, or a host name and a port (resolved when the
+/// server binds).
+pub(super) fn bind(raw: &str) -> Result<Bind, String> {
+    if let Ok(addr) = raw.parse::<SocketAddr>() {
+        return Ok(Bind::Addr(addr));
     }
-    let not_host_port = || format!("{raw:?} is not HOST:PORT");
     match raw.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {}
-        _ => return Err(not_host_port()),
+        Some((host, port)) if !host.is_empty() => match port.parse::<u16>() {
+            Ok(port) => Ok(Bind::Name { host: host.to_owned(), port }),
+            Err(_) => Err(format!("{raw:?} is not HOST:PORT")),
+        },
+        _ => Err(format!("{raw:?} is not HOST:PORT")),
     }
-    let resolved = raw.to_socket_addrs().map_err(|e| format!("cannot resolve {raw:?}: {e}"))?;
-    resolved.into_iter().next().ok_or_else(not_host_port)
 }
 
 pub(super) fn pool_size(raw: &str) -> Result<u32, String> {

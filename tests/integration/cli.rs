@@ -205,3 +205,17 @@ fn an_internal_failure_is_logged_once_as_an_error_with_its_cause() {
     );
     assert!(!log.contains(&token), "the log shows the token:\n{log}");
 }
+
+/// A `.env` line that does not parse stops startup with one line that
+/// does not show it (it may hold the key).
+#[test]
+fn a_broken_env_file_is_named_without_showing_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "SECRET_KEY=\"hunter2-unterminated\n").unwrap();
+    let (code, stderr) = run_to_end(binary(dir.path()).arg("migrate"));
+    assert_eq!(code, Some(2), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("ledger-server:")).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains(".env"), "{}", lines[0]);
+    assert!(!stderr.contains("hunter2"), "the .env line is shown: {stderr}");
+}
