@@ -61,7 +61,8 @@ pub(crate) fn state(settings: &Settings, db: Database) -> Result<web::Data<AppSt
     Ok(web::Data::new(AppState {
         db,
         key: TokenKey::new(settings.secret_key.expose(), settings.algorithm),
-        bcrypt: BcryptPool::per_core().map_err(StartupError::Threads)?,
+        bcrypt: BcryptPool::per_core(Duration::from_secs(settings.login_queue_seconds.into()))
+            .map_err(StartupError::Threads)?,
         access_log: settings.access_log,
     }))
 }

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use actix_web::body::{BodyStream, BoxBody};
-use actix_web::http::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::http::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
@@ -91,6 +91,10 @@ pub enum Answer {
     NotAllowed,
     /// `View.options`: 200 with `Allow` and `Content-Length: 0`.
     Options,
+    /// ledger-server's own answer, which Django has no counterpart for
+    /// (its workers simply stop answering): the bcrypt queue is full. 503
+    /// with `Retry-After` (seconds) and `{"message": "SERVER_BUSY"}`.
+    Busy { retry_after: u64 },
 }
 
 impl Answer {
@@ -112,6 +116,7 @@ impl Answer {
             Answer::ServerError(_) => 500,
             Answer::NotAllowed => 405,
             Answer::Options => 200,
+            Answer::Busy { .. } => 503,
         }
     }
 
@@ -138,6 +143,10 @@ impl Answer {
                 .insert_header((ALLOW, ALLOW_POST))
                 .insert_header((CONTENT_LENGTH, HeaderValue::from_static("0")))
                 .finish(),
+            Answer::Busy { retry_after } => builder
+                .insert_header((CONTENT_TYPE, "application/json"))
+                .insert_header((RETRY_AFTER, retry_after))
+                .body(r#"{"message": "SERVER_BUSY"}"#),
         }
     }
 }

@@ -8,78 +8,178 @@
 //! run under `SCHED_IDLE` (falling back to the lowest nice value): the
 //! kernel gives them every cycle nothing else wants, so a login storm keeps
 //! all cores busy while a guard request still finds a core at once.
+//!
+//! The queue never blocks anyone: a job is queued at once or refused at
+//! once. It is refused ([`Refused::Busy`]) when the work already waiting
+//! would make it wait longer than the pool's `max_wait` (each check's cost
+//! is measured as the pool runs), so the waiting work is bounded. A job
+//! whose caller has gone (the client hung up, the request was dropped) is
+//! skipped when its turn comes instead of being computed for nobody.
 
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
 use super::Stopped;
 
+/// Why the pool did not run a job.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Refused {
+    /// The waiting work would keep this job waiting longer than the pool's
+    /// limit; the caller may try again after `retry_after`.
+    #[error("the bcrypt queue is full: a new check would wait over {limit:?}")]
+    Busy { limit: Duration, retry_after: Duration },
+    #[error(transparent)]
+    Stopped(#[from] Stopped),
+}
+
 const CLOSED: Stopped = Stopped("the bcrypt pool is closed");
 
-type Job = Box<dyn FnOnce() + Send + 'static>;
+/// A queued job, with a way to tell that nobody waits for it any more.
+trait Task: Send {
+    fn abandoned(&self) -> bool;
+    fn run(self: Box<Self>);
+}
+
+struct Call<F, T> {
+    f: F,
+    reply: oneshot::Sender<T>,
+}
+
+impl<F: FnOnce() -> T + Send, T: Send> Task for Call<F, T> {
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed()
+    }
+
+    fn run(self: Box<Self>) {
+        let _ = self.reply.send((self.f)());
+    }
+}
+
+struct Queue {
+    tasks: VecDeque<Box<dyn Task>>,
+    /// Jobs on a thread now.
+    running: u32,
+    /// The running mean of one job's time on a thread.
+    cost: Duration,
+    closed: bool,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    ready: Condvar,
+    threads: u32,
+    max_wait: Duration,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Stops the threads when the last handle is dropped.
+struct Handle(Arc<Shared>);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.0.lock().closed = true;
+        self.0.ready.notify_all();
+    }
+}
 
 /// Handle to the pool; cheap to clone.
 #[derive(Clone)]
 pub(crate) struct BcryptPool {
-    queue: SyncSender<Job>,
+    handle: Arc<Handle>,
 }
 
 impl BcryptPool {
-    /// Starts `threads` workers (at least one); fails only if the system
-    /// refuses a thread.
-    pub(crate) fn start(threads: usize) -> std::io::Result<BcryptPool> {
-        // Plenty of room: a full queue only delays the caller's task.
-        let (queue, jobs) = sync_channel::<Job>(4096);
-        let jobs = Arc::new(Mutex::new(jobs));
-        for i in 0..threads.max(1) {
-            let jobs = Arc::clone(&jobs);
-            std::thread::Builder::new().name(format!("bcrypt-{i}")).spawn(move || worker(jobs))?;
+    /// Starts `threads` workers (at least one). A job is refused when the
+    /// work queued before it would take the threads longer than `max_wait`,
+    /// counting `first_cost` per job until the first one has been timed.
+    /// Fails only if the system refuses a thread.
+    pub(crate) fn start(threads: usize, max_wait: Duration, first_cost: Duration) -> std::io::Result<BcryptPool> {
+        let threads = threads.max(1);
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue { tasks: VecDeque::new(), running: 0, cost: first_cost, closed: false }),
+            ready: Condvar::new(),
+            threads: u32::try_from(threads).unwrap_or(u32::MAX),
+            max_wait,
+        });
+        let pool = BcryptPool { handle: Arc::new(Handle(shared.clone())) };
+        for i in 0..threads {
+            let shared = shared.clone();
+            std::thread::Builder::new().name(format!("bcrypt-{i}")).spawn(move || worker(&shared))?;
         }
-        Ok(BcryptPool { queue })
+        Ok(pool)
     }
 
-    /// One thread per available core.
-    pub(crate) fn per_core() -> std::io::Result<BcryptPool> {
-        BcryptPool::start(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+    /// One thread per available core; a cost-12 check is counted as 0.3 s
+    /// until the first one has been timed.
+    pub(crate) fn per_core(max_wait: Duration) -> std::io::Result<BcryptPool> {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        BcryptPool::start(cores, max_wait, Duration::from_millis(300))
     }
 
-    /// Runs `f` on the pool and waits for it without blocking the caller's thread.
-    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, Stopped>
+    /// Runs `f` on the pool and waits for it without blocking the caller's
+    /// thread; refused at once when the pool is too busy. Dropping the
+    /// returned future before the job starts means it never runs.
+    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, Refused>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move || {
-            let _ = tx.send(f());
-        });
-        let queue = self.queue.clone();
-        // `send` blocks only when 4096 jobs are waiting; keep even that off
-        // the async worker.
-        match queue.try_send(job) {
-            Ok(()) => {}
-            Err(std::sync::mpsc::TrySendError::Full(job)) => {
-                actix_web::web::block(move || queue.send(job)).await.map_err(|_| CLOSED)?.map_err(|_| CLOSED)?
+        let (reply, answer) = oneshot::channel();
+        let shared = &self.handle.0;
+        {
+            let mut queue = shared.lock();
+            if queue.closed {
+                return Err(CLOSED.into());
             }
-            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return Err(CLOSED),
+            // Every job running or queued ahead of this one, and this one,
+            // spread over the threads.
+            let ahead = u32::try_from(queue.tasks.len()).unwrap_or(u32::MAX).saturating_add(queue.running);
+            let wait = queue.cost.saturating_mul(ahead.saturating_add(1)) / shared.threads;
+            if wait > shared.max_wait {
+                let retry_after = (wait - shared.max_wait).max(Duration::from_secs(1));
+                return Err(Refused::Busy { limit: shared.max_wait, retry_after });
+            }
+            queue.tasks.push_back(Box::new(Call { f, reply }));
         }
-        rx.await.map_err(|_| CLOSED)
+        shared.ready.notify_one();
+        answer.await.map_err(|_| CLOSED.into())
     }
 }
 
-fn worker(jobs: Arc<Mutex<Receiver<Job>>>) {
+fn worker(shared: &Shared) {
     super::sched::set_current_thread(super::sched::Policy::Idle);
     loop {
-        let job = match jobs.lock() {
-            Ok(receiver) => receiver.recv(),
-            Err(_) => return,
+        let task = {
+            let mut queue = shared.lock();
+            loop {
+                if queue.closed {
+                    return;
+                }
+                match queue.tasks.pop_front() {
+                    Some(task) if task.abandoned() => continue,
+                    Some(task) => {
+                        queue.running += 1;
+                        break task;
+                    }
+                    None => queue = shared.ready.wait(queue).unwrap_or_else(|e| e.into_inner()),
+                }
+            }
         };
-        match job {
-            Ok(job) => job(),
-            Err(_) => return,
-        }
+        let started = Instant::now();
+        task.run();
+        let took = started.elapsed();
+        let mut queue = shared.lock();
+        queue.running -= 1;
+        // A running mean that follows the machine's speed within ~8 checks.
+        queue.cost = (queue.cost * 7 + took) / 8;
     }
 }
 
@@ -89,7 +189,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn runs_jobs_off_the_caller_thread() {
-        let hasher = BcryptPool::start(2).unwrap();
+        let hasher = BcryptPool::start(2, Duration::from_secs(10), Duration::from_millis(1)).unwrap();
         let caller = std::thread::current().id();
         let (value, thread) = hasher.run(|| (6 * 7, std::thread::current().id())).await.unwrap();
         assert_eq!(value, 42);
@@ -101,8 +201,67 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[actix_rt::test]
     async fn workers_run_at_idle_priority() {
-        let hasher = BcryptPool::start(1).unwrap();
+        let hasher = BcryptPool::start(1, Duration::from_secs(10), Duration::from_millis(1)).unwrap();
         let (policy, nice) = hasher.run(super::super::sched::current_thread).await.unwrap();
         assert!(policy == libc::SCHED_IDLE || nice == 19, "policy {policy}, nice {nice}");
+    }
+
+    /// A job whose caller went away before its turn is skipped.
+    #[actix_rt::test]
+    async fn an_abandoned_job_is_skipped() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let pool = BcryptPool::start(1, Duration::from_secs(10), Duration::from_millis(1)).unwrap();
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let p = pool.clone();
+        let blocker = actix_rt::spawn(async move { p.run(move || hold.recv().is_ok()).await });
+        // wait until the one thread is busy with the blocker
+        while pool.handle.0.lock().running == 0 {
+            actix_rt::time::sleep(Duration::from_millis(5)).await;
+        }
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        let p = pool.clone();
+        let abandoned = actix_rt::spawn(async move { p.run(move || flag.store(true, Ordering::SeqCst)).await });
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+        abandoned.abort();
+        let _ = abandoned.await;
+        release.send(()).unwrap();
+        assert!(blocker.await.unwrap().unwrap());
+        // the next job runs, the abandoned one did not
+        assert_eq!(pool.run(|| 7).await.unwrap(), 7);
+        assert!(!ran.load(Ordering::SeqCst), "the abandoned job was computed");
+    }
+
+    /// The waiting work is bounded: a job that would wait longer than the
+    /// limit is refused at once, without blocking the caller.
+    #[actix_rt::test]
+    async fn a_job_that_would_wait_too_long_is_refused_at_once() {
+        // one thread, 100 ms a job, at most 350 ms of waiting: three fit
+        let pool = BcryptPool::start(1, Duration::from_millis(350), Duration::from_millis(100)).unwrap();
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let hold = Arc::new(Mutex::new(hold));
+        let mut queued = Vec::new();
+        for _ in 0..3 {
+            let (hold, p) = (hold.clone(), pool.clone());
+            queued.push(actix_rt::spawn(async move {
+                p.run(move || {
+                    let _ = hold.lock().unwrap().recv();
+                })
+                .await
+            }));
+        }
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+        let started = Instant::now();
+        let refused = pool.run(|| ()).await;
+        assert!(started.elapsed() < Duration::from_millis(50), "the refusal waited");
+        assert!(matches!(refused, Err(Refused::Busy { .. })), "{refused:?}");
+        for _ in 0..3 {
+            release.send(()).unwrap();
+        }
+        for job in queued {
+            job.await.unwrap().unwrap();
+        }
+        // once the queue has drained, jobs are taken again
+        pool.run(|| ()).await.unwrap();
     }
 }

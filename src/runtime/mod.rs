@@ -11,7 +11,7 @@
 mod bcrypt_pool;
 pub(crate) mod sched;
 
-pub(crate) use bcrypt_pool::BcryptPool;
+pub(crate) use bcrypt_pool::{BcryptPool, Refused};
 
 /// The pool a job was sent to is gone (only while shutting down), or the
 /// job panicked.

@@ -77,6 +77,10 @@ settings! {
     /// `pread` into a small page cache. Mapping makes lookups in a big
     /// database faster, and the mapped pages count in the process's RSS.
     sqlite_mmap_size: u64 = "SQLITE_MMAP_SIZE", Int, source::mmap_size, 0;
+    /// The longest a login or signup may wait for a bcrypt thread, in
+    /// seconds; beyond it the request is answered at once with 503
+    /// `SERVER_BUSY` (the work waiting for bcrypt stays bounded).
+    login_queue_seconds: u32 = "LOGIN_QUEUE_SECONDS", Int, source::seconds, 10;
 }
 
 /// `BIND`: an address, or a host name and a port, checked at load. A name

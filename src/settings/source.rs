@@ -138,6 +138,15 @@ pub(super) fn pool_size(raw: &str) -> Result<u32, String> {
     }
 }
 
+/// A whole number of seconds, at least 1.
+pub(super) fn seconds(raw: &str) -> Result<u32, String> {
+    match raw.trim().parse::<u32>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{raw:?} is not a whole number of seconds")),
+    }
+}
+
 /// A boolean, as people write them in an environment variable.
 pub(super) fn flag(raw: &str) -> Result<bool, String> {
     match raw.trim().to_ascii_lowercase().as_str() {
