@@ -8,6 +8,7 @@
 //! | [`interop`] | Django and ledger-server on one database: cross signup/login/tokens/logout, rows, both migration orders | the oracle, the database server |
 //! | [`multi_process`] | several ledger-server processes on one database behave as one | the database server |
 //! | [`resilience`] | database down at start, outage while serving, recovery | PostgreSQL |
+//! | [`hostile`] | clients that try to take the server down: impatient login storms | nothing |
 //! | [`cli`] | settings precedence and errors, defaults, graceful SIGTERM, secret-free logs | nothing |
 //! | [`protocol`] | the documented parser-level differences | nothing |
 //!
@@ -31,6 +32,8 @@ mod cli;
 mod contract;
 #[cfg(test)]
 mod differential;
+#[cfg(test)]
+mod hostile;
 #[cfg(test)]
 mod interop;
 #[cfg(test)]
