@@ -103,6 +103,15 @@ pub async fn run(settings: Settings, connect_patience: Duration, migrate_only: b
     if migrate_only {
         return Ok(());
     }
+    match crate::runtime::limits::raise_open_files() {
+        Ok(limits) => log::info!(
+            "open files: soft limit {} (was {}), hard limit {}",
+            limits.soft,
+            limits.soft_before,
+            limits.hard
+        ),
+        Err(e) => log::warn!("cannot raise the open-file limit: {e}"),
+    }
     let bind = |source| StartupError::Bind { addr: settings.bind.to_string(), source };
     let listener = TcpListener::bind(&settings.bind).map_err(bind)?;
     log::info!("listening on http://{}", listener.local_addr().map_err(bind)?);

@@ -151,6 +151,8 @@ fn no_access_log_by_default() {
     assert_eq!(code, Some(0));
     assert!(!log.contains("ledger_server::request"), "{log}");
     assert!(!log.contains("/users/logout"), "{log}");
+    // serve raises the soft open-file limit to the hard one, and says so
+    assert!(log.contains("open files: soft limit"), "{log}");
 }
 
 /// The log lines of 500 answers (`METHOD PATH: 500: cause`).
