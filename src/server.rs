@@ -4,11 +4,17 @@
 use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpServer};
+use actix_http::{error::DispatchError, Extensions, HttpService};
+use actix_rt::net::TcpStream;
+use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
+use actix_web::dev::AppConfig;
+use actix_web::{web, App};
+use futures_util::future::ready;
 
 use crate::auth::jwt::TokenKey;
 use crate::db::{Database, DbError};
 use crate::error::StartupError;
+use crate::http::conn::{Deadlines, Guarded};
 use crate::http::{self, AppState};
 use crate::runtime::BcryptPool;
 use crate::settings::Settings;
@@ -67,12 +73,40 @@ pub(crate) fn state(settings: &Settings, db: Database) -> Result<web::Data<AppSt
     }))
 }
 
-/// Builds the actix server on a bound listener; `.await` it to serve until
+/// The limits each client connection is held to (see [`http::conn`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ConnLimits {
+    pub deadlines: Deadlines,
+    /// In all, over the workers.
+    pub max_connections: u32,
+}
+
+impl ConnLimits {
+    pub(crate) fn from_settings(settings: &Settings) -> Self {
+        let secs = |n: u32| Duration::from_secs(n.into());
+        ConnLimits {
+            deadlines: Deadlines {
+                head: secs(settings.head_timeout_seconds),
+                request: secs(settings.request_timeout_seconds),
+                idle: secs(settings.keep_alive_seconds),
+            },
+            max_connections: settings.max_connections,
+        }
+    }
+}
+
+/// Builds the server on a bound listener; `.await` it to serve until
 /// SIGTERM or Ctrl-C, after which in-flight requests finish.
 /// `signals: false` leaves SIGTERM/Ctrl-C to the embedding program (tests).
+///
+/// This is actix-web's `HttpServer` taken apart: the same HTTP/1 service
+/// and application, with [`Guarded`] between each accepted socket and the
+/// dispatcher (deadlines for every phase of a request, no reading ahead
+/// while answers are unsent). HTTP/2 is not offered, as before.
 pub(crate) fn http_server(
     state: web::Data<AppState>,
     listener: TcpListener,
+    limits: ConnLimits,
     signals: bool,
 ) -> std::io::Result<actix_web::dev::Server> {
     // Database calls run on each worker's blocking threads. SQLite's are
@@ -84,14 +118,43 @@ pub(crate) fn http_server(
     // A database server is waited on: as many threads as pooled connections.
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let blocking = if state.db.is_embedded() { 1 } else { (state.db.pool_size() as usize / workers).max(2) };
-    let mut server = HttpServer::new(move || App::new().app_data(state.clone()).configure(http::configure))
+    let per_worker = (limits.max_connections as usize).div_ceil(workers).max(1);
+    let addr = listener.local_addr()?;
+    let mut builder = actix_server::Server::build()
         .workers(workers)
         .worker_max_blocking_threads(blocking)
+        .max_concurrent_connections(per_worker)
         .shutdown_timeout(SHUTDOWN_GRACE.as_secs());
     if !signals {
-        server = server.disable_signals();
+        builder = builder.disable_signals();
     }
-    Ok(server.listen(listener)?.run())
+    let shutdown = builder.graceful_shutdown_signal();
+    let deadlines = limits.deadlines;
+    builder = builder.listen("ledger-server", listener, move || {
+        let accept = fn_service(move |io: TcpStream| {
+            let peer = io.peer_addr().ok();
+            ready(Ok::<_, DispatchError>((Guarded::new(io, deadlines), peer)))
+        });
+        let app = App::new()
+            .app_data(state.clone())
+            .configure(http::configure)
+            .into_factory()
+            .map_err(|e: actix_web::Error| e.error_response());
+        let shutdown = shutdown.clone();
+        let h1 = HttpService::<Guarded, _, _>::build()
+            .keep_alive(deadlines.idle)
+            .client_request_timeout(deadlines.head)
+            .client_disconnect_timeout(Duration::from_secs(1))
+            .local_addr(addr)
+            .on_connect_ext(|io: &Guarded, data: &mut Extensions| data.insert(io.watch()).map_or((), drop))
+            .graceful_shutdown_signal(move || {
+                let shutdown = shutdown.clone();
+                async move { shutdown.notified().await }
+            })
+            .h1(map_config(app, |()| AppConfig::default()));
+        accept.and_then(h1)
+    })?;
+    Ok(builder.run())
 }
 
 /// The whole `serve` command: wait for the database, migrate, bind, serve
@@ -116,7 +179,10 @@ pub async fn run(settings: Settings, connect_patience: Duration, migrate_only: b
     let listener = TcpListener::bind(&settings.bind).map_err(bind)?;
     log::info!("listening on http://{}", listener.local_addr().map_err(bind)?);
     let state = state(&settings, db)?;
-    http_server(state, listener, true).map_err(StartupError::Serve)?.await.map_err(StartupError::Serve)?;
+    http_server(state, listener, ConnLimits::from_settings(&settings), true)
+        .map_err(StartupError::Serve)?
+        .await
+        .map_err(StartupError::Serve)?;
     log::info!("stopped");
     Ok(())
 }
@@ -140,7 +206,8 @@ pub fn spawn_background(settings: Settings) -> Result<BackgroundServer, StartupE
             let started = async {
                 let db = open_database(&settings)?;
                 migrate(&db).await?;
-                http_server(state(&settings, db)?, listener, false).map_err(StartupError::Serve)
+                http_server(state(&settings, db)?, listener, ConnLimits::from_settings(&settings), false)
+                    .map_err(StartupError::Serve)
             };
             match started.await {
                 Ok(server) => {

@@ -19,6 +19,7 @@ use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_T
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::conn::Watch;
 use super::cors;
 use super::headers::joined_header;
 use super::response::{middleware_error_page, Answer, Fault};
@@ -31,6 +32,8 @@ const REFERRER: (&str, &str) = ("referrer-policy", "same-origin");
 const XFRAME: (&str, &str) = ("x-frame-options", "DENY");
 
 pub async fn django_stack(req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    // Until the answer is made: the connection's request deadline runs.
+    let _serving = req.conn_data::<Watch>().map(Watch::begin);
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         let missing = std::io::Error::other("the application state is missing");
         let answer = Answer::ServerError(Fault::internal(missing));

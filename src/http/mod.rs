@@ -2,8 +2,10 @@
 //! ([`middleware`]), its URL resolver ([`routes`]), the users views
 //! ([`views`]) with `log_in_confirm` as an extractor ([`guard`]), the
 //! answers Django builds ([`response`]), and how the refusals and failures
-//! of the layers below become those answers ([`refusals`]).
+//! of the layers below become those answers ([`refusals`]); below them,
+//! each client connection's deadlines and back-pressure ([`conn`]).
 
+pub mod conn;
 pub mod cors;
 pub mod guard;
 pub mod headers;

@@ -81,6 +81,18 @@ settings! {
     /// seconds; beyond it the request is answered at once with 503
     /// `SERVER_BUSY` (the work waiting for bcrypt stays bounded).
     login_queue_seconds: u32 = "LOGIN_QUEUE_SECONDS", Int, source::seconds, 10;
+    /// The longest a request head may take to arrive, from its first byte,
+    /// in seconds (every request on a connection).
+    head_timeout_seconds: u32 = "HEAD_TIMEOUT_SECONDS", Int, source::seconds, 5;
+    /// The longest a request may take from the first byte of its head to
+    /// its answer (body and handling), and unsent answers may wait for the
+    /// client to read them, in seconds: gunicorn's worker timeout.
+    request_timeout_seconds: u32 = "REQUEST_TIMEOUT_SECONDS", Int, source::seconds, 30;
+    /// How long an idle keep-alive connection stays open, in seconds.
+    keep_alive_seconds: u32 = "KEEP_ALIVE_SECONDS", Int, source::seconds, 5;
+    /// Client connections open at once, in all; beyond it new connections
+    /// wait in the listen backlog.
+    max_connections: u32 = "MAX_CONNECTIONS", Int, source::pool_size, 10_000;
 }
 
 /// `BIND`: an address, or a host name and a port, checked at load. A name
