@@ -53,7 +53,7 @@ struct MmapSize {
 
 fn mmap_size_of_a_connection(db: &Store) -> i64 {
     let mut conn = db.sqlite().expect("SQLite").pool.get().unwrap();
-    diesel::sql_query("PRAGMA mmap_size").get_result::<MmapSize>(&mut conn).unwrap().mmap_size
+    diesel::sql_query("PRAGMA mmap_size").get_result::<MmapSize>(&mut **conn).unwrap().mmap_size
 }
 
 /// SQLITE_MMAP_SIZE reaches every pooled connection; 0 leaves mapping off.
