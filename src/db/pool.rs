@@ -323,7 +323,7 @@ const FAULTS: [&str; 9] = [
 ];
 
 /// The storage fault behind `error`, if it is one.
-fn storage_fault(error: &DbError) -> Option<String> {
+pub(crate) fn storage_fault(error: &DbError) -> Option<String> {
     match error {
         DbError::Query(DieselError::DatabaseError(kind, info)) => {
             let message = info.message().to_ascii_lowercase();
