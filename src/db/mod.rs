@@ -7,9 +7,10 @@
 //! the async worker itself), SQLite's group commit for a logout,
 //! PostgreSQL's retry of a read on a dropped connection. Below it:
 //! - [`url`]: `DATABASE_URL` and [`redact_url`];
-//! - `pool`: the r2d2 pool and the server's reachability;
+//! - `pool`: the r2d2 pool, the server's reachability, and the discarding
+//!   of connections that met a storage fault;
 //! - [`Store`] (`store`, `queries`, `migrations`): the synchronous queries;
-//! - `sqlite`: the group commit and background checkpoints;
+//! - `sqlite`: the group commit, background checkpoints and the `-shm` check;
 //! - `time`: timestamps as Django writes them; [`schema`]: the tables.
 
 mod migrations;
@@ -45,6 +46,10 @@ pub enum DbError {
     /// The database server refuses connections.
     #[error("database unreachable: {0}")]
     Unreachable(String),
+    /// The storage cannot be written safely (SQLite's `-shm` file made
+    /// immutable): refused before any connection touches it.
+    #[error("database storage unwritable: {0}")]
+    Storage(String),
     /// Every pooled connection stayed busy.
     #[error("no database connection free within {0:?}: {1}")]
     Exhausted(Duration, String),

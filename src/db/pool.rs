@@ -1,15 +1,26 @@
 //! The connection pool every backend shares: r2d2 with Django's
 //! per-connection settings, and what it knows of the database server's
 //! reachability (a refused connection fails requests at once, as Django's
-//! do; a dropped one is discarded and the pool checked for a while).
+//! do; a dropped one is discarded and the pool checked for a while) and of
+//! its storage (a connection that met a storage fault is discarded with
+//! every other one opened before it: see [`settle`]).
 
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, HandleError, Pool, PooledConnection, R2D2Connection};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, HandleError, ManageConnection, Pool, R2D2Connection};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
+use super::sqlite::ShmGate;
 use super::DbError;
+
+/// A pool of connections of type `C`.
+pub(crate) type DbPool<C> = Pool<Manager<C>>;
+/// A connection checked out of a [`DbPool`]; `&mut **pooled` is the `C`.
+pub(crate) type Pooled<C> = diesel::r2d2::PooledConnection<Manager<C>>;
 
 /// How long a request waits for a pooled connection before failing, when
 /// every connection is busy.
@@ -32,6 +43,15 @@ pub(crate) struct Reachability {
     /// them all). Checking every checkout always would cost a round trip
     /// per query.
     suspect_until: Mutex<Option<Instant>>,
+    /// Bumped by a storage fault: a connection opened before the latest
+    /// bump may have been opened read-only (or onto a failing file) and is
+    /// discarded instead of used or pooled again (see [`Manager`]).
+    generation: AtomicU64,
+    /// Between a storage fault and the next successful write: the fault is
+    /// logged once, not once per connection.
+    faulted: AtomicBool,
+    /// SQLite: the `-shm` file's writability, checked before every checkout.
+    shm: Option<ShmGate>,
 }
 
 /// How long after a dropped connection every checkout is checked.
@@ -39,6 +59,32 @@ pub(crate) struct Reachability {
 const SUSPECT_WINDOW: Duration = Duration::from_secs(10);
 
 impl Reachability {
+    /// For a SQLite database, whose `-shm` file is checked before every
+    /// checkout.
+    pub(crate) fn with_shm_gate(gate: ShmGate) -> Reachability {
+        Reachability { shm: Some(gate), ..Reachability::default() }
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// A connection met a storage fault: every connection opened until now
+    /// is discarded when next checked out or returned.
+    fn storage_fault(&self, cause: &str) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        if !self.faulted.swap(true, Ordering::AcqRel) {
+            log::warn!("database storage fault, discarding the pooled connections: {cause}");
+        }
+    }
+
+    /// A write succeeded.
+    fn storage_ok(&self) {
+        if self.faulted.load(Ordering::Relaxed) && self.faulted.swap(false, Ordering::AcqRel) {
+            log::info!("database writes succeed again");
+        }
+    }
+
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn suspect(&self) {
         *self.suspect_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + SUSPECT_WINDOW);
@@ -79,9 +125,9 @@ struct OnConnect {
     reach: Arc<Reachability>,
 }
 
-impl<C: R2D2Connection + SimpleConnection + 'static> CustomizeConnection<C, diesel::r2d2::Error> for OnConnect {
-    fn on_acquire(&self, conn: &mut C) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(&self.sql).map_err(diesel::r2d2::Error::QueryError)?;
+impl<C: R2D2Connection + SimpleConnection + 'static> CustomizeConnection<Conn<C>, diesel::r2d2::Error> for OnConnect {
+    fn on_acquire(&self, conn: &mut Conn<C>) -> Result<(), diesel::r2d2::Error> {
+        conn.inner.batch_execute(&self.sql).map_err(diesel::r2d2::Error::QueryError)?;
         self.reach.set(None);
         Ok(())
     }
@@ -125,10 +171,16 @@ pub(crate) fn dropped<C: R2D2Connection + SimpleConnection>(conn: &mut C) -> boo
 /// refuses new ones (r2d2 alone would make every request wait the whole
 /// timeout for a server that is down). r2d2 keeps retrying in the
 /// background, so the pool recovers by itself when the server is back.
+///
+/// On SQLite the `-shm` file is checked first ([`ShmGate`]): while it
+/// cannot be written, no connection is handed out.
 pub(crate) fn checkout<C: R2D2Connection + SimpleConnection + 'static>(
-    pool: &Pool<ConnectionManager<C>>,
+    pool: &DbPool<C>,
     reach: &Reachability,
-) -> Result<PooledConnection<ConnectionManager<C>>, DbError> {
+) -> Result<Pooled<C>, DbError> {
+    if let Some(gate) = &reach.shm {
+        gate.check()?;
+    }
     let started = Instant::now();
     loop {
         let waited = started.elapsed();
@@ -137,7 +189,7 @@ pub(crate) fn checkout<C: R2D2Connection + SimpleConnection + 'static>(
             Ok(mut conn) => {
                 // A connection that fails the check is broken now: dropping
                 // it discards it, and the loop takes another.
-                if !reach.is_suspect() || !dropped(&mut *conn) {
+                if !reach.is_suspect() || !dropped(&mut **conn) {
                     return Ok(conn);
                 }
                 log::info!("dropping a database connection the server closed");
@@ -165,20 +217,146 @@ pub(crate) fn checkout<C: R2D2Connection + SimpleConnection + 'static>(
 /// after a request met a dropped connection (see [`Reachability`]), not at
 /// the cost of a round trip per query. A SQLite connection is a local file
 /// handle: nothing to check.
+///
+/// Every checkout also checks the connection's [`Reachability`] generation
+/// (an atomic load): one opened before a storage fault is replaced.
 pub(crate) fn pool<C: R2D2Connection + SimpleConnection + 'static>(
     url: &str,
     size: u32,
     on_connect: String,
     validate: bool,
     reach: &Arc<Reachability>,
-) -> Result<Pool<ConnectionManager<C>>, DbError> {
+) -> Result<DbPool<C>, DbError> {
+    let manager = Manager { inner: ConnectionManager::<C>::new(url), reach: reach.clone(), validate };
     Pool::builder()
         .max_size(size)
-        .test_on_check_out(validate)
+        .test_on_check_out(true)
         .min_idle(Some(0))
         .connection_timeout(RECONNECT_TIMEOUT)
         .connection_customizer(Box::new(OnConnect { sql: on_connect, reach: reach.clone() }))
         .error_handler(Box::new(OnPoolError(reach.clone())))
-        .build(ConnectionManager::<C>::new(url))
+        .build(manager)
         .map_err(|e| DbError::Pool(one_line(&e.to_string())))
+}
+
+/// A pooled connection and what the pool knows of it: when it was opened
+/// (the [`Reachability`] generation), and whether it met a storage fault.
+pub(crate) struct Conn<C> {
+    inner: C,
+    generation: u64,
+    broken: bool,
+}
+
+impl<C> Deref for Conn<C> {
+    type Target = C;
+    fn deref(&self) -> &C {
+        &self.inner
+    }
+}
+
+impl<C> DerefMut for Conn<C> {
+    fn deref_mut(&mut self) -> &mut C {
+        &mut self.inner
+    }
+}
+
+/// diesel's connection manager, plus the discarding of connections that
+/// met a storage fault: r2d2 drops a returned connection only when
+/// `has_broken` says so, and diesel's says so only for a connection whose
+/// transaction state is broken (never for a SQLite file reopened
+/// read-only, nor a session that is read-only).
+pub(crate) struct Manager<C: R2D2Connection + 'static> {
+    inner: ConnectionManager<C>,
+    reach: Arc<Reachability>,
+    /// Ping on checkout (MySQL, see [`pool`]).
+    validate: bool,
+}
+
+impl<C: R2D2Connection + 'static> ManageConnection for Manager<C> {
+    type Connection = Conn<C>;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<Conn<C>, diesel::r2d2::Error> {
+        // read first: a fault during the connect makes the new one stale too
+        let generation = self.reach.generation();
+        Ok(Conn { inner: self.inner.connect()?, generation, broken: false })
+    }
+
+    fn is_valid(&self, conn: &mut Conn<C>) -> Result<(), diesel::r2d2::Error> {
+        if conn.generation != self.reach.generation() {
+            let why = "opened before a storage fault".to_string();
+            return Err(diesel::r2d2::Error::QueryError(DieselError::DatabaseError(
+                DatabaseErrorKind::Unknown,
+                Box::new(why),
+            )));
+        }
+        if self.validate {
+            self.inner.is_valid(&mut conn.inner)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn has_broken(&self, conn: &mut Conn<C>) -> bool {
+        conn.broken || conn.generation != self.reach.generation() || self.inner.has_broken(&mut conn.inner)
+    }
+}
+
+/// What SQLite, PostgreSQL and MySQL/MariaDB answer when the storage under
+/// a connection failed or the connection cannot write: SQLite's messages
+/// for SQLITE_READONLY, SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_CORRUPT and
+/// SQLITE_NOTADB (diesel reports them all as `Unknown`, with
+/// `sqlite3_errmsg`'s text), MySQL's for errors 1290 (`read_only`), 1836
+/// (read-only mode) and 1792 (a read-only transaction, which diesel also
+/// reports as `ReadOnlyTransaction` from a prepared statement, as it does
+/// PostgreSQL's SQLSTATE 25006).
+const FAULTS: [&str; 9] = [
+    "attempt to write a readonly database",
+    "disk i/o error",
+    "unable to open database file",
+    "database disk image is malformed",
+    "file is not a database",
+    "--read-only option",
+    "read-only mode",
+    "read only transaction",
+    "read-only transaction",
+];
+
+/// The storage fault behind `error`, if it is one.
+pub(crate) fn storage_fault(error: &DbError) -> Option<String> {
+    match error {
+        DbError::Query(DieselError::DatabaseError(kind, info)) => {
+            let message = info.message().to_ascii_lowercase();
+            let fault =
+                matches!(kind, DatabaseErrorKind::ReadOnlyTransaction) || FAULTS.iter().any(|f| message.contains(f));
+            fault.then(|| one_line(info.message()))
+        }
+        DbError::Commit(inner) => storage_fault(inner),
+        _ => None,
+    }
+}
+
+/// The end of a connection's work, `result`: a storage fault marks the
+/// connection broken (r2d2 discards it on return) and makes every other
+/// connection opened until now be discarded too (the others opened during
+/// the fault are read-only as well; Django, which connects per request,
+/// recovers at once: so must the pool). `write`: a successful write ends
+/// the fault.
+pub(crate) fn settle<C, T>(
+    conn: &mut Conn<C>,
+    reach: &Reachability,
+    write: bool,
+    result: Result<T, DbError>,
+) -> Result<T, DbError> {
+    match &result {
+        Err(e) => {
+            if let Some(cause) = storage_fault(e) {
+                conn.broken = true;
+                reach.storage_fault(&cause);
+            }
+        }
+        Ok(_) if write => reach.storage_ok(),
+        Ok(_) => {}
+    }
+    result
 }

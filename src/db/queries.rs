@@ -6,7 +6,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use super::pool::checkout;
+use super::pool::{checkout, settle};
 use super::schema;
 use super::store::{with_conn, Backend, Store};
 #[cfg(feature = "postgres")]
@@ -78,6 +78,7 @@ impl Store {
             Backend::Sqlite(sqlite) => {
                 use schema::sqlite::users;
                 let (created, updated) = (format_naive(local_now(self.tz)), format_naive(local_now(self.tz)));
+                let mut pooled = checkout(&sqlite.pool, &self.reach)?;
                 let inserted = diesel::insert_into(users::table)
                     .values((
                         users::created_at.eq(created),
@@ -85,9 +86,9 @@ impl Store {
                         users::email.eq(email),
                         users::password.eq(password_hash),
                     ))
-                    .execute(&mut *checkout(&sqlite.pool, &self.reach)?);
+                    .execute(&mut **pooled);
                 sqlite.wrote();
-                inserted
+                settle(&mut pooled, &self.reach, true, inserted.map_err(DbError::from))
             }
             #[cfg(feature = "postgres")]
             Backend::Postgres(pool) => {
@@ -95,13 +96,14 @@ impl Store {
                 // zone is TIME_ZONE: the same instant as now in UTC.
                 use schema::postgres::users;
                 let (created, updated) = (micros(Utc::now()), micros(Utc::now()));
+                let mut pooled = checkout(pool, &self.reach)?;
                 // psycopg2 interpolates values, so PostgreSQL plans each of
                 // Django's statements with them: a value too long for its
                 // varchar fails at planning, before the id default (nextval)
                 // runs. A cached generic plan would fail at execution, after
                 // nextval, and later ids would differ: this insert is always
                 // planned with its values.
-                checkout(pool, &self.reach)?.transaction(|conn| {
+                let inserted = pooled.transaction(|conn| {
                     conn.batch_execute("SET LOCAL plan_cache_mode = force_custom_plan")?;
                     diesel::insert_into(users::table)
                         .values((
@@ -111,20 +113,23 @@ impl Store {
                             users::password.eq(password_hash),
                         ))
                         .execute(conn)
-                })
+                });
+                settle(&mut pooled, &self.reach, true, inserted.map_err(DbError::from))
             }
             #[cfg(feature = "mysql")]
             Backend::Mysql(pool) => {
                 use schema::mysql::users;
                 let (created, updated) = (local_now(self.tz), local_now(self.tz));
-                diesel::insert_into(users::table)
+                let mut pooled = checkout(pool, &self.reach)?;
+                let inserted = diesel::insert_into(users::table)
                     .values((
                         users::created_at.eq(created),
                         users::updated_at.eq(updated),
                         users::email.eq(email),
                         users::password.eq(password_hash),
                     ))
-                    .execute(&mut *checkout(pool, &self.reach)?)
+                    .execute(&mut **pooled);
+                settle(&mut pooled, &self.reach, true, inserted.map_err(DbError::from))
             }
         };
         match inserted {
@@ -133,14 +138,14 @@ impl Store {
             // answer a moment later would have been EMAIL_ALREADY_EXISTS.
             // Any other collision (MySQL silently cutting an over-long email
             // to the length of one that exists) is Django's IntegrityError.
-            Err(e @ DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            Err(e @ DbError::Query(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))) => {
                 if self.email_exists(email)? {
                     Ok(Created::Duplicate)
                 } else {
-                    Err(e.into())
+                    Err(e)
                 }
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     }
 
@@ -151,12 +156,14 @@ impl Store {
             // A token longer than the column (HS384/HS512, ids of 8 digits
             // and more) fails as Django's does, before nextval: see `create_user`.
             use schema::postgres as s;
-            checkout(pool, &self.reach)?.transaction(|conn| {
+            let mut pooled = checkout(pool, &self.reach)?;
+            let inserted = pooled.transaction(|conn| {
                 conn.batch_execute("SET LOCAL plan_cache_mode = force_custom_plan")?;
                 diesel::insert_into(s::tokens::table)
                     .values((s::tokens::token.eq(token), s::tokens::user_id.eq(user_id)))
                     .execute(conn)
-            })?;
+            });
+            settle(&mut pooled, &self.reach, true, inserted.map_err(DbError::from))?;
             return Ok(());
         }
         let inserted = with_conn!(self, conn, s => {

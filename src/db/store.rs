@@ -10,25 +10,22 @@
 
 use std::sync::Arc;
 
+use super::pool::Reachability;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use super::pool::{self, DbPool};
+use super::sqlite::{ShmGate, Sqlite};
+use super::{DatabaseUrl, DbError};
 #[cfg(feature = "mysql")]
 use diesel::mysql::MysqlConnection;
 #[cfg(feature = "postgres")]
 use diesel::pg::PgConnection;
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-use diesel::r2d2::{ConnectionManager, Pool};
-
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-use super::pool;
-use super::pool::Reachability;
-use super::sqlite::Sqlite;
-use super::{DatabaseUrl, DbError};
 
 pub(crate) enum Backend {
     Sqlite(Sqlite),
     #[cfg(feature = "postgres")]
-    Postgres(Pool<ConnectionManager<PgConnection>>),
+    Postgres(DbPool<PgConnection>),
     #[cfg(feature = "mysql")]
-    Mysql(Pool<ConnectionManager<MysqlConnection>>),
+    Mysql(DbPool<MysqlConnection>),
 }
 
 /// One database: its pool (and, on SQLite, its background threads), the
@@ -46,7 +43,8 @@ pub struct Store {
 /// Runs `$body` with `$conn` bound to a pooled connection and `$s` to the
 /// backend's schema module, once per backend. `read_only` bodies are safe
 /// to run again: on PostgreSQL one that failed on a dropped connection is
-/// retried once on another.
+/// retried once on another. Every outcome goes through `pool::settle`: a
+/// connection that met a storage fault is not pooled again.
 macro_rules! with_conn {
     ($db:expr, $conn:ident, $s:ident => $body:block) => {
         with_conn!($db, $conn, $s, false => $body)
@@ -58,10 +56,13 @@ macro_rules! with_conn {
         match &$db.backend {
             $crate::db::store::Backend::Sqlite(sqlite) => {
                 let mut pooled = $crate::db::pool::checkout(&sqlite.pool, &$db.reach)?;
-                let $conn = &mut *pooled;
                 #[allow(unused_imports)]
                 use $crate::db::schema::sqlite as $s;
-                $body
+                let result = {
+                    let $conn = &mut **pooled;
+                    (|| $body)()
+                };
+                $crate::db::pool::settle(&mut pooled, &$db.reach, !$retry, result)
             }
             #[cfg(feature = "postgres")]
             $crate::db::store::Backend::Postgres(pool) => {
@@ -71,13 +72,14 @@ macro_rules! with_conn {
                 loop {
                     let mut pooled = $crate::db::pool::checkout(pool, &$db.reach)?;
                     let result = {
-                        let $conn = &mut *pooled;
+                        let $conn = &mut **pooled;
                         (|| $body)()
                     };
+                    let result = $crate::db::pool::settle(&mut pooled, &$db.reach, !$retry, result);
                     // A connection the server dropped (a restart) is seen
                     // only when used: it is discarded on return, the pool
                     // checks the others, and a read is retried once.
-                    if result.is_err() && $crate::db::pool::dropped(&mut *pooled) {
+                    if result.is_err() && $crate::db::pool::dropped(&mut **pooled) {
                         $db.reach.suspect();
                         if $retry && attempt == 0 {
                             attempt += 1;
@@ -90,10 +92,13 @@ macro_rules! with_conn {
             #[cfg(feature = "mysql")]
             $crate::db::store::Backend::Mysql(pool) => {
                 let mut pooled = $crate::db::pool::checkout(pool, &$db.reach)?;
-                let $conn = &mut *pooled;
                 #[allow(unused_imports)]
                 use $crate::db::schema::mysql as $s;
-                $body
+                let result = {
+                    let $conn = &mut **pooled;
+                    (|| $body)()
+                };
+                $crate::db::pool::settle(&mut pooled, &$db.reach, !$retry, result)
             }
         }
     };
@@ -106,7 +111,11 @@ impl Store {
     /// [`Store::ping`]). `sqlite_mmap_size`: SQLite's `PRAGMA mmap_size`
     /// for every connection (0: off); other backends ignore it.
     pub fn open(url: &DatabaseUrl, pool_size: u32, tz: chrono_tz::Tz, sqlite_mmap_size: u64) -> Result<Store, DbError> {
-        let reach = Arc::new(Reachability::default());
+        let reach = Arc::new(match url {
+            DatabaseUrl::Sqlite(path) => Reachability::with_shm_gate(ShmGate::new(&path.to_string_lossy())),
+            #[cfg(any(feature = "postgres", feature = "mysql"))]
+            _ => Reachability::default(),
+        });
         let backend = match url {
             DatabaseUrl::Sqlite(path) => {
                 Backend::Sqlite(Sqlite::open(&path.to_string_lossy(), pool_size, sqlite_mmap_size, &reach)?)

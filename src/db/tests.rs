@@ -53,7 +53,7 @@ struct MmapSize {
 
 fn mmap_size_of_a_connection(db: &Store) -> i64 {
     let mut conn = db.sqlite().expect("SQLite").pool.get().unwrap();
-    diesel::sql_query("PRAGMA mmap_size").get_result::<MmapSize>(&mut conn).unwrap().mmap_size
+    diesel::sql_query("PRAGMA mmap_size").get_result::<MmapSize>(&mut **conn).unwrap().mmap_size
 }
 
 /// SQLITE_MMAP_SIZE reaches every pooled connection; 0 leaves mapping off.
@@ -189,4 +189,38 @@ async fn the_async_facade_runs_every_query() {
     db.delete_token(token).await.unwrap();
     assert!(matches!(db.guard_lookup(user.id).await.unwrap(), GuardLookup::NoToken));
     assert!(db.is_embedded() && db.rejects_out_of_range_ids());
+}
+
+/// The errors that make a connection be discarded (issue 13, items 4 and
+/// 5): SQLite's storage failures by their messages, read-only sessions by
+/// diesel's kind or MySQL's messages; nothing else.
+#[test]
+fn storage_faults_are_told_from_other_errors() {
+    use super::pool::storage_fault;
+    use diesel::result::{DatabaseErrorKind as Kind, Error};
+    let db = |kind, message: &str| DbError::Query(Error::DatabaseError(kind, Box::new(message.to_string())));
+    for message in [
+        "attempt to write a readonly database",
+        "disk I/O error",
+        "unable to open database file",
+        "database disk image is malformed",
+        "file is not a database",
+        "The MariaDB server is running with the --read-only option so it cannot execute this statement",
+        "Running in read-only mode",
+        "Cannot execute statement in a READ ONLY transaction",
+    ] {
+        assert!(storage_fault(&db(Kind::Unknown, message)).is_some(), "{message}");
+    }
+    let read_only = db(Kind::ReadOnlyTransaction, "cannot execute INSERT in a read-only transaction");
+    assert!(storage_fault(&read_only).is_some());
+    assert!(storage_fault(&DbError::Commit(std::sync::Arc::new(read_only))).is_some());
+    for other in [
+        db(Kind::UniqueViolation, "UNIQUE constraint failed: users.email"),
+        db(Kind::Unknown, "database is locked"),
+        db(Kind::Unknown, "database or disk is full"),
+        DbError::Query(Error::NotFound),
+        DbError::Unreachable("connection refused".into()),
+    ] {
+        assert!(storage_fault(&other).is_none(), "{other}");
+    }
 }

@@ -9,6 +9,7 @@
 //! | [`multi_process`] | several ledger-server processes on one database behave as one | the database server |
 //! | [`resilience`] | database down at start, outage while serving, recovery | PostgreSQL |
 //! | [`hostile`] | clients that try to take the server down: impatient login storms | nothing |
+//! | [`storage`] | storage faults (read-only file, unwritable `-shm`, read-only sessions): no crash, 500 while they last, writes recover | `chattr` and root; PostgreSQL, MariaDB |
 //! | [`cli`] | settings precedence and errors, defaults, graceful SIGTERM, secret-free logs | nothing |
 //! | [`protocol`] | the documented parser-level differences | nothing |
 //!
@@ -42,6 +43,8 @@ mod multi_process;
 mod protocol;
 #[cfg(test)]
 mod resilience;
+#[cfg(test)]
+mod storage;
 
 /// The ledger-server binary Cargo built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_ledger-server");

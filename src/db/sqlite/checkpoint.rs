@@ -29,10 +29,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, Pool};
 use diesel::sqlite::SqliteConnection;
 
-use crate::db::pool::{checkout, Reachability};
+use crate::db::pool::{checkout, settle, DbPool, Reachability};
+use crate::db::DbError;
 
 /// Each connection's automatic checkpoint threshold (SQLite's default is
 /// 1000): reached only if this thread falls behind.
@@ -46,10 +46,7 @@ pub(crate) struct Checkpointer {
 }
 
 impl Checkpointer {
-    pub(crate) fn start(
-        pool: Pool<ConnectionManager<SqliteConnection>>,
-        reach: Arc<Reachability>,
-    ) -> std::io::Result<Checkpointer> {
+    pub(crate) fn start(pool: DbPool<SqliteConnection>, reach: Arc<Reachability>) -> std::io::Result<Checkpointer> {
         let (tx, rx) = mpsc::channel::<()>();
         std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || {
             while rx.recv().is_ok() {
@@ -81,11 +78,16 @@ impl Checkpointer {
     }
 }
 
-fn checkpoint(pool: &Pool<ConnectionManager<SqliteConnection>>, reach: &Reachability) {
+fn checkpoint(pool: &DbPool<SqliteConnection>, reach: &Reachability) {
     // A passive checkpoint copies what no reader still needs and leaves the
     // rest for the next one; another process checkpointing at the same
     // time is no error.
-    let result = checkout(pool, reach).and_then(|mut conn| Ok(conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")?));
+    // A checkpoint that meets a storage fault discards its connection (see
+    // `settle`), as a request's would.
+    let result = checkout(pool, reach).and_then(|mut conn| {
+        let done = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)").map_err(DbError::from);
+        settle(&mut conn, reach, false, done)
+    });
     if let Err(e) = result {
         log::warn!("SQLite checkpoint failed (the next commit or checkpoint retries): {e}");
     }

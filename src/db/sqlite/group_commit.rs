@@ -19,12 +19,11 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, Pool};
 use diesel::sqlite::SqliteConnection;
 use tokio::sync::oneshot;
 
 use super::checkpoint::Checkpointer;
-use crate::db::pool::{checkout, Reachability};
+use crate::db::pool::{checkout, settle, DbPool, Reachability};
 use crate::db::schema::sqlite as s;
 use crate::db::DbError;
 
@@ -47,7 +46,7 @@ pub(crate) struct GroupCommit {
 
 impl GroupCommit {
     pub(crate) fn start(
-        pool: Pool<ConnectionManager<SqliteConnection>>,
+        pool: DbPool<SqliteConnection>,
         reach: Arc<Reachability>,
         checkpointer: Arc<Checkpointer>,
     ) -> std::io::Result<GroupCommit> {
@@ -83,14 +82,17 @@ impl GroupCommit {
 /// One transaction for the whole batch. A failure (the database locked by
 /// another process for longer than `busy_timeout`, a full disk) undoes it
 /// all and every request in it gets the error, as each would have alone.
-fn commit(pool: &Pool<ConnectionManager<SqliteConnection>>, reach: &Reachability, batch: Vec<Job>) {
+/// The connection is checked out per batch: one that met a storage fault
+/// is discarded (see `settle`) and the next batch gets another.
+fn commit(pool: &DbPool<SqliteConnection>, reach: &Reachability, batch: Vec<Job>) {
     let committed = checkout(pool, reach).and_then(|mut conn| {
-        conn.immediate_transaction::<_, DbError, _>(|conn| {
+        let done = conn.immediate_transaction::<_, DbError, _>(|conn| {
             for job in &batch {
                 diesel::delete(s::tokens::table.find(job.token_id)).execute(conn)?;
             }
             Ok(())
-        })
+        });
+        settle(&mut conn, reach, true, done)
     });
     match committed {
         Ok(()) => {

@@ -1,19 +1,21 @@
 //! What only SQLite needs: Django's connection settings, the group commit
-//! that writes logouts ([`group_commit`]) and the WAL checkpoints run off
-//! the committing threads ([`checkpoint`]).
+//! that writes logouts ([`group_commit`]), the WAL checkpoints run off
+//! the committing threads ([`checkpoint`]) and the `-shm` file's check
+//! before every checkout ([`shm`]).
 
 mod checkpoint;
 mod group_commit;
+mod shm;
 
 use std::sync::Arc;
 
-use diesel::r2d2::{ConnectionManager, Pool};
 use diesel::sqlite::SqliteConnection;
 
-use super::pool::{self, Reachability};
+use super::pool::{self, DbPool, Reachability};
 use super::DbError;
 
 pub(crate) use group_commit::Pending;
+pub(crate) use shm::ShmGate;
 
 /// Every SQLite connection waits up to 5 s on a lock held by another
 /// connection or process, and enforces foreign keys as Django's does. Its
@@ -26,7 +28,7 @@ const ON_CONNECT: &str = "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; 
 /// A SQLite database file: its pool and its two background threads, which
 /// stop when the last handle is dropped.
 pub(crate) struct Sqlite {
-    pub(crate) pool: Pool<ConnectionManager<SqliteConnection>>,
+    pub(crate) pool: DbPool<SqliteConnection>,
     commits: group_commit::GroupCommit,
     checkpoints: Arc<checkpoint::Checkpointer>,
 }
