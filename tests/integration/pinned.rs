@@ -293,3 +293,114 @@ fn an_idle_connection_flood_does_not_stop_the_server() {
     }
     after.assert_fast("after the idle flood");
 }
+
+/// Django's 500 page, byte for byte.
+const SERVER_ERROR_PAGE: &str = "\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Server Error (500)</title>\n</head>\n<body>\n  <h1>Server Error (500)</h1><p></p>\n</body>\n</html>\n";
+const LOGOUT_SUCCESS: &str = r#"{"message": "LOGOUT_SUCCESS"}"#;
+const INVALID_USER: &str = r#"{"message": "INVALID_USER"}"#;
+
+fn access_token(r: &Response) -> String {
+    ledger_contract::kit::requests::access_token(r).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `Err` unless `r` is Django's 500 page.
+fn server_error(r: &Response) -> Result<(), String> {
+    let html = r.header_values("content-type") == vec![&b"text/html"[..]];
+    if r.status == 500 && r.body == SERVER_ERROR_PAGE.as_bytes() && html {
+        Ok(())
+    } else {
+        Err(format!("expected Django's 500 page, got {}", show(r)))
+    }
+}
+
+/// Size of the tmpfs the full-disk test puts the database on.
+const TMPFS_BYTES: u64 = 4 << 20;
+
+#[derive(diesel::QueryableByName)]
+struct Checkpoint {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    busy: i32,
+}
+
+/// Whether `mountinfo` (a /proc file) shows a tmpfs mounted on `dir`.
+fn tmpfs_on(mountinfo: &str, dir: &std::path::Path) -> bool {
+    mountinfo.lines().any(|l| l.contains(&format!(" {} ", dir.display())) && l.contains(" - tmpfs "))
+}
+
+/// SQLite on a 4 MiB tmpfs (in a mount namespace of this test thread's and
+/// the server's alone: it goes with them) that fills up: every write
+/// (signup, login, logout) gets Django's 500 page quickly, reads and the
+/// 404 page still answer, the process stays up, nothing is half-written,
+/// and once space is freed the same process writes again.
+#[test]
+fn a_full_disk_fails_sqlite_writes_with_the_500_page_until_space_is_freed() {
+    use diesel::{Connection, RunQueryDsl};
+    use ledger_contract::kit::requests::{login, logout};
+    use ledger_contract::kit::{mount_ns, TestDb};
+
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("disk");
+    std::fs::create_dir(&disk).unwrap();
+    mount_ns::private_tmpfs(&disk, TMPFS_BYTES).unwrap_or_else(|e| panic!("{e}"));
+    assert!(tmpfs_on(&std::fs::read_to_string("/proc/thread-self/mountinfo").unwrap(), &disk));
+    assert!(!tmpfs_on(&std::fs::read_to_string("/proc/self/mountinfo").unwrap(), &disk), "the tmpfs leaked out");
+    let db_file = disk.join("db.sqlite3");
+    let mut server = LedgerBinary::serving(crate::BIN, dir.path(), KEY, db_file.to_str().unwrap()).start().unwrap();
+    server.client.total_timeout = Duration::from_secs(20);
+
+    assert_eq!(server.send(&signup("kept@example.com")).status, 201);
+    let kept = access_token(&server.send(&login("kept@example.com")));
+
+    // An empty WAL (a TRUNCATE checkpoint) makes the next commit allocate
+    // space; then a file takes all that is left.
+    let mut conn = diesel::SqliteConnection::establish(db_file.to_str().unwrap()).unwrap();
+    let checkpoint: Checkpoint = diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").get_result(&mut conn).unwrap();
+    assert_eq!(checkpoint.busy, 0, "the WAL could not be truncated");
+    drop(conn);
+    assert_eq!(std::fs::metadata(disk.join("db.sqlite3-wal")).map_or(0, |m| m.len()), 0, "the WAL is not empty");
+    let mut filler = std::fs::File::create(disk.join("filler")).unwrap();
+    let full = loop {
+        if let Err(e) = filler.write_all(&[0u8; 4096]) {
+            break e;
+        }
+    };
+    assert_eq!(full.raw_os_error(), Some(libc::ENOSPC), "{full}");
+    drop(filler);
+    eprintln!("full disk: the filler took {} bytes", std::fs::metadata(disk.join("filler")).unwrap().len());
+
+    for round in 0..3 {
+        let what = |w: &str| format!("round {round}, {w} on a full disk");
+        let started = Instant::now();
+        let r = server.send(&signup("refused@example.com"));
+        server_error(&r).unwrap_or_else(|e| panic!("{}: {e}", what("signup")));
+        let r = server.send(&login("kept@example.com"));
+        server_error(&r).unwrap_or_else(|e| panic!("{}: {e}", what("login")));
+        let r = server.send(&logout(&kept));
+        server_error(&r).unwrap_or_else(|e| panic!("{}: {e}", what("logout")));
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(10), "{}: three failed writes took {took:?}", what("writes"));
+        // reads and pages without the database still answer
+        normal_requests(&server, "kept@example.com").unwrap_or_else(|e| panic!("{}: {e}", what("a read")));
+        server.check_running().unwrap();
+    }
+    assert!(server.log().contains("database or disk is full"), "the log does not say why:\n{}", server.log());
+
+    // Space is freed: the same process writes again.
+    std::fs::remove_file(disk.join("filler")).unwrap();
+    let out = server.send(&logout(&kept));
+    // one token row: the failed logins added none, the failed logouts deleted none
+    assert_eq!((out.status, &out.body[..]), (200, LOGOUT_SUCCESS.as_bytes()), "{}", show(&out));
+    let again = server.send(&logout(&kept));
+    assert_eq!((again.status, &again.body[..]), (200, INVALID_USER.as_bytes()), "{}", show(&again));
+    // the failed signups left no row: the email is free
+    let created = server.send(&signup("refused@example.com"));
+    assert_eq!(created.status, 201, "{}", show(&created));
+    let token = access_token(&server.send(&login("refused@example.com")));
+    server.check_running().unwrap();
+
+    let db = TestDb::existing(db_file.to_str().unwrap()).unwrap();
+    let emails: Vec<String> = db.users().unwrap().into_iter().map(|u| u.email).collect();
+    assert_eq!(emails, ["kept@example.com", "refused@example.com"]);
+    let tokens: Vec<String> = db.tokens().unwrap().into_iter().map(|t| t.token).collect();
+    assert_eq!(tokens, [token]);
+}
