@@ -404,3 +404,428 @@ fn a_full_disk_fails_sqlite_writes_with_the_500_page_until_space_is_freed() {
     let tokens: Vec<String> = db.tokens().unwrap().into_iter().map(|t| t.token).collect();
     assert_eq!(tokens, [token]);
 }
+
+/// A TCP proxy to a database server that can be frozen: it then forwards
+/// nothing in either direction and closes nothing (bytes wait in the
+/// kernel), which is what clients of a SIGSTOPped server see; new
+/// connections are accepted and hang too. Its threads stop when it is dropped.
+struct FreezableProxy {
+    addr: SocketAddr,
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    accept: Option<std::thread::JoinHandle<()>>,
+    pumps: std::sync::Arc<std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>>,
+}
+
+/// Copies `from` to `to` until either side closes, holding what it read
+/// while the proxy is frozen.
+fn pump(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    frozen: &std::sync::atomic::AtomicBool,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let _ = from.set_read_timeout(Some(Duration::from_millis(50)));
+    let mut buf = [0u8; 16 * 1024];
+    while !stop.load(SeqCst) {
+        if frozen.load(SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        }
+        match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                while frozen.load(SeqCst) && !stop.load(SeqCst) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Both);
+    let _ = from.shutdown(std::net::Shutdown::Both);
+}
+
+impl FreezableProxy {
+    fn start(upstream: String) -> FreezableProxy {
+        use std::sync::atomic::Ordering::SeqCst;
+        use std::sync::{atomic::AtomicBool, Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let frozen = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let pumps = Arc::new(Mutex::new(Vec::new()));
+        let accept = {
+            let (frozen, stop, pumps) = (frozen.clone(), stop.clone(), pumps.clone());
+            std::thread::spawn(move || {
+                while !stop.load(SeqCst) {
+                    let Ok((client, _)) = listener.accept() else {
+                        std::thread::sleep(Duration::from_millis(10));
+                        continue;
+                    };
+                    let Ok(server) = TcpStream::connect(&upstream) else { continue };
+                    let _ = client.set_nonblocking(false);
+                    for (from, to) in [(client.try_clone(), server.try_clone()), (Ok(server), Ok(client))] {
+                        let (Ok(from), Ok(to)) = (from, to) else { continue };
+                        let (frozen, stop) = (frozen.clone(), stop.clone());
+                        let handle = std::thread::spawn(move || pump(from, to, &frozen, &stop));
+                        pumps.lock().unwrap().push(handle);
+                    }
+                }
+            })
+        };
+        FreezableProxy { addr, frozen, stop, accept: Some(accept), pumps }
+    }
+
+    fn freeze(&self, frozen: bool) {
+        self.frozen.store(frozen, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for FreezableProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+        let pumps = std::mem::take(&mut *self.pumps.lock().unwrap_or_else(|e| e.into_inner()));
+        for pump in pumps {
+            let _ = pump.join();
+        }
+    }
+}
+
+/// The `host:port` of a `mysql://[auth@]host[:port]/db[?query]` URL.
+fn mysql_server_of(url: &str) -> String {
+    let parsed = ledger_contract::kit::ServerUrl::parse(url).unwrap();
+    format!("{}:{}", parsed.host, parsed.port.unwrap_or(3306))
+}
+
+/// The same URL with `addr` as its server.
+fn mysql_url_via(url: &str, addr: SocketAddr) -> String {
+    let parsed = ledger_contract::kit::ServerUrl::parse(url).unwrap();
+    let rest = url.split_once("://").unwrap().1;
+    let auth = rest.rsplit_once('@').map(|(a, _)| format!("{a}@")).unwrap_or_default();
+    let query = if parsed.query.is_empty() { String::new() } else { format!("?{}", parsed.query) };
+    format!("mysql://{auth}{addr}/{}{query}", parsed.database)
+}
+
+/// How long a request that needs a frozen database may take to fail: the
+/// only bound the server applies is the pool's 5 s checkout timeout
+/// (src/db/pool.rs CHECKOUT_TIMEOUT), plus room for a loaded machine.
+const FROZEN_FAIL_WITHIN: Duration = Duration::from_secs(8);
+/// How long the test waits for an answer at all while the database is frozen.
+const FROZEN_GIVE_UP: Duration = Duration::from_secs(15);
+const FROZEN_RESUME_WITHIN: Duration = Duration::from_secs(20);
+
+/// A MariaDB that stops answering without closing anything (a frozen
+/// proxy in front of the shared server stands in for SIGSTOP): requests
+/// that need it get Django's 500 page within a bound instead of hanging,
+/// requests that need no database (the 404 page) answer within 1 s all
+/// along, and once it answers again database requests work again in the
+/// same process. Every finding is collected and reported at the end.
+#[test]
+fn mysql_a_frozen_database_fails_requests_within_a_bound_and_recovers() {
+    use ledger_contract::client::Client;
+    use ledger_contract::kit::requests::login;
+    use ledger_contract::kit::{Backend, TestDb};
+
+    let db = TestDb::create(Backend::Mysql, "frozen").unwrap_or_else(|e| panic!("{e}"));
+    let proxy = FreezableProxy::start(mysql_server_of(db.database_url()));
+    let url = mysql_url_via(db.database_url(), proxy.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let mut server =
+        LedgerBinary::serving(crate::BIN, dir.path(), KEY, &url).setting("POOL_SIZE", "4").start().unwrap();
+    server.client.total_timeout = FROZEN_GIVE_UP;
+    let known = "frozen@example.com";
+    assert_eq!(server.send(&signup(known)).status, 201);
+    assert_eq!(server.send(&login(known)).status, 200);
+
+    proxy.freeze(true);
+    let frozen_at = Instant::now();
+    let mut findings = Vec::new();
+    let mut pages = Probes::default();
+    let answers = std::thread::scope(|scope| {
+        let requests: Vec<_> = (0..6)
+            .map(|i| {
+                let req = if i % 2 == 0 { signup(known) } else { login(known) };
+                let mut client = Client::new(server.addr);
+                client.total_timeout = FROZEN_GIVE_UP;
+                client.io_timeout = FROZEN_GIVE_UP;
+                scope.spawn(move || {
+                    let started = Instant::now();
+                    let answer = client.send(&req);
+                    (format!("{} {}", req.method, String::from_utf8_lossy(&req.path)), started.elapsed(), answer)
+                })
+            })
+            .collect();
+        while requests.iter().any(|r| !r.is_finished()) {
+            let started = Instant::now();
+            match server.client.send(&Request::new("GET", "/users/nowhere")) {
+                Ok(r) if r.status == 404 && r.body == NOT_FOUND_PAGE.as_bytes() => pages.took.push(started.elapsed()),
+                Ok(r) => pages.errors.push(format!("GET /users/nowhere: {}", show(&r))),
+                Err(e) => pages.errors.push(format!("GET /users/nowhere: {e}")),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        requests.into_iter().map(|r| r.join().unwrap()).collect::<Vec<_>>()
+    });
+    for (what, took, answer) in &answers {
+        eprintln!("frozen database: {what} -> {:?} after {took:?}", answer.as_ref().map(show));
+        match answer {
+            Ok(r) => {
+                if let Err(e) = server_error(r) {
+                    findings.push(format!("{what} while the database was frozen: {e}"));
+                }
+                if *took >= FROZEN_FAIL_WITHIN {
+                    findings.push(format!("{what} took {took:?} to fail (more than {FROZEN_FAIL_WITHIN:?})"));
+                }
+            }
+            Err(e) => findings.push(format!("{what} got no answer within {took:?} (a hang): {e}")),
+        }
+    }
+    let slow_pages = pages.took.iter().filter(|t| **t >= ANSWER_WITHIN).count();
+    eprintln!(
+        "frozen database: {} 404 pages, p99 {:?}, max {:?}",
+        pages.took.len(),
+        pages.percentile(0.99),
+        pages.percentile(1.0)
+    );
+    if slow_pages > 0 || !pages.errors.is_empty() || pages.took.is_empty() {
+        findings.push(format!("404 pages: {slow_pages} slow, errors {:?}", pages.errors));
+    }
+    server.check_running().unwrap();
+
+    proxy.freeze(false);
+    eprintln!("frozen database: unfrozen after {:?}", frozen_at.elapsed());
+    let resumed = Instant::now();
+    server.client.total_timeout = Duration::from_secs(10);
+    loop {
+        match server.client.send(&signup("thawed@example.com")) {
+            Ok(r) if r.status == 201 => break,
+            Ok(r) if r.status == 500 => {}
+            other => {
+                findings.push(format!("signup after unfreezing: {:?}", other.map(|r| show(&r))));
+                break;
+            }
+        }
+        if resumed.elapsed() > FROZEN_RESUME_WITHIN {
+            findings.push(format!("no successful signup {FROZEN_RESUME_WITHIN:?} after unfreezing"));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!("frozen database: signups work again {:?} after unfreezing", resumed.elapsed());
+    match server.client.send(&login(known)) {
+        Ok(r) if r.status == 200 => {}
+        other => findings.push(format!("login after unfreezing: {:?}", other.map(|r| show(&r)))),
+    }
+    server.check_running().unwrap();
+    assert!(findings.is_empty(), "a frozen MariaDB:\n- {}\n{}", findings.join("\n- "), server.log());
+}
+
+/// One client's step in the SIGKILL test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Signup,
+    Login,
+    Logout,
+}
+
+/// Each client signs fresh users up, logs each in and out, and leaves every
+/// other one logged in again: both end states are checked after the kill.
+const STEPS: [&[Step]; 2] =
+    [&[Step::Signup, Step::Login, Step::Logout, Step::Login], &[Step::Signup, Step::Login, Step::Logout]];
+const WRITERS: usize = 4;
+/// How long the writers run before the server is killed.
+const KILL_AFTER: Duration = Duration::from_secs(4);
+
+/// What one user's requests came to: the steps acknowledged (in order),
+/// and the step in flight when the server died, if any.
+#[derive(Debug)]
+struct UserWrites {
+    email: String,
+    acked: Vec<Step>,
+    in_flight: Option<Step>,
+    token: Option<String>,
+}
+
+/// Runs one writer until the server stops answering (or a wrong answer,
+/// which is recorded and ends it): its users, and any wrong answer.
+fn writer(addr: SocketAddr, id: usize, until: Instant) -> (Vec<UserWrites>, Vec<String>) {
+    use ledger_contract::client::Client;
+    use ledger_contract::kit::requests::{login, logout};
+    let mut client = Client::new(addr);
+    client.io_timeout = Duration::from_secs(10);
+    client.total_timeout = Duration::from_secs(15);
+    let mut users = Vec::new();
+    for n in 0.. {
+        let mut user =
+            UserWrites { email: format!("w{id}-{n}@example.com"), acked: vec![], in_flight: None, token: None };
+        for &step in STEPS[n % 2] {
+            if Instant::now() > until {
+                users.push(user);
+                return (users, vec![format!("writer {id}: still running at the deadline")]);
+            }
+            let req = match step {
+                Step::Signup => signup(&user.email),
+                Step::Login => login(&user.email),
+                Step::Logout => logout(user.token.as_deref().unwrap()),
+            };
+            user.in_flight = Some(step);
+            let answer = match client.send(&req) {
+                Ok(r) => r,
+                // the server is gone: this step may or may not have been written
+                Err(_) => {
+                    users.push(user);
+                    return (users, vec![]);
+                }
+            };
+            let ok = match step {
+                Step::Signup => answer.status == 201,
+                Step::Login => {
+                    answer.status == 200 && {
+                        user.token = Some(access_token(&answer));
+                        true
+                    }
+                }
+                Step::Logout => answer.status == 200 && answer.body == LOGOUT_SUCCESS.as_bytes(),
+            };
+            if !ok {
+                let wrong = format!("{} {step:?}: {}", user.email, show(&answer));
+                user.in_flight = None;
+                users.push(user);
+                return (users, vec![wrong]);
+            }
+            user.in_flight = None;
+            user.acked.push(step);
+        }
+        users.push(user);
+    }
+    unreachable!()
+}
+
+/// `WRITERS` clients sign up, log in and log out in a loop; the server is
+/// killed with SIGKILL in the middle; a new process on the same database
+/// finds every acknowledged write: each acknowledged signup's user row,
+/// each acknowledged login's token row (unless a logout after it was in
+/// flight), no token row after an acknowledged logout (unless a login
+/// after it was in flight), and the new process refuses those logged-out
+/// tokens (200 `INVALID_USER`) while it logs the others out.
+fn kill_9_during_writes_loses_no_acknowledged_write(backend: ledger_contract::kit::Backend, label: &str) {
+    use ledger_contract::kit::requests::logout;
+    use ledger_contract::kit::TestDb;
+    use std::os::unix::process::ExitStatusExt;
+
+    let db = TestDb::create(backend, label).unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let binary = LedgerBinary::serving(crate::BIN, dir.path(), KEY, db.database_url()).setting("POOL_SIZE", "4");
+    let mut first = binary.clone().name("killed").start().unwrap();
+    let addr = first.addr;
+    let until = Instant::now() + KILL_AFTER + Duration::from_secs(20);
+    let writers: Vec<_> = (0..WRITERS).map(|id| std::thread::spawn(move || writer(addr, id, until))).collect();
+    std::thread::sleep(KILL_AFTER);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first.process.id() as i32), nix::sys::signal::Signal::SIGKILL)
+        .unwrap();
+    let status = first.process.wait_exit(Duration::from_secs(10)).unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
+    let mut users = Vec::new();
+    let mut wrong = Vec::new();
+    for w in writers {
+        let (u, e) = w.join().unwrap();
+        users.extend(u);
+        wrong.extend(e);
+    }
+    assert!(wrong.is_empty(), "wrong answers before the kill: {wrong:#?}\n{}", first.log());
+    let count = |step: Step| users.iter().flat_map(|u| &u.acked).filter(|s| **s == step).count();
+    let in_flight = users.iter().filter(|u| u.in_flight.is_some()).count();
+    eprintln!(
+        "SIGKILL on {backend}: acknowledged {} signups, {} logins, {} logouts; {in_flight} requests in flight",
+        count(Step::Signup),
+        count(Step::Login),
+        count(Step::Logout)
+    );
+    assert!(count(Step::Signup) >= 2 && count(Step::Login) >= 2 && count(Step::Logout) >= 1, "too little load");
+
+    let mut second = binary.name("restarted").start().unwrap();
+    let rows = db.users().unwrap();
+    let tokens = db.tokens().unwrap();
+    let mut lost = Vec::new();
+    let mut logged_out = Vec::new();
+    let mut logged_in = Vec::new();
+    for user in &users {
+        let row = rows.iter().find(|r| r.email == user.email);
+        let Some(row) = row else {
+            if user.acked.contains(&Step::Signup) {
+                lost.push(format!("{}: acknowledged signup, no user row", user.email));
+            }
+            continue;
+        };
+        let theirs: Vec<&str> = tokens.iter().filter(|t| t.user_id == row.id).map(|t| t.token.as_str()).collect();
+        // the rows allowed: those after the last acknowledged step, and
+        // those after the step in flight
+        let rows_after = |step: Option<&Step>| match step {
+            Some(Step::Login) => 1,
+            _ => 0,
+        };
+        let mut allowed = vec![rows_after(user.acked.last())];
+        if let Some(step) = user.in_flight {
+            allowed.push(rows_after(Some(&step)));
+        }
+        if !allowed.contains(&theirs.len()) {
+            lost.push(format!(
+                "{}: {} token rows after {:?} (in flight: {:?})",
+                user.email,
+                theirs.len(),
+                user.acked,
+                user.in_flight
+            ));
+        }
+        if let (Some(token), [row_token]) = (&user.token, theirs.as_slice()) {
+            assert_eq!(row_token, token, "{}: the token row is not the token the login answered", user.email);
+        }
+        match (user.token.clone(), theirs.len()) {
+            (Some(token), 0) => logged_out.push(token),
+            (Some(token), 1) => logged_in.push(token),
+            _ => {}
+        }
+    }
+    assert!(lost.is_empty(), "acknowledged writes lost or undone by SIGKILL:\n{}", lost.join("\n"));
+    // both end states were there to check
+    assert!(
+        !logged_out.is_empty() && !logged_in.is_empty(),
+        "{} logged out, {} logged in",
+        logged_out.len(),
+        logged_in.len()
+    );
+    for token in &logged_out {
+        let r = second.send(&logout(token));
+        assert_eq!((r.status, &r.body[..]), (200, INVALID_USER.as_bytes()), "a logged-out token is back: {}", show(&r));
+    }
+    for token in &logged_in {
+        let r = second.send(&logout(token));
+        assert_eq!((r.status, &r.body[..]), (200, LOGOUT_SUCCESS.as_bytes()), "{}", show(&r));
+    }
+    eprintln!(
+        "after the restart: {} logged-out tokens refused, {} sessions logged out",
+        logged_out.len(),
+        logged_in.len()
+    );
+    second.check_running().unwrap();
+}
+
+#[test]
+fn sqlite_kill_9_during_writes_loses_no_acknowledged_write() {
+    kill_9_during_writes_loses_no_acknowledged_write(ledger_contract::kit::Backend::Sqlite, "kill9");
+}
+
+#[test]
+fn postgres_kill_9_during_writes_loses_no_acknowledged_write() {
+    kill_9_during_writes_loses_no_acknowledged_write(ledger_contract::kit::Backend::Postgres, "kill9");
+}
