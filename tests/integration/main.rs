@@ -9,7 +9,7 @@
 //! | [`multi_process`] | several ledger-server processes on one database behave as one | the database server |
 //! | [`resilience`] | database down at start, outage while serving, recovery | PostgreSQL |
 //! | [`hostile`] | clients that try to take the server down: impatient login storms | nothing |
-//! | [`pinned`] | what already survives stays pinned: slowloris, idle flood, full disk, frozen MariaDB, SIGKILL mid-write | root (tmpfs), MySQL, PostgreSQL |
+//! | [`pinned`] | what already survives stays pinned: slowloris, idle flood, full disk, frozen MariaDB, SIGKILL mid-write | root (the full-disk tmpfs), MySQL, PostgreSQL |
 //! | [`cli`] | settings precedence and errors, defaults, graceful SIGTERM, secret-free logs | nothing |
 //! | [`protocol`] | the documented parser-level differences | nothing |
 //!
