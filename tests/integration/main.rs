@@ -8,8 +8,9 @@
 //! | [`interop`] | Django and ledger-server on one database: cross signup/login/tokens/logout, rows, both migration orders | the oracle, the database server |
 //! | [`multi_process`] | several ledger-server processes on one database behave as one | the database server |
 //! | [`resilience`] | database down at start, outage while serving, recovery | PostgreSQL |
-//! | [`hostile`] | clients that try to take the server down: impatient login storms | nothing |
+//! | [`hostile`] | clients that try to take the server down: impatient login storms, slow heads and bodies, pipelining non-readers, connection limits | nothing |
 //! | [`storage`] | storage faults (read-only file, unwritable `-shm`, read-only sessions): no crash, 500 while they last, writes recover | `chattr` and root; PostgreSQL, MariaDB |
+//! | [`pinned`] | what already survives stays pinned: slowloris, idle flood, full disk, frozen MariaDB, SIGKILL mid-write | root (the full-disk tmpfs), MySQL, PostgreSQL |
 //! | [`cli`] | settings precedence and errors, defaults, graceful SIGTERM, secret-free logs | nothing |
 //! | [`protocol`] | the documented parser-level differences | nothing |
 //!
@@ -39,6 +40,8 @@ mod hostile;
 mod interop;
 #[cfg(test)]
 mod multi_process;
+#[cfg(test)]
+mod pinned;
 #[cfg(test)]
 mod protocol;
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //!   in the test's process or as the real binary;
 //! - [`Oracle`]: the Django original (`run.sh` of the reference project);
 //! - [`PgInstance`]: a PostgreSQL server of a test's own, to stop and start;
+//! - [`mount_ns::private_tmpfs`]: a tiny file system of a test's own (root);
 //! - [`ProcessGroup`]: a child process in its own group with its log
 //!   (SIGTERM then SIGKILL, wait-for-HTTP), the only spawner;
 //! - [`free_addr`]: a free local port;
@@ -18,6 +19,7 @@
 
 pub mod backend;
 pub mod conn;
+pub mod mount_ns;
 pub mod needs;
 pub mod oracle;
 pub mod pg_instance;
