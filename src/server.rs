@@ -1,7 +1,7 @@
 //! Starting the server: the database (waited for, migrated), the shared
 //! state, the actix `HttpServer`; and a server in the background for tests.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use actix_http::{error::DispatchError, Extensions, HttpService};
@@ -10,6 +10,7 @@ use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryEx
 use actix_web::dev::AppConfig;
 use actix_web::{web, App};
 use futures_util::future::ready;
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::auth::jwt::TokenKey;
 use crate::db::{Database, DbError};
@@ -21,6 +22,32 @@ use crate::settings::Settings;
 
 /// How long in-flight requests may take to finish after SIGTERM/Ctrl-C.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Connections the kernel queues before `accept`: gunicorn's default
+/// (`--backlog 2048`; the kernel caps it at `net.core.somaxconn`).
+/// `TcpListener::bind` leaves 128, and in a connection flood the attempts
+/// that find the queue full are dropped and retried by the client after 1 s.
+const BACKLOG: i32 = 2048;
+
+/// Binds the first of `addrs` that can be bound (as `TcpListener::bind`
+/// does), with [`BACKLOG`].
+fn listen(addrs: impl ToSocketAddrs) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for addr in addrs.to_socket_addrs()? {
+        let bound = (|| {
+            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+            socket.set_reuse_address(true)?;
+            socket.bind(&addr.into())?;
+            socket.listen(BACKLOG)?;
+            Ok::<_, std::io::Error>(TcpListener::from(socket))
+        })();
+        match bound {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind")))
+}
 
 /// Opens the database named by the settings (no connection yet).
 pub(crate) fn open_database(settings: &Settings) -> Result<Database, DbError> {
@@ -93,7 +120,25 @@ impl ConnLimits {
             max_connections: settings.max_connections,
         }
     }
+
+    /// Keeps `MAX_CONNECTIONS` below the open-file limit, with
+    /// [`FILES_RESERVED`] left for the database, logs and the listener: at
+    /// the limit, new connections wait in the backlog instead of failing
+    /// `accept` with `EMFILE`.
+    fn fit_open_files(&mut self, soft_limit: u64) {
+        let room = soft_limit.saturating_sub(FILES_RESERVED).max(1);
+        if u64::from(self.max_connections) > room {
+            log::warn!(
+                "MAX_CONNECTIONS {} is above what the open-file limit {soft_limit} leaves; serving at most {room}",
+                self.max_connections
+            );
+            self.max_connections = u32::try_from(room).unwrap_or(u32::MAX);
+        }
+    }
 }
+
+/// Descriptors kept for everything but client connections.
+const FILES_RESERVED: u64 = 256;
 
 /// Builds the server on a bound listener; `.await` it to serve until
 /// SIGTERM or Ctrl-C, after which in-flight requests finish.
@@ -166,23 +211,20 @@ pub async fn run(settings: Settings, connect_patience: Duration, migrate_only: b
     if migrate_only {
         return Ok(());
     }
+    let mut limits = ConnLimits::from_settings(&settings);
     match crate::runtime::limits::raise_open_files() {
-        Ok(limits) => log::info!(
-            "open files: soft limit {} (was {}), hard limit {}",
-            limits.soft,
-            limits.soft_before,
-            limits.hard
-        ),
+        Ok(files) => {
+            log::info!("open files: soft limit {} (was {}), hard limit {}", files.soft, files.soft_before, files.hard);
+            limits.fit_open_files(files.soft);
+        }
         Err(e) => log::warn!("cannot raise the open-file limit: {e}"),
     }
     let bind = |source| StartupError::Bind { addr: settings.bind.to_string(), source };
-    let listener = TcpListener::bind(&settings.bind).map_err(bind)?;
+    let listener = listen(&settings.bind).map_err(bind)?;
     log::info!("listening on http://{}", listener.local_addr().map_err(bind)?);
     let state = state(&settings, db)?;
-    http_server(state, listener, ConnLimits::from_settings(&settings), true)
-        .map_err(StartupError::Serve)?
-        .await
-        .map_err(StartupError::Serve)?;
+    crate::runtime::heap::spawn_trimmer().map_err(StartupError::Threads)?;
+    http_server(state, listener, limits, true).map_err(StartupError::Serve)?.await.map_err(StartupError::Serve)?;
     log::info!("stopped");
     Ok(())
 }
@@ -197,8 +239,7 @@ pub struct BackgroundServer {
 
 /// Starts a server in the background with these settings.
 pub fn spawn_background(settings: Settings) -> Result<BackgroundServer, StartupError> {
-    let listener =
-        TcpListener::bind("127.0.0.1:0").map_err(|source| StartupError::Bind { addr: "127.0.0.1:0".into(), source })?;
+    let listener = listen("127.0.0.1:0").map_err(|source| StartupError::Bind { addr: "127.0.0.1:0".into(), source })?;
     let addr = listener.local_addr().map_err(StartupError::Serve)?;
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {

@@ -74,7 +74,19 @@ pub enum DbError {
     /// The blocking pool is gone (shutdown) or the call panicked.
     #[error("{0}")]
     Runtime(#[from] Stopped),
+    /// A request's database call did not finish within [`CALL_DEADLINE`]
+    /// (a database server that stopped answering without closing the
+    /// connection). The call itself may still finish later.
+    #[error("the database did not answer within {} s", .0.as_secs())]
+    Stalled(Duration),
 }
+
+/// The longest a request waits for one database call: a pooled connection
+/// (at most [`pool::CHECKOUT_TIMEOUT`], 5 s) and then SQLite's 5 s
+/// `busy_timeout` or a server's answer. Neither libpq nor the MySQL client
+/// library limits how long a query waits on a server that stopped
+/// answering; without this the request would wait for ever.
+pub const CALL_DEADLINE: Duration = Duration::from_secs(10);
 
 /// A row of `users` (without the timestamps, which nothing reads).
 #[derive(Debug, Clone, diesel::Queryable)]
@@ -135,8 +147,22 @@ impl Database {
         Ok(Database { store: Arc::new(Store::open(url, pool_size, tz, sqlite_mmap_size)?) })
     }
 
-    /// Runs a query on the current worker's blocking threads.
+    /// Runs a request's query on the current worker's blocking threads,
+    /// for at most [`CALL_DEADLINE`].
     async fn run<T, F>(&self, query: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&Store) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        match actix_rt::time::timeout(CALL_DEADLINE, self.run_unbounded(query)).await {
+            Ok(done) => done,
+            Err(_) => Err(DbError::Stalled(CALL_DEADLINE)),
+        }
+    }
+
+    /// Runs a query on the current worker's blocking threads, however long
+    /// it takes (migrations wait for other processes' migrations).
+    async fn run_unbounded<T, F>(&self, query: F) -> Result<T, DbError>
     where
         F: FnOnce(&Store) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
@@ -154,7 +180,7 @@ impl Database {
     /// processes starting on one fresh database at once migrate one after
     /// another (the later ones find nothing pending).
     pub async fn migrate(&self) -> Result<Vec<String>, DbError> {
-        self.run(|store| store.migrate()).await
+        self.run_unbounded(|store| store.migrate()).await
     }
 
     /// `log_in_confirm`'s checks: the user and its token rows.

@@ -3,13 +3,15 @@
 //! - [`blocking`]: a synchronous database call, on the worker's blocking
 //!   threads under `SCHED_BATCH`;
 //! - [`BcryptPool`]: bcrypt, on threads of its own under `SCHED_IDLE`;
-//! - [`sched`]: the scheduling policies, the one `unsafe` helper;
+//! - [`sched`]: the scheduling policies, an `unsafe` helper;
+//! - [`heap`]: freed memory given back to the kernel, the other one;
 //! - [`limits`]: the open-file limit, raised at start.
 //!
 //! This module imports nothing of the crate: callers map its [`Stopped`]
 //! error into their own.
 
 mod bcrypt_pool;
+pub(crate) mod heap;
 pub(crate) mod limits;
 pub(crate) mod sched;
 

@@ -90,9 +90,9 @@ settings! {
     request_timeout_seconds: u32 = "REQUEST_TIMEOUT_SECONDS", Int, source::seconds, 30;
     /// How long an idle keep-alive connection stays open, in seconds.
     keep_alive_seconds: u32 = "KEEP_ALIVE_SECONDS", Int, source::seconds, 5;
-    /// Client connections open at once, in all; beyond it new connections
-    /// wait in the listen backlog.
-    max_connections: u32 = "MAX_CONNECTIONS", Int, source::pool_size, 10_000;
+    /// Client connections open at once, in all (at most the open-file
+    /// limit less 256); beyond it new connections wait in the listen backlog.
+    max_connections: u32 = "MAX_CONNECTIONS", Int, source::pool_size, 25_000;
 }
 
 /// `BIND`: an address, or a host name and a port, checked at load. A name

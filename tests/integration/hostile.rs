@@ -51,7 +51,7 @@ fn an_impatient_login_storm_leaves_no_work_behind() {
     };
 
     let storm_end = Instant::now() + Duration::from_secs(3);
-    let mut slowest_during = Duration::ZERO;
+    let mut during = Vec::new();
     std::thread::scope(|scope| {
         for _ in 0..16 {
             scope.spawn(|| {
@@ -61,8 +61,8 @@ fn an_impatient_login_storm_leaves_no_work_behind() {
             });
         }
         while Instant::now() < storm_end {
-            slowest_during = slowest_during.max(cheap(&server));
-            std::thread::sleep(Duration::from_millis(100));
+            during.push(cheap(&server));
+            std::thread::sleep(Duration::from_millis(10));
         }
     });
     // The bcrypt threads drain what is left (at most LOGIN_QUEUE_SECONDS of
@@ -78,11 +78,19 @@ fn an_impatient_login_storm_leaves_no_work_behind() {
         }
     };
     assert!(idle < 0.2, "still {idle:.2} s of CPU a second after the storm: checks for clients that left");
-    let after = cheap(&server);
-    assert!(slowest_during < Duration::from_secs(2), "a database request took {slowest_during:?} during the storm");
-    assert!(after < Duration::from_secs(1), "a database request took {after:?} after the storm");
+    let after: Vec<Duration> = (0..100).map(|_| cheap(&server)).collect();
+    let (p99_during, p99_after) = (p99(during), p99(after));
+    eprintln!("database requests: p99 {p99_during:?} during the storm, {p99_after:?} after it");
+    assert!(p99_during <= Duration::from_millis(10), "p99 {p99_during:?} during the storm");
+    assert!(p99_after <= Duration::from_millis(10), "p99 {p99_after:?} after the storm");
     // and a patient login still works
     assert_eq!(server.send(&login("storm@example.com")).status, 200);
+}
+
+/// The 99th percentile of some durations.
+fn p99(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[(samples.len() * 99).div_ceil(100).saturating_sub(1)]
 }
 
 /// The process's resident memory in MiB, from /proc.
@@ -317,4 +325,96 @@ fn max_connections_bounds_the_connections_served_at_once() {
     drop(held);
     let answer = read_answer(&mut extra);
     assert!(answer.starts_with(b"HTTP/1.1 404"), "{}", String::from_utf8_lossy(&answer));
+}
+
+/// More connections than the open-file limit allows (here 400): the server
+/// keeps `MAX_CONNECTIONS` below it (logged), so the rest wait in the
+/// listen backlog instead of failing `accept` with `EMFILE`; silent
+/// connections are closed by the head deadline, waiting ones are served,
+/// and once the flood ends a request answers at once.
+#[test]
+fn running_out_of_file_descriptors_queues_connections_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LedgerBinary::new("prlimit", dir.path())
+        .arg("--nofile=400:400")
+        .arg(crate::BIN)
+        .arg("serve")
+        .setting("SECRET_KEY", "fd-key")
+        .setting("HEAD_TIMEOUT_SECONDS", "1")
+        .start()
+        .unwrap();
+    let flood: Vec<TcpStream> = (0..600).map(|_| TcpStream::connect(server.addr).unwrap()).collect();
+    // a request behind the flood is served once silent connections are closed
+    let started = Instant::now();
+    let mut probe = TcpStream::connect(server.addr).unwrap();
+    probe.write_all(GET).unwrap();
+    probe.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let mut first = [0u8; 12];
+    probe.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 404", "the request behind the flood");
+    eprintln!("a request behind 600 connections (400 descriptors) answered after {:?}", started.elapsed());
+    drop(flood);
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    assert_eq!(server.send(&ledger_contract::model::Request::new("GET", "/users/nothing")).status, 404);
+    assert!(started.elapsed() < Duration::from_secs(1), "after the flood: {:?}", started.elapsed());
+    let log = server.log();
+    assert!(log.contains("is above what the open-file limit 400 leaves; serving at most 144"), "{log}");
+    assert!(!log.contains("Too many open files"), "accept failed for want of descriptors:\n{log}");
+}
+
+/// After a flood of 8,000 connections, each with a request, closes, the
+/// server's memory returns to near its idle figure within seconds (glibc
+/// kept what the connections freed: +30 MiB for good; the heap is now
+/// trimmed every 5 s).
+#[test]
+fn memory_goes_back_after_a_connection_flood() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).unwrap();
+    let connections = 8000.min(hard.saturating_sub(500) as usize);
+    let dir = tempfile::tempdir().unwrap();
+    let server = LedgerBinary::new(crate::BIN, dir.path()).setting("SECRET_KEY", "flood-key").start().unwrap();
+    let pid = server.process.id();
+    assert_eq!(server.send(&signup("flood@example.com")).status, 201);
+    std::thread::sleep(Duration::from_secs(6)); // one trim after start-up
+    let idle = rss_mib(pid);
+    let request = GET;
+    let peak = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    let open: Vec<TcpStream> = (0..connections / 8)
+                        .map(|_| {
+                            let mut s = TcpStream::connect(server.addr).unwrap();
+                            s.write_all(request).unwrap();
+                            s
+                        })
+                        .collect();
+                    for mut s in open.iter() {
+                        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                        let mut status = [0u8; 12];
+                        s.read_exact(&mut status).unwrap();
+                        assert_eq!(&status, b"HTTP/1.1 404", "Django's 404 page");
+                    }
+                    open
+                })
+            })
+            .collect();
+        let open: Vec<Vec<TcpStream>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let peak = rss_mib(pid);
+        drop(open);
+        peak
+    });
+    let settled = Instant::now() + Duration::from_secs(15);
+    let after = loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = rss_mib(pid);
+        if now <= idle + 8.0 || Instant::now() > settled {
+            break now;
+        }
+    };
+    eprintln!("RSS {idle:.1} MiB idle, {peak:.1} MiB with {connections} connections, {after:.1} MiB after they closed");
+    assert!(after <= idle + 8.0, "RSS {after:.1} MiB after the flood, against {idle:.1} MiB idle");
+    assert_eq!(server.send(&signup("flood@example.com")).status, 400);
 }
