@@ -180,6 +180,9 @@ pub(crate) fn checkout<C: R2D2Connection + SimpleConnection + 'static>(
 ) -> Result<Pooled<C>, DbError> {
     if let Some(gate) = &reach.shm {
         gate.check()?;
+        if crate::runtime::sigbus::shm_diverged() {
+            release_diverged_mapping(pool, reach)?;
+        }
     }
     let started = Instant::now();
     loop {
@@ -208,6 +211,28 @@ pub(crate) fn checkout<C: R2D2Connection + SimpleConnection + 'static>(
             }
         }
     }
+}
+
+/// A write to the `-shm` mapping met SIGBUS and was completed in a private
+/// page ([`crate::runtime::sigbus`]): this process's view of the WAL index
+/// is its own. Every connection is closed (the idle ones now, the ones in
+/// use when returned), and work is refused until none is left, so that
+/// SQLite unmaps the file; then the next connection maps it afresh.
+fn release_diverged_mapping<C: R2D2Connection + SimpleConnection + 'static>(
+    pool: &DbPool<C>,
+    reach: &Reachability,
+) -> Result<(), DbError> {
+    reach.storage_fault("SIGBUS writing SQLite's -shm mapping (the file became unwritable)");
+    for _ in 0..pool.max_size() {
+        let Some(mut idle) = pool.try_get() else { break };
+        idle.broken = true;
+    }
+    if pool.state().connections == 0 {
+        crate::runtime::sigbus::clear();
+        log::info!("every connection that mapped the unwritable -shm is closed; new ones map it afresh");
+        return Ok(());
+    }
+    Err(DbError::Storage("waiting for the connections that mapped an unwritable -shm to close".into()))
 }
 
 /// `validate`: ping each connection as it leaves the pool, so one that a

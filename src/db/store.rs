@@ -112,7 +112,12 @@ impl Store {
     /// for every connection (0: off); other backends ignore it.
     pub fn open(url: &DatabaseUrl, pool_size: u32, tz: chrono_tz::Tz, sqlite_mmap_size: u64) -> Result<Store, DbError> {
         let reach = Arc::new(match url {
-            DatabaseUrl::Sqlite(path) => Reachability::with_shm_gate(ShmGate::new(&path.to_string_lossy())),
+            DatabaseUrl::Sqlite(path) => {
+                if let Err(e) = crate::runtime::sigbus::install() {
+                    log::warn!("cannot install the SIGBUS handler for SQLite's -shm mapping: {e}");
+                }
+                Reachability::with_shm_gate(ShmGate::new(&path.to_string_lossy()))
+            }
             #[cfg(any(feature = "postgres", feature = "mysql"))]
             _ => Reachability::default(),
         });

@@ -4,7 +4,8 @@
 //!   threads under `SCHED_BATCH`;
 //! - [`BcryptPool`]: bcrypt, on threads of its own under `SCHED_IDLE`;
 //! - [`sched`]: the scheduling policies, an `unsafe` helper;
-//! - [`heap`]: freed memory given back to the kernel, the other one;
+//! - [`heap`]: freed memory given back to the kernel, another;
+//! - [`sigbus`]: SIGBUS from SQLite's `-shm` mapping survived, the third;
 //! - [`limits`]: the open-file limit, raised at start.
 //!
 //! This module imports nothing of the crate: callers map its [`Stopped`]
@@ -14,6 +15,7 @@ mod bcrypt_pool;
 pub(crate) mod heap;
 pub(crate) mod limits;
 pub(crate) mod sched;
+pub(crate) mod sigbus;
 
 pub(crate) use bcrypt_pool::{BcryptPool, Refused};
 

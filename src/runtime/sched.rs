@@ -1,4 +1,4 @@
-//! Scheduling policy for the server's own threads: the one place that
+//! Scheduling policy for the server's own threads: one of the places that
 //! calls into the kernel with `unsafe`.
 //!
 //! - Database calls run on [`Policy::Batch`] threads: a woken batch thread

@@ -22,13 +22,12 @@
 //! µs here, about 1 % of a guard request's CPU (~35 µs at 57k requests/s
 //! on 2 cores); once per millisecond it is lost in the noise.
 //!
-//! Residual race: SIGBUS is still possible for a write to the mapping made
-//! after the file became immutable by a transaction that passed the check
-//! before (one in flight at that moment, or one started within
-//! [`RECHECK`] of it). A server writing under load when the attribute is
-//! set can still die; an idle or read-mostly one does not. Only handling
-//! the signal could close that window, and it cannot be done safely
-//! around SQLite's code.
+//! A write already past the check when the attribute is set (a
+//! transaction underway, the background checkpoint) still meets SIGBUS:
+//! `runtime::sigbus` completes it in a private copy of the page, and the
+//! pool then closes every connection before opening new ones
+//! (`pool::release_diverged_mapping`), so that the process never dies and
+//! its view of the WAL index is the file's again.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
