@@ -81,12 +81,14 @@ pub enum DbError {
     Stalled(Duration),
 }
 
-/// The longest a request waits for one database call: a pooled connection
-/// (at most [`pool::CHECKOUT_TIMEOUT`], 5 s) and then SQLite's 5 s
-/// `busy_timeout` or a server's answer. Neither libpq nor the MySQL client
+/// The longest a request waits for one database call, its wait for a
+/// blocking thread included: a pooled connection (at most
+/// [`pool::CHECKOUT_TIMEOUT`], 5 s), then SQLite's 5 s `busy_timeout` or a
+/// server's answer, with 2 s to spare. Neither libpq nor the MySQL client
 /// library limits how long a query waits on a server that stopped
-/// answering; without this the request would wait for ever.
-pub const CALL_DEADLINE: Duration = Duration::from_secs(10);
+/// answering; without this the request would wait for ever. The call
+/// itself is not stopped (it holds its thread until the database answers).
+pub const CALL_DEADLINE: Duration = Duration::from_secs(12);
 
 /// A row of `users` (without the timestamps, which nothing reads).
 #[derive(Debug, Clone, diesel::Queryable)]

@@ -6,7 +6,7 @@
 //! every other one opened before it: see [`settle`]).
 
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,26 @@ pub(crate) struct Reachability {
     faulted: AtomicBool,
     /// SQLite: the `-shm` file's writability, checked before every checkout.
     shm: Option<ShmGate>,
+    /// Connections open now, counted until each is closed (r2d2's own count
+    /// drops before the close runs).
+    live: Arc<AtomicUsize>,
+}
+
+/// Counts a connection in [`Reachability::live`] until dropped.
+#[derive(Debug)]
+struct Live(Arc<AtomicUsize>);
+
+impl Live {
+    fn new(count: &Arc<AtomicUsize>) -> Live {
+        count.fetch_add(1, Ordering::AcqRel);
+        Live(count.clone())
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// How long after a dropped connection every checkout is checked.
@@ -227,7 +247,7 @@ fn release_diverged_mapping<C: R2D2Connection + SimpleConnection + 'static>(
         let Some(mut idle) = pool.try_get() else { break };
         idle.broken = true;
     }
-    if pool.state().connections == 0 {
+    if reach.live.load(Ordering::Acquire) == 0 {
         crate::runtime::sigbus::clear();
         log::info!("every connection that mapped the unwritable -shm is closed; new ones map it afresh");
         return Ok(());
@@ -270,6 +290,8 @@ pub(crate) struct Conn<C> {
     inner: C,
     generation: u64,
     broken: bool,
+    /// After `inner`: dropped once the connection is closed.
+    _live: Live,
 }
 
 impl<C> Deref for Conn<C> {
@@ -304,7 +326,8 @@ impl<C: R2D2Connection + 'static> ManageConnection for Manager<C> {
     fn connect(&self) -> Result<Conn<C>, diesel::r2d2::Error> {
         // read first: a fault during the connect makes the new one stale too
         let generation = self.reach.generation();
-        Ok(Conn { inner: self.inner.connect()?, generation, broken: false })
+        let inner = self.inner.connect()?;
+        Ok(Conn { inner, generation, broken: false, _live: Live::new(&self.reach.live) })
     }
 
     fn is_valid(&self, conn: &mut Conn<C>) -> Result<(), diesel::r2d2::Error> {

@@ -10,21 +10,27 @@
 //!
 //! The handler, for a fault inside a mapping of a file whose name ends in
 //! `-shm` (looked up in `/proc/self/maps` with `open`/`read`, which may be
-//! called in a signal handler), puts a private anonymous copy of the page
-//! in its place (`MAP_FIXED`), so that the write completes, and sets a
-//! flag. From then on the process's view of that page is its own: the
+//! called in a signal handler), moves a private anonymous copy of the page
+//! over it (`mremap`, in one step: no thread ever sees it empty), so that
+//! the write completes, and sets a flag. One thread at a time handles a
+//! fault; one that faulted on a page another thread has just replaced only
+//! runs its access again. A SIGBUS sent with `kill`, or any other fault,
+//! gets the default action. From then on the process's view of that page is its own: the
 //! database layer ([`shm_diverged`]) refuses work and closes every
 //! connection, so that SQLite unmaps the file, and clears the flag
 //! ([`clear`]) once none is left and the file is writable again; the next
-//! connection maps the real file. Any other SIGBUS gets the default action
-//! as before (the handler restores it, and the faulting access runs again).
+//! connection maps the real file.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 static DIVERGED: AtomicBool = AtomicBool::new(false);
 static PAGE_SIZE: AtomicUsize = AtomicUsize::new(4096);
-/// The largest page the handler copies (arm64 kernels may use 16 KiB).
-const MAX_PAGE: usize = 16 * 1024;
+/// One thread at a time in the handler (SIGBUS is blocked only on the
+/// thread that handles it; readers and writers fault on the same page).
+static BUSY: AtomicBool = AtomicBool::new(false);
+/// The pages already replaced since [`clear`]: a thread that faulted on
+/// one while another replaced it only has to run its access again.
+static REPLACED: [AtomicUsize; 64] = [const { AtomicUsize::new(0) }; 64];
 
 /// Whether a write to a `-shm` mapping met SIGBUS and was completed in a
 /// private page since [`clear`].
@@ -34,6 +40,9 @@ pub(crate) fn shm_diverged() -> bool {
 
 /// The diverged mapping is gone (no connection is left).
 pub(crate) fn clear() {
+    for slot in &REPLACED {
+        slot.store(0, Ordering::Relaxed);
+    }
     DIVERGED.store(false, Ordering::Release);
 }
 
@@ -62,35 +71,72 @@ pub(crate) fn install() -> std::io::Result<()> {
 
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
-extern "C" fn on_sigbus(_signal: libc::c_int, info: *mut libc::siginfo_t, _context: *mut libc::c_void) {
-    // SAFETY: `info` is the kernel's siginfo for this signal. The page is
-    // mapped (the fault is a write to it) and readable; it is replaced by
-    // an anonymous page of the same size at the same address, then filled
-    // with what it held, all before the faulting write runs again.
-    unsafe {
-        let addr = (*info).si_addr() as usize;
-        let size = PAGE_SIZE.load(Ordering::Relaxed);
-        if size <= MAX_PAGE && size.is_power_of_two() && in_shm_mapping(addr) {
-            let page = addr & !(size - 1);
-            let mut copy = [0u8; MAX_PAGE];
-            std::ptr::copy_nonoverlapping(page as *const u8, copy.as_mut_ptr(), size);
-            let mapped = libc::mmap(
-                page as *mut libc::c_void,
-                size,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
-                -1,
-                0,
-            );
-            if mapped != libc::MAP_FAILED {
-                std::ptr::copy_nonoverlapping(copy.as_ptr(), page as *mut u8, size);
-                DIVERGED.store(true, Ordering::Release);
-                return;
-            }
+extern "C" fn on_sigbus(signal: libc::c_int, info: *mut libc::siginfo_t, _context: *mut libc::c_void) {
+    // SAFETY: `info` is the kernel's siginfo for this signal.
+    let (addr, code) = unsafe { ((*info).si_addr() as usize, (*info).si_code) };
+    // a fault (si_code > 0), not a SIGBUS sent with kill
+    let handled = code > 0 && {
+        while BUSY.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            std::hint::spin_loop();
         }
-        // not ours: the default action when the access faults again
-        libc::signal(libc::SIGBUS, libc::SIG_DFL);
+        let handled = replace_page(addr);
+        BUSY.store(false, Ordering::Release);
+        handled
+    };
+    if !handled {
+        // SAFETY: restoring the default action and raising the signal again
+        // is what an unhandled SIGBUS does.
+        unsafe {
+            libc::signal(libc::SIGBUS, libc::SIG_DFL);
+            libc::raise(signal);
+        }
     }
+}
+
+/// Replaces the page holding `addr`, in a `-shm` mapping, by a private
+/// copy; whether the faulting access can now run again.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn replace_page(addr: usize) -> bool {
+    let size = PAGE_SIZE.load(Ordering::Relaxed);
+    if size == 0 || !size.is_power_of_two() {
+        return false;
+    }
+    let page = addr & !(size - 1);
+    if REPLACED.iter().any(|slot| slot.load(Ordering::Relaxed) == page) {
+        return true; // another thread replaced it meanwhile
+    }
+    let Some(slot) = REPLACED.iter().find(|slot| slot.load(Ordering::Relaxed) == 0) else { return false };
+    if !in_shm_mapping(addr) {
+        return false;
+    }
+    // SAFETY: the page is mapped and readable (the fault is a write to it).
+    // The copy is made in a fresh anonymous page, which `mremap` then moves
+    // over the faulting one in a single step, so that no other thread ever
+    // reads anything but the page's content.
+    unsafe {
+        let fresh = libc::mmap(
+            std::ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if fresh == libc::MAP_FAILED {
+            return false;
+        }
+        std::ptr::copy_nonoverlapping(page as *const u8, fresh.cast::<u8>(), size);
+        let moved =
+            libc::mremap(fresh, size, size, libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED, page as *mut libc::c_void);
+        if moved == libc::MAP_FAILED {
+            libc::munmap(fresh, size);
+            return false;
+        }
+    }
+    slot.store(page, Ordering::Relaxed);
+    DIVERGED.store(true, Ordering::Release);
+    true
 }
 
 /// Whether `addr` lies in a mapping of a file whose name ends in `-shm`,

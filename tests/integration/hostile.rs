@@ -301,6 +301,17 @@ fn pipelining_clients_that_never_read_hold_bounded_memory() {
     s.write_all(&GET.repeat(count)).unwrap();
     let answers = answers.join().unwrap();
     assert!(answers.iter().all(|a| a.starts_with(b"HTTP/1.1 404 Not Found\r\n")), "pipelined answers");
+
+    // and one that sends its requests and half-closes (`printf ... | nc -N`)
+    // gets every answer before the server closes
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.write_all(&GET.repeat(300)).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    let answered = all.windows(12).filter(|w| w == b"HTTP/1.1 404").count();
+    assert_eq!(answered, 300, "answers to 300 pipelined requests before a half-close");
 }
 
 /// `MAX_CONNECTIONS` bounds the connections served at once: beyond it a

@@ -179,6 +179,10 @@ pin_project! {
         // ledger-server: requests were left undecoded in `read_buf` or unread
         // because `messages` was full; wake once it has room.
         pipeline_held: bool,
+        // ledger-server: the decode loop stopped at the pipeline limit with
+        // requests still in `read_buf` (decoded even after the client
+        // half-closed).
+        decode_held: bool,
 
         head_timer: TimerState,
         ka_timer: TimerState,
@@ -300,6 +304,7 @@ where
                     payload: None,
                     payload_drainable: false,
                     pipeline_held: false,
+                    decode_held: false,
                     messages: VecDeque::new(),
 
                     head_timer: TimerState::new(config.client_request_deadline().is_some()),
@@ -918,7 +923,13 @@ where
         }
 
         let pipeline_queue_full = self.messages.len() >= MAX_PIPELINED_MESSAGES;
-        let can_not_read = !self.can_read(cx);
+        // ledger-server: what the pipeline limit left in the read buffer is
+        // still decoded once the client has half-closed
+        let held_after_eof = self.decode_held
+            && self.flags.contains(Flags::READ_DISCONNECT)
+            && self.payload.is_none()
+            && self.error.is_none();
+        let can_not_read = !self.can_read(cx) && !held_after_eof;
 
         // limit amount of non-processed requests
         if pipeline_queue_full || can_not_read {
@@ -926,6 +937,7 @@ where
         }
 
         let mut this = self.as_mut().project();
+        *this.decode_held = false;
 
         let mut updated = false;
 
@@ -982,6 +994,7 @@ where
                                 // the rest stays in the read buffer.
                                 if this.messages.len() >= MAX_PIPELINED_MESSAGES {
                                     *this.pipeline_held = true;
+                                    *this.decode_held = true;
                                     break;
                                 }
                             }
@@ -1457,7 +1470,11 @@ where
                     }
 
                     // ledger-server: the queue has room again; read and decode on
-                    if inner.pipeline_held && inner.messages.len() < MAX_PIPELINED_MESSAGES {
+                    // (and do not shut a half-closed connection down before the
+                    // requests still in the read buffer are answered)
+                    let decode_more =
+                        inner.pipeline_held && inner.messages.len() < MAX_PIPELINED_MESSAGES;
+                    if decode_more {
                         *inner.as_mut().project().pipeline_held = false;
                         cx.waker().wake_by_ref();
                     }
@@ -1479,6 +1496,7 @@ where
                     //   send more requests.
                     // - The user requested to not allow half-closures
                     if inner_p.flags.contains(Flags::READ_DISCONNECT)
+                        && !decode_more
                         && (!inner_p.config.h1_allow_half_closed() || state_is_none)
                     {
                         trace!("read half closed; start shutdown");
