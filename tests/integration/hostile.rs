@@ -380,9 +380,7 @@ fn running_out_of_file_descriptors_queues_connections_and_recovers() {
 /// trimmed every 5 s).
 #[test]
 fn memory_goes_back_after_a_connection_flood() {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
-    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).unwrap();
+    let hard = crate::pinned::raise_open_files();
     let connections = 8000.min(hard.saturating_sub(500) as usize);
     let dir = tempfile::tempdir().unwrap();
     let server = LedgerBinary::new(crate::BIN, dir.path()).setting("SECRET_KEY", "flood-key").start().unwrap();

@@ -23,7 +23,7 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(1);
 
 /// Raises this process's soft open-file limit to the hard one (the server
 /// does the same for itself at start); returns the limit.
-fn raise_open_files() -> u64 {
+pub(crate) fn raise_open_files() -> u64 {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
     if soft < hard {

@@ -207,6 +207,18 @@ fn storage_readonly_fault_on_sqlite_heals_without_restart() {
     server.check_running().unwrap();
 }
 
+/// A SQLite server with the seeded users, after a burst of logins (so that
+/// the `-shm` exists and is mapped), and the path of its `-shm`.
+fn shm_server(name: &str) -> (TestDb, tempfile::TempDir, ServerProcess, PathBuf) {
+    let db = TestDb::create(Backend::Sqlite, name).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(&db, dir.path());
+    seed_users(&db);
+    let shm = PathBuf::from(format!("{}-shm", db.sqlite_path().unwrap().display()));
+    assert_eq!(ok_or_500("a login before the fault", 200, &burst(&mut server, logins(0))), BURST);
+    (db, dir, server, shm)
+}
+
 /// Issue 13 item 5. The `-shm` file (the WAL index, which SQLite maps into
 /// memory) made immutable while the server has it mapped: the next write
 /// to the mapping raised SIGBUS and the process died, logging nothing.
@@ -214,12 +226,7 @@ fn storage_readonly_fault_on_sqlite_heals_without_restart() {
 /// and the same process serves again after it.
 #[test]
 fn storage_unwritable_shm_on_sqlite_answers_500_and_recovers() {
-    let db = TestDb::create(Backend::Sqlite, "shm").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = start(&db, dir.path());
-    seed_users(&db);
-    let shm = PathBuf::from(format!("{}-shm", db.sqlite_path().unwrap().display()));
-    assert_eq!(ok_or_500("a login before the fault", 200, &burst(&mut server, logins(0))), BURST);
+    let (_db, _dir, mut server, shm) = shm_server("shm");
     // The background checkpoint runs 10 ms after the burst's last commit: let
     // it finish, so that this test sees the check refuse (the one below,
     // `..._under_writes_...`, covers writes underway when the flag lands).
@@ -367,12 +374,7 @@ fn storage_mysql_read_only_faults_heal_without_restart() {
 /// writable again reopens its connections: the process never dies.
 #[test]
 fn storage_shm_made_immutable_under_writes_never_kills_the_process() {
-    let db = TestDb::create(Backend::Sqlite, "shm_load").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = start(&db, dir.path());
-    seed_users(&db);
-    let shm = PathBuf::from(format!("{}-shm", db.sqlite_path().unwrap().display()));
-    assert_eq!(ok_or_500("a login before the fault", 200, &burst(&mut server, logins(0))), BURST);
+    let (_db, _dir, mut server, shm) = shm_server("shm_load");
     let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
         for t in 0..4 {
