@@ -37,6 +37,8 @@ macro_rules! settings {
         #[derive(Clone, Debug)]
         pub struct Settings {
             $( $(#[doc = $doc])* pub $field: $ty, )*
+            /// The keys a source set (the others have their defaults).
+            pub explicit: Vec<&'static str>,
         }
 
         /// The keys a settings file may hold, and the environment variables read.
@@ -47,11 +49,16 @@ macro_rules! settings {
 
         impl Settings {
             fn resolve(file: &File, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
+                let mut explicit = Vec::new();
                 Ok(Settings {
                     $( $field: match source::pick(file, env, $key, $parse)? {
-                        Some(value) => value,
+                        Some(value) => {
+                            explicit.push($key);
+                            value
+                        }
                         None => $default,
                     }, )*
+                    explicit,
                 })
             }
         }
@@ -93,6 +100,69 @@ settings! {
     /// Client connections open at once, in all (at most the open-file
     /// limit less 256); beyond it new connections wait in the listen backlog.
     max_connections: u32 = "MAX_CONNECTIONS", Int, source::pool_size, 25_000;
+    /// `compat` (the default: the original, byte for byte) or `hardened`
+    /// (its security flaws fixed; the settings below are hardened's own).
+    profile: Profile = "PROFILE", Str, source::profile, Profile::Compat;
+    /// Hardened: seconds a token stays valid after its login; 0: no expiry.
+    token_ttl: u64 = "TOKEN_TTL", Int, source::ttl, 30 * 24 * 3600;
+    /// Hardened: failed logins of one account within `LOGIN_WINDOW` after
+    /// which its logins are refused (429) until the window has passed.
+    login_max_failures: u32 = "LOGIN_MAX_FAILURES", Int, source::pool_size, 10;
+    /// Hardened: the window the failure counts cover, in seconds.
+    login_window: u32 = "LOGIN_WINDOW", Int, source::seconds, 900;
+    /// Hardened: failed logins from one client address within the window.
+    login_max_failures_per_ip: u32 = "LOGIN_MAX_FAILURES_PER_IP", Int, source::pool_size, 100;
+    /// Hardened: signups from one client address within the window.
+    signup_max_per_ip: u32 = "SIGNUP_MAX_PER_IP", Int, source::pool_size, 100;
+    /// Hardened: the peers whose `X-Forwarded-For` names the client
+    /// (addresses or CIDR blocks, comma-separated); none by default.
+    trusted_proxies: TrustedProxies = "TRUSTED_PROXIES", Str, source::trusted_proxies, TrustedProxies::default();
+    /// Hardened: the bcrypt cost of new hashes (the original's is 12);
+    /// a login re-hashes a hash of a lower cost.
+    bcrypt_cost: u32 = "BCRYPT_COST", Int, source::bcrypt_cost, 12;
+    /// Hardened: seconds between sweeps of expired sessions and old
+    /// failure counts.
+    session_sweep_seconds: u32 = "SESSION_SWEEP_SECONDS", Int, source::seconds, 60;
+}
+
+/// The settings only the hardened profile reads; compat warns when one is set.
+pub const HARDENED_ONLY: &[&str] = &[
+    "TOKEN_TTL",
+    "LOGIN_MAX_FAILURES",
+    "LOGIN_WINDOW",
+    "LOGIN_MAX_FAILURES_PER_IP",
+    "SIGNUP_MAX_PER_IP",
+    "TRUSTED_PROXIES",
+    "BCRYPT_COST",
+    "SESSION_SWEEP_SECONDS",
+];
+
+/// `PROFILE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// The original, flaws included, byte for byte.
+    Compat,
+    /// The original's security flaws fixed, its frontend still served.
+    Hardened,
+}
+
+/// `TRUSTED_PROXIES`: the networks of the proxies in front of the server.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustedProxies(pub Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    pub fn contains(&self, ip: &std::net::IpAddr) -> bool {
+        let ip = canonical_ip(*ip);
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+}
+
+/// An IPv4-mapped IPv6 address (`::ffff:1.2.3.4`) as the IPv4 address.
+pub fn canonical_ip(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
 }
 
 /// `BIND`: an address, or a host name and a port, checked at load. A name
@@ -184,14 +254,38 @@ impl Settings {
     /// loopback, everything else default. Panics if `database_url` is
     /// unusable (a test's own mistake).
     pub fn for_tests(secret_key: &str, database_url: &str) -> Settings {
-        let env = |key: &str| match key {
-            "SECRET_KEY" => Some(secret_key.to_owned()),
-            "DATABASE_URL" => Some(database_url.to_owned()),
-            "BIND" => Some("127.0.0.1:0".to_owned()),
-            "POOL_SIZE" => Some("4".to_owned()),
-            _ => None,
+        Settings::for_tests_with(secret_key, database_url, &[])
+    }
+
+    /// [`Settings::for_tests`] with more settings, as the environment
+    /// would give them. Panics on a key that is not a setting or a value
+    /// that does not parse (a test's own mistake).
+    pub fn for_tests_with(secret_key: &str, database_url: &str, overrides: &[(&str, &str)]) -> Settings {
+        for (key, _) in overrides {
+            assert!(KEYS.contains(key), "test settings: {key} is not a setting");
+        }
+        let env = |key: &str| {
+            if let Some((_, value)) = overrides.iter().find(|(k, _)| *k == key) {
+                return Some((*value).to_owned());
+            }
+            match key {
+                "SECRET_KEY" => Some(secret_key.to_owned()),
+                "DATABASE_URL" => Some(database_url.to_owned()),
+                "BIND" => Some("127.0.0.1:0".to_owned()),
+                "POOL_SIZE" => Some("4".to_owned()),
+                _ => None,
+            }
         };
         Settings::resolve(&File::default(), &env).unwrap_or_else(|e| panic!("test settings: {e}"))
+    }
+
+    /// The hardened-only settings a source set under the compat profile:
+    /// they are ignored, and the server warns about each.
+    pub fn ignored_under_compat(&self) -> Vec<&'static str> {
+        if self.profile == Profile::Hardened {
+            return Vec::new();
+        }
+        self.explicit.iter().copied().filter(|k| HARDENED_ONLY.contains(k)).collect()
     }
 
     /// Loads the settings from the file, `.env` and the environment.

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use super::{Bind, SecretKey, SettingsError, DEFAULT_DATABASE_URL};
+use super::{Bind, Profile, SecretKey, SettingsError, TrustedProxies, DEFAULT_DATABASE_URL};
 use crate::auth::jwt::Algorithm;
 use crate::db::DatabaseUrl;
 
@@ -163,6 +163,48 @@ pub(super) fn mmap_size(raw: &str) -> Result<u64, String> {
         return Err("must be below 2^63 bytes".into());
     }
     Ok(bytes)
+}
+
+pub(super) fn profile(raw: &str) -> Result<Profile, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "compat" => Ok(Profile::Compat),
+        "hardened" => Ok(Profile::Hardened),
+        _ => Err(format!("{raw:?} is not a profile (compat or hardened)")),
+    }
+}
+
+/// A whole number of seconds, 0 or more.
+pub(super) fn ttl(raw: &str) -> Result<u64, String> {
+    let seconds: u64 = raw.trim().parse().map_err(|_| format!("{raw:?} is not a whole number of seconds"))?;
+    // Far beyond any use, and `iat + ttl` stays a JSON-safe integer.
+    if seconds > 100 * 365 * 24 * 3600 {
+        return Err("must be at most 100 years".into());
+    }
+    Ok(seconds)
+}
+
+/// bcrypt's cost: 4 to 31, as bcrypt takes it.
+pub(super) fn bcrypt_cost(raw: &str) -> Result<u32, String> {
+    match raw.trim().parse::<u32>() {
+        Ok(n) if (4..=31).contains(&n) => Ok(n),
+        _ => Err(format!("{raw:?} is not a bcrypt cost (4 to 31)")),
+    }
+}
+
+/// Comma-separated addresses or CIDR blocks (`10.0.0.0/8, ::1`).
+pub(super) fn trusted_proxies(raw: &str) -> Result<TrustedProxies, String> {
+    let mut nets = Vec::new();
+    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let net = match part.parse::<ipnet::IpNet>() {
+            Ok(net) => net,
+            Err(_) => match part.parse::<std::net::IpAddr>() {
+                Ok(ip) => ipnet::IpNet::from(ip),
+                Err(_) => return Err(format!("{part:?} is not an address or a CIDR block")),
+            },
+        };
+        nets.push(net);
+    }
+    Ok(TrustedProxies(nets))
 }
 
 /// The default pool: 4 connections per core, 4 to 32.

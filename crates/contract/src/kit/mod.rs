@@ -38,6 +38,6 @@ pub use pg_instance::PgInstance;
 pub use port::free_addr;
 pub use process::ProcessGroup;
 pub use rows::{DbSnapshot, TokenRow, UserRow};
-pub use server::{in_process, Finished, LedgerBinary, ServerProcess};
+pub use server::{in_process, in_process_with, Finished, LedgerBinary, ServerProcess};
 pub use testdb::TestDb;
 pub use url::ServerUrl;

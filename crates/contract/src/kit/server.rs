@@ -24,6 +24,13 @@ pub fn in_process(secret_key: &str, db: &TestDb) -> Result<BackgroundServer, Str
         .map_err(|e| format!("cannot start ledger-server in-process on the {} database {}: {e}", db.backend, db.name))
 }
 
+/// ledger-server in this process with more settings (`Settings::for_tests_with`),
+/// e.g. `&[("PROFILE", "hardened")]`.
+pub fn in_process_with(secret_key: &str, db: &TestDb, settings: &[(&str, &str)]) -> Result<BackgroundServer, String> {
+    spawn_background(Settings::for_tests_with(secret_key, db.database_url(), settings))
+        .map_err(|e| format!("cannot start ledger-server in-process on the {} database {}: {e}", db.backend, db.name))
+}
+
 /// The `ledger-server` binary as a test runs it: in a working directory of
 /// the test's, with none of the settings of the environment (each one the
 /// test wants is given with [`LedgerBinary::setting`]), `RUST_LOG=info`.
