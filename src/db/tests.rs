@@ -291,10 +291,13 @@ fn sessions_and_counters() {
     let account = Counter { scope: "account", subject: "x".into() };
     let address = Counter { scope: "address", subject: "x".into() };
     store.record_attempts(&[account.clone(), address.clone()], 100).unwrap();
-    store.record_attempts(&[account.clone()], 200).unwrap();
+    store.record_attempts(std::slice::from_ref(&account), 200).unwrap();
     let counts = store.count_attempts(&[account.clone(), address.clone()], 50).unwrap();
     assert_eq!(counts, vec![Count { count: 2, oldest: Some(100) }, Count { count: 1, oldest: Some(100) }]);
-    assert_eq!(store.count_attempts(&[account.clone()], 100).unwrap()[0], Count { count: 1, oldest: Some(200) });
+    assert_eq!(
+        store.count_attempts(std::slice::from_ref(&account), 100).unwrap()[0],
+        Count { count: 1, oldest: Some(200) }
+    );
     store.clear_attempts(&account).unwrap();
     assert_eq!(store.count_attempts(&[account], 0).unwrap()[0], Count { count: 0, oldest: None });
     assert_eq!(store.delete_old_attempts(100).unwrap(), 1);
