@@ -77,10 +77,8 @@ const OWN_TABLES: [&str; 3] = ["__diesel_schema_migrations", "ledger_login_attem
 fn start_pair(backend: Backend, rust_first: bool) -> Pair {
     let order = if rust_first { "rust_first" } else { "django_first" };
     let ctx = |e: String| format!("interop-hardened[{backend}] {order}: {e}");
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("interop-hardened-{backend}-{order}-"))
-        .tempdir()
-        .expect("temp dir");
+    let dir =
+        tempfile::Builder::new().prefix(&format!("interop-hardened-{backend}-{order}-")).tempdir().expect("temp dir");
     let db = TestDb::create(backend, &format!("ih_{order}")).map_err(ctx).unwrap();
     let start_oracle = |db: &TestDb| Oracle::start_on(KEY, db, &dir.path().join("oracle.log")).map_err(ctx).unwrap();
     let (server, oracle) = if rust_first {
