@@ -137,7 +137,9 @@ async fn login_inner(req: &HttpRequest, payload: web::Payload, state: &web::Data
         return Ok(message!(401, "INVALID_USER"));
     };
 
-    state.db.clear_attempts(account).await?;
+    if counts[0].count > 0 {
+        state.db.clear_attempts(account).await?;
+    }
     state.db.delete_expired_sessions(user.id, now).await?;
     if password::cost_of(user.password.as_bytes()).is_some_and(|old| old < cost) {
         let candidate = password.as_str().to_owned();
