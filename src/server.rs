@@ -18,7 +18,7 @@ use crate::error::StartupError;
 use crate::http::conn::{Deadlines, Guarded};
 use crate::http::{self, AppState};
 use crate::runtime::BcryptPool;
-use crate::settings::Settings;
+use crate::settings::{Profile, Settings};
 
 /// How long in-flight requests may take to finish after SIGTERM/Ctrl-C.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -91,7 +91,29 @@ pub(crate) async fn migrate(db: &Database) -> Result<(), DbError> {
 
 /// The shared state handlers see.
 pub(crate) fn state(settings: &Settings, db: Database) -> Result<web::Data<AppState>, StartupError> {
+    let hardened = match settings.profile {
+        Profile::Compat => {
+            for key in settings.ignored_under_compat() {
+                log::warn!("{key} is set but PROFILE is compat: ignored (only the hardened profile reads it)");
+            }
+            None
+        }
+        Profile::Hardened => {
+            log::info!("profile: hardened");
+            if settings.bcrypt_cost < crate::auth::password::COST {
+                log::warn!(
+                    "BCRYPT_COST {} is below the original's {}: new hashes are cheaper to guess",
+                    settings.bcrypt_cost,
+                    crate::auth::password::COST
+                );
+            }
+            let every = Duration::from_secs(settings.session_sweep_seconds.into());
+            db.spawn_sweeper(every, settings.login_window.into()).map_err(StartupError::Threads)?;
+            Some(http::state::Hardened::from_settings(settings))
+        }
+    };
     Ok(web::Data::new(AppState {
+        hardened,
         db,
         key: TokenKey::new(settings.secret_key.expose(), settings.algorithm),
         bcrypt: BcryptPool::per_core(Duration::from_secs(settings.login_queue_seconds.into()))

@@ -121,7 +121,12 @@ impl TokenKey {
         struct Claims {
             id: i64,
         }
-        jsonwebtoken::encode(&Header::new(self.algorithm.jwt()), &Claims { id: user_id }, &self.encoding)
+        self.sign(&Claims { id: user_id })
+    }
+
+    /// A token of these claims, under the configured algorithm.
+    pub(crate) fn sign(&self, claims: &impl Serialize) -> String {
+        jsonwebtoken::encode(&Header::new(self.algorithm.jwt()), claims, &self.encoding)
             .expect("HMAC signing of a small struct cannot fail")
     }
 
@@ -137,10 +142,14 @@ pub(crate) enum Rejection {
     Decode,
     /// `jwt.InvalidSignatureError`: 400 `JWT_SIGNATURE_ERROR`.
     Signature,
-    /// Any other exception (wrong `alg`, expired, immature, audience,
-    /// `RecursionError`, ...), named: it escapes the decorator, so the
-    /// original answers with the 500 page.
+    /// Any other exception (wrong `alg`, `RecursionError`, an unreadable
+    /// claim, ...), named: it escapes the decorator, so the original
+    /// answers with the 500 page.
     Raises(&'static str),
+    /// A well-formed token that is not valid now (`exp` passed, `nbf` to
+    /// come, an `aud` PyJWT was not asked to accept): it escapes the
+    /// decorator too (the 500 page); the hardened profile answers 401.
+    NotValidNow(&'static str),
 }
 
 /// `jwt.decode(header_value, SECRET_KEY, ALGORITHM)`: the payload object,
@@ -218,18 +227,18 @@ fn validate_claims(payload: &[(pycompat::pyjson::PyStr, PyValue)], now: i64) -> 
     if let Some(nbf) = get(payload, "nbf") {
         let nbf = py_int(nbf).map_err(claim_error)?;
         if nbf.cmp_i64(now) == std::cmp::Ordering::Greater {
-            return Err(Rejection::Raises("ImmatureSignatureError: nbf"));
+            return Err(Rejection::NotValidNow("ImmatureSignatureError: nbf"));
         }
     }
     if let Some(exp) = get(payload, "exp") {
         let exp = py_int(exp).map_err(claim_error)?;
         if exp.cmp_i64(now) == std::cmp::Ordering::Less {
-            return Err(Rejection::Raises("ExpiredSignatureError: exp"));
+            return Err(Rejection::NotValidNow("ExpiredSignatureError: exp"));
         }
     }
     if let Some(aud) = get(payload, "aud") {
         if py_truthy(aud) {
-            return Err(Rejection::Raises("InvalidAudienceError: aud"));
+            return Err(Rejection::NotValidNow("InvalidAudienceError: aud"));
         }
     }
     Ok(())

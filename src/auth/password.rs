@@ -48,6 +48,30 @@ pub fn check(password: &[u8], stored: &[u8]) -> Result<bool, PasswordError> {
     Ok(constant_time_eq(computed.as_bytes(), stored))
 }
 
+/// The cost a stored hash was made with, when `check` can read it.
+pub fn cost_of(stored: &[u8]) -> Option<u32> {
+    Setting::parse(stored).map(|setting| setting.cost)
+}
+
+/// The hardened login's check: whether `password` matches `stored`, at the
+/// same cost whatever `stored` is. With no stored hash (an unknown email),
+/// or one that cannot be checked (malformed, or a NUL byte on either side),
+/// the password is checked against a hash of cost `cost` that nothing
+/// matches, so that every refused login costs one check of that cost.
+pub fn check_equalised(password: &[u8], stored: Option<&[u8]>, cost: u32) -> bool {
+    if let Some(stored) = stored {
+        if let Ok(matches) = check(password, stored) {
+            return matches;
+        }
+    }
+    // A well-formed hash of `cost` (its checksum part matches no password
+    // in practice: 184 bits chosen here, not computed).
+    let unmatchable = format!("$2b${:02}$ledgerserverequalisingtOkkkkkkkkkkkkkkkkkkkkkkkkkkkkk", cost.clamp(4, 31));
+    let password: Vec<u8> = password.iter().copied().filter(|&b| b != 0).collect();
+    let _ = check(&password, unmatchable.as_bytes());
+    false
+}
+
 fn truncate(password: &[u8]) -> &[u8] {
     &password[..password.len().min(72)]
 }
@@ -159,6 +183,21 @@ mod tests {
         assert!(check(b"Passw0rd!", b"$2b$03$abcdefghijklmnopqrstuuchGdllX0O2ZthG6oyaPSbmBrCIbnHlu").is_err());
         assert!(check(b"pass\0word", HASH_2B.as_bytes()).is_err());
         assert!(hash(b"pass\0word").is_err());
+    }
+
+    #[test]
+    fn equalised_checks_refuse_what_cannot_match() {
+        assert!(check_equalised(b"Passw0rd!", Some(HASH_2B.as_bytes()), 12));
+        assert!(!check_equalised(b"Passw0rd?", Some(HASH_2B.as_bytes()), 4));
+        assert!(!check_equalised(b"Passw0rd!", None, 4));
+        assert!(!check_equalised(b"Passw0rd!", Some(b"not a hash"), 4));
+        assert!(!check_equalised(b"pass\0word", Some(HASH_2B.as_bytes()), 4));
+        assert_eq!(cost_of(HASH_2B.as_bytes()), Some(4));
+        assert_eq!(cost_of(b"$2b$12$"), None);
+        // the unmatchable hash is well formed: it really runs a check
+        let unmatchable = "$2b$04$ledgerserverequalisingtOkkkkkkkkkkkkkkkkkkkkkkkkkkkkk";
+        assert_eq!(unmatchable.len(), 60);
+        assert_eq!(check(b"x", unmatchable.as_bytes()), Ok(false));
     }
 
     #[test]

@@ -11,12 +11,14 @@
 //!   of connections that met a storage fault;
 //! - [`Store`] (`store`, `queries`, `migrations`): the synchronous queries;
 //! - `sqlite`: the group commit, background checkpoints and the `-shm` check;
+//! - `sessions`: the hardened profile's sessions and failure counters;
 //! - `time`: timestamps as Django writes them; [`schema`]: the tables.
 
 mod migrations;
 mod pool;
 mod queries;
 pub mod schema;
+mod sessions;
 mod sqlite;
 mod store;
 mod time;
@@ -30,7 +32,9 @@ use std::time::Duration;
 
 use crate::runtime::{self, Stopped};
 
+pub use sessions::{Count, Counter, NewSession, SessionInfo, SessionRow, LAST_SEEN_GRANULARITY};
 pub use store::Store;
+pub use time::unix_now;
 pub use url::{redact_url, DatabaseUrl};
 
 /// What failed in the database layer. Each variant's message is one line
@@ -219,6 +223,82 @@ impl Database {
             Some(sqlite) => sqlite.queue_delete_token(token_id).await.map_err(|_| DbError::CommitStopped)?,
             None => self.run(move |store| store.delete_token(token_id)).await,
         }
+    }
+
+    /// Hardened: the presented token's row of the user.
+    pub async fn find_session(&self, user_id: i64, tokens: Vec<String>) -> Result<Option<SessionRow>, DbError> {
+        self.run(move |store| store.find_session(user_id, &tokens)).await
+    }
+
+    /// Hardened: a login's token row and metadata; the token row's id.
+    pub async fn add_session(&self, new: NewSession) -> Result<i64, DbError> {
+        self.run(move |store| store.add_session(&new)).await
+    }
+
+    /// Hardened: refreshes a session's `last_seen_at` when it is stale.
+    pub async fn touch_session(&self, token_id: i64, now: i64) -> Result<(), DbError> {
+        self.run(move |store| store.touch_session(token_id, now)).await
+    }
+
+    /// Hardened: the user's sessions, newest first.
+    pub async fn list_sessions(&self, user_id: i64) -> Result<Vec<SessionInfo>, DbError> {
+        self.run(move |store| store.list_sessions(user_id)).await
+    }
+
+    /// Hardened: deletes one of the user's sessions; false if not the user's.
+    pub async fn delete_user_session(&self, user_id: i64, token_id: i64) -> Result<bool, DbError> {
+        self.run(move |store| store.delete_user_session(user_id, token_id)).await
+    }
+
+    /// Hardened: deletes every session of the user.
+    pub async fn delete_user_sessions(&self, user_id: i64) -> Result<usize, DbError> {
+        self.run(move |store| store.delete_user_sessions(user_id)).await
+    }
+
+    /// Hardened: deletes the user's expired sessions.
+    pub async fn delete_expired_sessions(&self, user_id: i64, now: i64) -> Result<usize, DbError> {
+        self.run(move |store| store.delete_expired_sessions(Some(user_id), now)).await
+    }
+
+    /// Hardened: the counters' attempts after `since`.
+    pub async fn count_attempts(&self, counters: Vec<Counter>, since: i64) -> Result<Vec<Count>, DbError> {
+        self.run(move |store| store.count_attempts(&counters, since)).await
+    }
+
+    /// Hardened: one attempt on each counter.
+    pub async fn record_attempts(&self, counters: Vec<Counter>, at: i64) -> Result<(), DbError> {
+        self.run(move |store| store.record_attempts(&counters, at)).await
+    }
+
+    /// Hardened: forgets a counter.
+    pub async fn clear_attempts(&self, counter: Counter) -> Result<(), DbError> {
+        self.run(move |store| store.clear_attempts(&counter)).await
+    }
+
+    /// Hardened: a user's hash re-made at a higher cost.
+    pub async fn replace_password(&self, user_id: i64, old: String, new: String) -> Result<(), DbError> {
+        self.run(move |store| store.replace_password(user_id, &old, &new)).await
+    }
+
+    /// Hardened: a thread that deletes expired sessions and attempts older
+    /// than `window` seconds every `every`, until the database is dropped.
+    /// Several instances may sweep one database: each deletion is idempotent.
+    pub fn spawn_sweeper(&self, every: Duration, window: i64) -> std::io::Result<()> {
+        let store = Arc::downgrade(&self.store);
+        std::thread::Builder::new().name("session-sweep".into()).spawn(move || loop {
+            std::thread::sleep(every);
+            let Some(store) = store.upgrade() else { return };
+            let now = time::unix_now();
+            match store.delete_expired_sessions(None, now) {
+                Ok(0) => {}
+                Ok(n) => log::info!("sweep: {n} expired sessions deleted"),
+                Err(e) => log::warn!("sweep: expired sessions: {e}"),
+            }
+            if let Err(e) = store.delete_old_attempts(now - window) {
+                log::warn!("sweep: old login attempts: {e}");
+            }
+        })?;
+        Ok(())
     }
 
     /// Connections the pool may hold.

@@ -23,8 +23,33 @@ macro_rules! tables {
             }
         }
 
+        diesel::table! {
+            /// ledger-server's own: a hardened session's metadata, one row
+            /// per token row (Unix seconds).
+            ledger_sessions (token_id) {
+                token_id -> BigInt,
+                user_id -> BigInt,
+                created_at -> BigInt,
+                expires_at -> Nullable<BigInt>,
+                last_seen_at -> BigInt,
+                client_ip -> Text,
+                user_agent -> Text,
+            }
+        }
+
+        diesel::table! {
+            /// ledger-server's own: failed logins and signups, for throttling.
+            ledger_login_attempts (id) {
+                id -> BigInt,
+                scope -> Text,
+                subject -> Text,
+                at -> BigInt,
+            }
+        }
+
         diesel::joinable!(tokens -> users (user_id));
-        diesel::allow_tables_to_appear_in_same_query!(users, tokens);
+        diesel::joinable!(ledger_sessions -> tokens (token_id));
+        diesel::allow_tables_to_appear_in_same_query!(users, tokens, ledger_sessions, ledger_login_attempts);
     };
 }
 

@@ -177,7 +177,7 @@ async fn the_async_facade_runs_every_query() {
     let dir = tempfile::tempdir().unwrap();
     let url = DatabaseUrl::parse(dir.path().join("f.sqlite3").to_str().unwrap()).unwrap();
     let db = Database::open(&url, 2, chrono_tz::Asia::Seoul, 0).unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec!["20211117000000".to_owned()]);
+    assert_eq!(db.migrate().await.unwrap(), vec!["20211117000000".to_owned(), "20261201000000".to_owned()]);
     db.ping().await.unwrap();
     assert_eq!(db.create_user("f@b.co".into(), "$2b$12$x".into()).await.unwrap(), Created::Created);
     assert!(db.email_exists("f@b.co".into()).await.unwrap());
@@ -223,4 +223,87 @@ fn storage_faults_are_told_from_other_errors() {
     ] {
         assert!(storage_fault(&other).is_none(), "{other}");
     }
+}
+
+/// The hardened queries on SQLite: a session's rows go together, whoever
+/// deletes the token row; counters count within their window.
+#[test]
+fn sessions_and_counters() {
+    let (_dir, store) = temp_db();
+    store.migrate().unwrap();
+    store.create_user("s@b.co", "$2b$04$x").unwrap();
+    let user = store.find_by_email("s@b.co").unwrap().unwrap();
+    let new = |digest: &str, expires_at| NewSession {
+        user_id: user.id,
+        digest: digest.into(),
+        created_at: 1_000,
+        expires_at,
+        client_ip: "10.0.0.1".into(),
+        user_agent: "ua".into(),
+    };
+    let a = store.add_session(&new("sha256:a", Some(2_000))).unwrap();
+    let b = store.add_session(&new("sha256:b", None)).unwrap();
+    store.add_token(user.id, "plain").unwrap();
+    let found = store.find_session(user.id, &["sha256:a".into(), "nope".into()]).unwrap().unwrap();
+    assert_eq!(found, SessionRow { token_id: a, last_seen_at: Some(1_000), expires_at: Some(2_000) });
+    assert_eq!(store.find_session(user.id + 1, &["sha256:a".into()]).unwrap(), None, "another user's row");
+    let plain = store.find_session(user.id, &["plain".into()]).unwrap().unwrap();
+    assert_eq!((plain.last_seen_at, plain.expires_at), (None, None), "a compat row has no metadata");
+
+    let list = store.list_sessions(user.id).unwrap();
+    assert_eq!(list.iter().map(|s| s.token_id).collect::<Vec<_>>(), vec![plain.token_id, b, a], "newest first");
+    assert_eq!(list[2].client_ip.as_deref(), Some("10.0.0.1"));
+
+    store.touch_session(a, 1_030).unwrap();
+    assert_eq!(
+        store.find_session(user.id, &["sha256:a".into()]).unwrap().unwrap().last_seen_at,
+        Some(1_000),
+        "not stale yet"
+    );
+    store.touch_session(a, 1_060).unwrap();
+    assert_eq!(store.find_session(user.id, &["sha256:a".into()]).unwrap().unwrap().last_seen_at, Some(1_060));
+
+    // Deleting the token row as Django would (plain SQL) removes the metadata.
+    let sessions = |store: &Store| -> i64 {
+        let store::Backend::Sqlite(sqlite) = &store.backend else { unreachable!() };
+        let mut conn = sqlite.pool.get().unwrap();
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>("(SELECT COUNT(*) FROM ledger_sessions)"))
+            .get_result(&mut **conn)
+            .unwrap()
+    };
+    assert_eq!(sessions(&store), 2);
+    {
+        let store::Backend::Sqlite(sqlite) = &store.backend else { unreachable!() };
+        let mut conn = sqlite.pool.get().unwrap();
+        conn.batch_execute(&format!("DELETE FROM tokens WHERE id = {b}")).unwrap();
+    }
+    assert_eq!(sessions(&store), 1, "ON DELETE CASCADE");
+
+    assert_eq!(store.delete_expired_sessions(Some(user.id), 2_000).unwrap(), 0, "not expired at exp");
+    assert_eq!(store.delete_expired_sessions(None, 2_001).unwrap(), 1);
+    assert_eq!(sessions(&store), 0);
+    assert!(!store.delete_user_session(user.id + 1, plain.token_id).unwrap(), "not the user's");
+    assert!(store.delete_user_session(user.id, plain.token_id).unwrap());
+    store.add_session(&new("sha256:c", None)).unwrap();
+    store.add_session(&new("sha256:d", None)).unwrap();
+    assert_eq!(store.delete_user_sessions(user.id).unwrap(), 2);
+
+    let account = Counter { scope: "account", subject: "x".into() };
+    let address = Counter { scope: "address", subject: "x".into() };
+    store.record_attempts(&[account.clone(), address.clone()], 100).unwrap();
+    store.record_attempts(std::slice::from_ref(&account), 200).unwrap();
+    let counts = store.count_attempts(&[account.clone(), address.clone()], 50).unwrap();
+    assert_eq!(counts, vec![Count { count: 2, oldest: Some(100) }, Count { count: 1, oldest: Some(100) }]);
+    assert_eq!(
+        store.count_attempts(std::slice::from_ref(&account), 100).unwrap()[0],
+        Count { count: 1, oldest: Some(200) }
+    );
+    store.clear_attempts(&account).unwrap();
+    assert_eq!(store.count_attempts(&[account], 0).unwrap()[0], Count { count: 0, oldest: None });
+    assert_eq!(store.delete_old_attempts(100).unwrap(), 1);
+
+    store.replace_password(user.id, "$2b$04$other", "$2b$05$new").unwrap();
+    assert_eq!(store.find_by_email("s@b.co").unwrap().unwrap().password, "$2b$04$x", "changed meanwhile: kept");
+    store.replace_password(user.id, "$2b$04$x", "$2b$05$new").unwrap();
+    assert_eq!(store.find_by_email("s@b.co").unwrap().unwrap().password, "$2b$05$new");
 }

@@ -26,6 +26,11 @@ pub(crate) fn format_naive(t: chrono::NaiveDateTime) -> String {
     }
 }
 
+/// The current Unix time in whole seconds (the hardened tables' clock).
+pub fn unix_now() -> i64 {
+    Utc::now().timestamp()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

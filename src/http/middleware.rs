@@ -43,7 +43,8 @@ pub async fn django_stack(req: HttpRequest, payload: web::Payload) -> HttpRespon
     let logged = state.access_log.then(|| (Instant::now(), req.path().to_owned()));
     let path_info = routes::path_info(req.uri().path().as_bytes());
     let cors_on = cors::enabled(&path_info);
-    let route = routes::resolve(&path_info);
+    let hardened = state.hardened.is_some();
+    let route = routes::resolve(&path_info, hardened);
     drop(path_info);
     let origin = joined_header(&req, "origin").map(Cow::into_owned);
     let method = req.method();
@@ -55,19 +56,19 @@ pub async fn django_stack(req: HttpRequest, payload: web::Payload) -> HttpRespon
             .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
             .insert_header((CONTENT_LENGTH, HeaderValue::from_static("0")))
             .finish();
-        cors_and_security(&mut res, cors_on, origin.as_deref(), &req);
+        cors_and_security(&mut res, cors_on, origin.as_deref(), &req, hardened);
         res
     } else if !host_is_valid(&req) {
         // CommonMiddleware.process_request raised DisallowedHost.
         let mut res = middleware_error_page(400);
-        cors_and_security(&mut res, cors_on, origin.as_deref(), &req);
+        cors_and_security(&mut res, cors_on, origin.as_deref(), &req, hardened);
         res
     } else {
         let answer = views::dispatch(route, &req, payload, state).await;
         log_fault(req.method(), req.path(), &answer);
         let mut res = answer.into_response();
         insert(res.headers_mut(), XFRAME);
-        cors_and_security(&mut res, cors_on, origin.as_deref(), &req);
+        cors_and_security(&mut res, cors_on, origin.as_deref(), &req, hardened);
         res
     };
 
@@ -78,11 +79,13 @@ pub async fn django_stack(req: HttpRequest, payload: web::Payload) -> HttpRespon
 }
 
 /// CorsMiddleware.process_response, then SecurityMiddleware.process_response.
-fn cors_and_security(res: &mut HttpResponse, cors_on: bool, origin: Option<&[u8]>, req: &HttpRequest) {
+/// The hardened profile answers an `Origin` that Python's `urlparse`
+/// rejects like any other instead of with the 500 page.
+fn cors_and_security(res: &mut HttpResponse, cors_on: bool, origin: Option<&[u8]>, req: &HttpRequest, hardened: bool) {
     let method = req.method();
     if cors_on {
         if let Some(origin) = origin.filter(|o| !o.is_empty()) {
-            if cors::urlparse_raises(origin) {
+            if !hardened && cors::urlparse_raises(origin) {
                 // The exception replaces the response with the 500 page,
                 // which only the security middleware sees.
                 log_fault(method, req.path(), &Answer::raises("ValueError: urlparse() of the Origin header"));

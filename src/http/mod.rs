@@ -8,6 +8,7 @@
 pub mod conn;
 pub mod cors;
 pub mod guard;
+pub mod hardened;
 pub mod headers;
 pub mod middleware;
 pub mod refusals;

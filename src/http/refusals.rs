@@ -4,7 +4,7 @@
 //! | from | becomes |
 //! | --- | --- |
 //! | [`Rejection::Decode`] / [`Rejection::Signature`] | 400 `JWT_DECODE_ERROR` / `JWT_SIGNATURE_ERROR` |
-//! | [`Rejection::Raises`], [`PasswordError`] | the 500 page, [`Fault::AsOriginal`] |
+//! | [`Rejection::Raises`], [`Rejection::NotValidNow`], [`PasswordError`] | the 500 page, [`Fault::AsOriginal`] |
 //! | [`DbError`], [`Stopped`] | the 500 page, [`Fault::Internal`] |
 //! | [`Refused::Busy`] (the bcrypt queue is full) | 503 `SERVER_BUSY` with `Retry-After` |
 //! | [`GuardLookup::NoUser`] / [`GuardLookup::NoToken`] | `INVALID_USER` with 401 / with 200 |
@@ -21,7 +21,7 @@ impl From<Rejection> for Answer {
         match rejection {
             Rejection::Decode => message!(400, "JWT_DECODE_ERROR"),
             Rejection::Signature => message!(400, "JWT_SIGNATURE_ERROR"),
-            Rejection::Raises(exception) => Answer::raises(exception),
+            Rejection::Raises(exception) | Rejection::NotValidNow(exception) => Answer::raises(exception),
         }
     }
 }

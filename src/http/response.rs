@@ -15,6 +15,9 @@ use pycompat::pyrepr::dumps_object;
 
 /// `View.http_method_names` the users views implement, as Django lists them.
 pub const ALLOW_POST: &str = "POST, OPTIONS";
+/// The same for the hardened profile's views of their own.
+pub const ALLOW_GET: &str = "GET, HEAD, OPTIONS";
+pub const ALLOW_DELETE: &str = "DELETE, OPTIONS";
 
 /// Django's `ERROR_PAGE_TEMPLATE` (django/views/defaults.py).
 fn error_page(title: &str, details: &str) -> String {
@@ -88,13 +91,17 @@ pub enum Answer {
     /// Django's 500 page: an exception escaped the view; why, for the log.
     ServerError(Fault),
     /// `HttpResponseNotAllowed`: 405 with `Allow` and an empty body.
-    NotAllowed,
+    NotAllowed { allow: &'static str },
     /// `View.options`: 200 with `Allow` and `Content-Length: 0`.
-    Options,
+    Options { allow: &'static str },
     /// ledger-server's own answer, which Django has no counterpart for
     /// (its workers simply stop answering): the bcrypt queue is full. 503
     /// with `Retry-After` (seconds) and `{"message": "SERVER_BUSY"}`.
     Busy { retry_after: u64 },
+    /// The hardened profile's refusal of a login or signup while its
+    /// failure count is over the limit: 429 with `Retry-After` (seconds)
+    /// and `{"message": "TOO_MANY_ATTEMPTS"}`.
+    Throttled { retry_after: u64 },
 }
 
 impl Answer {
@@ -114,9 +121,10 @@ impl Answer {
             Answer::BadRequest => 400,
             Answer::NotFound => 404,
             Answer::ServerError(_) => 500,
-            Answer::NotAllowed => 405,
-            Answer::Options => 200,
+            Answer::NotAllowed { .. } => 405,
+            Answer::Options { .. } => 200,
             Answer::Busy { .. } => 503,
+            Answer::Throttled { .. } => 429,
         }
     }
 
@@ -134,19 +142,22 @@ impl Answer {
             Answer::ServerError(_) => {
                 builder.insert_header((CONTENT_TYPE, "text/html")).body(error_page("Server Error (500)", ""))
             }
-            Answer::NotAllowed => builder
+            Answer::NotAllowed { allow } => {
+                builder.insert_header((CONTENT_TYPE, "text/html; charset=utf-8")).insert_header((ALLOW, allow)).finish()
+            }
+            Answer::Options { allow } => builder
                 .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
-                .insert_header((ALLOW, ALLOW_POST))
-                .finish(),
-            Answer::Options => builder
-                .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
-                .insert_header((ALLOW, ALLOW_POST))
+                .insert_header((ALLOW, allow))
                 .insert_header((CONTENT_LENGTH, HeaderValue::from_static("0")))
                 .finish(),
             Answer::Busy { retry_after } => builder
                 .insert_header((CONTENT_TYPE, "application/json"))
                 .insert_header((RETRY_AFTER, retry_after))
                 .body(r#"{"message": "SERVER_BUSY"}"#),
+            Answer::Throttled { retry_after } => builder
+                .insert_header((CONTENT_TYPE, "application/json"))
+                .insert_header((RETRY_AFTER, retry_after))
+                .body(r#"{"message": "TOO_MANY_ATTEMPTS"}"#),
         }
     }
 }

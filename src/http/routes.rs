@@ -4,12 +4,19 @@
 
 use std::borrow::Cow;
 
-/// The users app's URLs.
+/// The users app's URLs, and the hardened profile's own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
     Signup,
     Login,
     Logout,
+    /// Hardened only: `/users/logout-all`.
+    LogoutAll,
+    /// Hardened only: `/users/sessions`.
+    Sessions,
+    /// Hardened only: `/users/sessions/<digits>`; `None` when the number
+    /// is beyond 64 bits (no session has such an id).
+    Session(Option<i64>),
 }
 
 impl Route {
@@ -20,6 +27,8 @@ impl Route {
             Route::Signup => "/users/signup",
             Route::Login => "/users/login",
             Route::Logout => "/users/logout",
+            Route::LogoutAll => "/users/logout-all",
+            Route::Sessions | Route::Session(_) => "/users/sessions",
         }
     }
 }
@@ -87,9 +96,25 @@ fn percent_decode(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The route for a `path_info`, if any.
-pub fn resolve(path_info: &str) -> Option<Route> {
-    Route::ALL.into_iter().find(|r| r.path() == path_info)
+/// The route for a `path_info`, if any; `hardened` adds that profile's own.
+pub fn resolve(path_info: &str, hardened: bool) -> Option<Route> {
+    if let Some(route) = Route::ALL.into_iter().find(|r| r.path() == path_info) {
+        return Some(route);
+    }
+    if !hardened {
+        return None;
+    }
+    match path_info {
+        "/users/logout-all" => Some(Route::LogoutAll),
+        "/users/sessions" => Some(Route::Sessions),
+        _ => {
+            let digits = path_info.strip_prefix("/users/sessions/")?;
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            Some(Route::Session(digits.parse().ok()))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -99,13 +124,35 @@ mod tests {
     #[test]
     fn decodes_like_wsgi() {
         assert_eq!(path_info(b"/users/%73ignup"), "/users/signup");
-        assert_eq!(resolve(&path_info(b"/users/%73ignup")), Some(Route::Signup));
+        assert_eq!(resolve(&path_info(b"/users/%73ignup"), false), Some(Route::Signup));
         assert_eq!(path_info(b"/a%2"), "/a%2");
         assert_eq!(path_info(b"/a%zz"), "/a%zz");
         assert_eq!(path_info(b"/a%0A"), "/a\n");
         assert_eq!(path_info(b"/%E2%82%AC"), "/\u{20ac}");
         assert_eq!(path_info(b"/%FFx"), "/%FFx");
-        assert_eq!(resolve("/users/signup/"), None);
-        assert_eq!(resolve("/users/Signup"), None);
+        assert_eq!(resolve("/users/signup/", false), None);
+        assert_eq!(resolve("/users/Signup", false), None);
+    }
+
+    #[test]
+    fn hardened_routes_only_under_hardened() {
+        for path in ["/users/logout-all", "/users/sessions", "/users/sessions/1"] {
+            assert_eq!(resolve(path, false), None, "{path}");
+        }
+        assert_eq!(resolve("/users/logout-all", true), Some(Route::LogoutAll));
+        assert_eq!(resolve("/users/sessions", true), Some(Route::Sessions));
+        assert_eq!(resolve("/users/sessions/42", true), Some(Route::Session(Some(42))));
+        assert_eq!(resolve("/users/sessions/0042", true), Some(Route::Session(Some(42))));
+        assert_eq!(resolve("/users/sessions/99999999999999999999", true), Some(Route::Session(None)));
+        for path in [
+            "/users/sessions/",
+            "/users/sessions/-1",
+            "/users/sessions/1a",
+            "/users/sessions/1/",
+            "/users/sessions/\u{661}",
+        ] {
+            assert_eq!(resolve(path, true), None, "{path}");
+        }
+        assert_eq!(resolve("/users/login", true), Some(Route::Login));
     }
 }

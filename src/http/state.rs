@@ -3,6 +3,7 @@
 use crate::auth::jwt::TokenKey;
 use crate::db::Database;
 use crate::runtime::BcryptPool;
+use crate::settings::{Settings, TrustedProxies};
 
 /// The database, the signing key and the bcrypt threads.
 pub struct AppState {
@@ -11,4 +12,32 @@ pub struct AppState {
     pub bcrypt: BcryptPool,
     /// `ACCESS_LOG`: one log line per request.
     pub access_log: bool,
+    /// The hardened profile's settings; `None` under compat.
+    pub hardened: Option<Hardened>,
+}
+
+/// What the hardened views read of the settings.
+#[derive(Clone, Debug)]
+pub struct Hardened {
+    pub token_ttl: u64,
+    pub login_max_failures: u32,
+    pub login_window: u32,
+    pub login_max_failures_per_ip: u32,
+    pub signup_max_per_ip: u32,
+    pub trusted_proxies: TrustedProxies,
+    pub bcrypt_cost: u32,
+}
+
+impl Hardened {
+    pub fn from_settings(settings: &Settings) -> Hardened {
+        Hardened {
+            token_ttl: settings.token_ttl,
+            login_max_failures: settings.login_max_failures,
+            login_window: settings.login_window,
+            login_max_failures_per_ip: settings.login_max_failures_per_ip,
+            signup_max_per_ip: settings.signup_max_per_ip,
+            trusted_proxies: settings.trusted_proxies.clone(),
+            bcrypt_cost: settings.bcrypt_cost,
+        }
+    }
 }

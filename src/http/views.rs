@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 
 use super::guard::LoggedIn;
 use super::response::message;
-use super::response::Answer;
+use super::response::{Answer, ALLOW_POST};
 use super::routes::Route;
 use super::state::AppState;
 use crate::auth::password;
@@ -32,7 +32,7 @@ const SURROGATE: &str = "UnicodeEncodeError: surrogates not allowed";
 
 /// `request.body`, as Django reads it from gunicorn: the declared
 /// `Content-Length` bytes (none without the header).
-async fn request_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, Answer> {
+pub(crate) async fn request_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, Answer> {
     let declared = match req.headers().get("content-length") {
         None => return Ok(Vec::new()),
         Some(v) => v
@@ -178,6 +178,9 @@ pub async fn dispatch(
     let Some(route) = route else {
         return Answer::NotFound;
     };
+    if state.hardened.is_some() {
+        return super::hardened::dispatch(route, req, payload, state).await;
+    }
     match *req.method() {
         Method::POST => match route {
             Route::Signup => signup(req, payload, state).await,
@@ -186,8 +189,10 @@ pub async fn dispatch(
                 Ok(user) => logout(user, state).await,
                 Err(answer) => answer,
             },
+            // Only the hardened profile resolves these.
+            Route::LogoutAll | Route::Sessions | Route::Session(_) => Answer::NotFound,
         },
-        Method::OPTIONS => Answer::Options,
-        _ => Answer::NotAllowed,
+        Method::OPTIONS => Answer::Options { allow: ALLOW_POST },
+        _ => Answer::NotAllowed { allow: ALLOW_POST },
     }
 }

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS `ledger_login_attempts`;
+DROP TABLE IF EXISTS `ledger_sessions`;
