@@ -1401,6 +1401,31 @@ fn malformed_inputs(backend: Backend) {
         ),
         ("email failing the regex", creds("not-an-email", PASSWORD).into_bytes(), "INVALID_EMAIL", "INVALID_USER"),
         (
+            "email with NUL",
+            creds_json(r#""exists\u0000@example.com""#, "\"Passw0rd!\"").into_bytes(),
+            "INVALID_EMAIL",
+            "INVALID_USER",
+        ),
+        (
+            "email of NUL alone",
+            creds_json(r#""\u0000""#, "\"Passw0rd!\"").into_bytes(),
+            "INVALID_EMAIL",
+            "INVALID_USER",
+        ),
+        (
+            "email of 5000 characters",
+            creds(&format!("{}@example.com", "a".repeat(5000)), PASSWORD).into_bytes(),
+            "INVALID_EMAIL",
+            "INVALID_USER",
+        ),
+        ("email with an emoji", creds("\u{1f600}@example.com", PASSWORD).into_bytes(), "INVALID_EMAIL", "INVALID_USER"),
+        (
+            "email with a newline at the end",
+            creds("exists@example.com\n", "Wrong-passw0rd!").into_bytes(),
+            "INVALID_PASSWORD",
+            "INVALID_USER",
+        ),
+        (
             "email of 101 characters",
             creds(&format!("{}@example.com", "a".repeat(89)), PASSWORD).into_bytes(),
             "INVALID_EMAIL",
