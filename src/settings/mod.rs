@@ -327,6 +327,50 @@ mod tests {
         Settings::resolve(&file, &|k| env.get(k).cloned())
     }
 
+    /// `my_settings.example.toml` and the README document every setting.
+    #[test]
+    fn every_setting_is_documented() {
+        let example = include_str!("../../my_settings.example.toml");
+        let readme = include_str!("../../README.md");
+        for key in KEYS {
+            let listed = example.lines().any(|l| l.trim_start_matches("# ").starts_with(&format!("{key} = ")));
+            assert!(listed, "{key} is not in my_settings.example.toml");
+            assert!(readme.contains(&format!("| `{key}` |")), "{key} is not in the README's tables");
+        }
+    }
+
+    #[test]
+    fn hardened_settings_are_read_and_compat_names_them_ignored() {
+        let s = resolve("", &[]).unwrap();
+        assert_eq!(s.profile, Profile::Compat);
+        assert_eq!((s.token_ttl, s.login_max_failures, s.login_window), (2_592_000, 10, 900));
+        assert_eq!((s.login_max_failures_per_ip, s.signup_max_per_ip, s.bcrypt_cost), (100, 100, 12));
+        assert!(s.trusted_proxies.0.is_empty());
+        assert!(s.ignored_under_compat().is_empty());
+        let s = resolve("TOKEN_TTL = 5\nBCRYPT_COST = 13", &[("TRUSTED_PROXIES", "10.0.0.0/8, ::1")]).unwrap();
+        assert_eq!(s.ignored_under_compat(), vec!["TOKEN_TTL", "TRUSTED_PROXIES", "BCRYPT_COST"]);
+        assert!(s.trusted_proxies.contains(&"10.1.2.3".parse().unwrap()));
+        assert!(s.trusted_proxies.contains(&"::ffff:10.1.2.3".parse().unwrap()), "IPv4-mapped");
+        assert!(s.trusted_proxies.contains(&"::1".parse().unwrap()));
+        assert!(!s.trusted_proxies.contains(&"11.0.0.1".parse().unwrap()));
+        let s = resolve("PROFILE = \"hardened\"\nTOKEN_TTL = 0", &[]).unwrap();
+        assert_eq!((s.profile, s.token_ttl), (Profile::Hardened, 0));
+        assert!(s.ignored_under_compat().is_empty());
+        for (key, bad) in [
+            ("PROFILE", "strict"),
+            ("BCRYPT_COST", "3"),
+            ("BCRYPT_COST", "32"),
+            ("TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("TRUSTED_PROXIES", "proxy.internal"),
+            ("LOGIN_WINDOW", "0"),
+            ("LOGIN_MAX_FAILURES", "0"),
+            ("TOKEN_TTL", "-1"),
+        ] {
+            let err = resolve("", &[(key, bad)]).unwrap_err().to_string();
+            assert!(err.contains(key), "{key}={bad}: {err}");
+        }
+    }
+
     #[test]
     fn defaults_without_any_source() {
         let s = resolve("", &[]).unwrap();

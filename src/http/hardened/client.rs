@@ -50,7 +50,7 @@ fn parse_entry(entry: &str) -> Option<IpAddr> {
 pub(super) fn user_agent(req: &HttpRequest) -> String {
     match joined_header(req, "user-agent") {
         None => String::new(),
-        Some(bytes) => bytes.iter().take(MAX_USER_AGENT).map(|&b| b as char).collect(),
+        Some(bytes) => bytes.iter().filter(|&&b| b != 0).take(MAX_USER_AGENT).map(|&b| b as char).collect(),
     }
 }
 

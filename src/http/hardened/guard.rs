@@ -54,10 +54,12 @@ fn token_user(state: &AppState, authorization: Option<&[u8]>, now: i64) -> Resul
     // `decode` succeeded, so the header is there.
     let raw = authorization.unwrap_or_default();
     let mut stored = vec![digest(raw)];
-    if raw.len() <= TOKEN_COLUMN {
-        if let Ok(plain) = std::str::from_utf8(raw) {
-            stored.push(plain.to_owned());
-        }
+    // A plain token as the original writes it: three base64url segments.
+    // (PyJWT's lenient base64 lets other bytes through; no row holds them,
+    // and PostgreSQL refuses a NUL in a query.)
+    let jwt_alphabet = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+    if raw.len() <= TOKEN_COLUMN && raw.iter().all(jwt_alphabet) {
+        stored.push(String::from_utf8_lossy(raw).into_owned());
     }
     Ok((user_id, stored))
 }

@@ -119,7 +119,12 @@ async fn login_inner(req: &HttpRequest, payload: web::Payload, state: &web::Data
 
     // An unknown email, a wrong password and a hash that cannot be checked
     // all cost one check of `BCRYPT_COST` and get the same answer.
-    let user = state.db.find_by_email(email.as_str().to_owned()).await?;
+    // No account can have an email with a NUL (signup's pattern refuses
+    // it), and PostgreSQL refuses one in a query: nobody to look up.
+    let user = match email.as_str().contains('\0') {
+        true => None,
+        false => state.db.find_by_email(email.as_str().to_owned()).await?,
+    };
     let stored = user.as_ref().map(|u| u.password.clone());
     let (candidate, cost) = (password.as_str().to_owned(), cfg.bcrypt_cost);
     let check_stored = stored.clone();
@@ -132,7 +137,9 @@ async fn login_inner(req: &HttpRequest, payload: web::Payload, state: &web::Data
         return Ok(message!(401, "INVALID_USER"));
     };
 
-    state.db.clear_attempts(account).await?;
+    if counts[0].count > 0 {
+        state.db.clear_attempts(account).await?;
+    }
     state.db.delete_expired_sessions(user.id, now).await?;
     if password::cost_of(user.password.as_bytes()).is_some_and(|old| old < cost) {
         let candidate = password.as_str().to_owned();
