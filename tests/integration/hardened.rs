@@ -1256,6 +1256,11 @@ fn hardened_sqlite_throttled_login_runs_no_bcrypt() {
         &server.send(&login_req("slower@example.com", PASSWORD)),
     );
     server.check_running().unwrap();
+    let log = server.log();
+    assert!(
+        log.lines().any(|l| l.contains("WARN") && l.contains("BCRYPT_COST")),
+        "no warning about BCRYPT_COST 4 (below the original's 12):\n{log}"
+    );
 }
 
 fn start_binary(bin: LedgerBinary) -> ServerProcess {
@@ -1748,5 +1753,56 @@ fn hardened_sqlite_settings_under_compat_are_ignored_with_a_warning() {
             log.lines().any(|l| l.contains("WARN") && l.contains(key)),
             "no warning that {key} is ignored under compat:\n{log}"
         );
+    }
+}
+
+// 8. The lookups a request makes use an index ---------------------------------
+
+/// Every query of the hardened profile's shape is a `SEARCH` through an
+/// index on SQLite (`EXPLAIN QUERY PLAN`), never a `SCAN` of a table: the
+/// guard's `(user_id, token)`, the session list, the failure counts, the
+/// sweeps of expired sessions and of old failures.
+#[test]
+fn hardened_sqlite_lookups_use_an_index() {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use diesel::sql_types::Text;
+
+    #[derive(QueryableByName)]
+    struct Plan {
+        #[diesel(sql_type = Text)]
+        detail: String,
+    }
+
+    let db = create_db(Backend::Sqlite, "h_indexes");
+    let srv = hardened(&db, &[]);
+    signup_ok(&srv, "index@example.com", PASSWORD);
+    login_ok(&srv, "index@example.com", PASSWORD);
+    let mut conn = diesel::sqlite::SqliteConnection::establish(db.database_url()).unwrap();
+    // no ANALYZE: with the statistics of a table of one row any plan is a scan
+    conn.batch_execute("PRAGMA foreign_keys = ON").unwrap();
+    let queries = [
+        "SELECT tokens.id, ledger_sessions.last_seen_at, ledger_sessions.expires_at FROM tokens \
+         LEFT JOIN ledger_sessions ON ledger_sessions.token_id = tokens.id \
+         WHERE tokens.user_id = 1 AND tokens.token IN ('sha256:00', 'plain') ORDER BY tokens.id",
+        "SELECT tokens.id, ledger_sessions.created_at FROM tokens \
+         LEFT JOIN ledger_sessions ON ledger_sessions.token_id = tokens.id WHERE tokens.user_id = 1 ORDER BY tokens.id DESC",
+        "SELECT COUNT(*), MIN(at) FROM ledger_login_attempts WHERE scope = 'account' AND subject = 'ab' AND at > 5",
+        "DELETE FROM ledger_login_attempts WHERE scope = 'account' AND subject = 'ab'",
+        "DELETE FROM ledger_login_attempts WHERE at <= 5",
+        "SELECT token_id FROM ledger_sessions WHERE expires_at < 5 LIMIT 1000",
+        "SELECT token_id FROM ledger_sessions WHERE expires_at < 5 AND user_id = 1 LIMIT 1000",
+        "DELETE FROM tokens WHERE user_id = 1",
+        "DELETE FROM tokens WHERE id IN (1, 2)",
+        "DELETE FROM tokens WHERE id = 1 AND user_id = 1",
+        "UPDATE ledger_sessions SET last_seen_at = 9 WHERE token_id = 1 AND last_seen_at < 5",
+    ];
+    for q in queries {
+        let plan: Vec<Plan> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {q}")).load(&mut conn).unwrap();
+        let details: Vec<&str> = plan.iter().map(|p| p.detail.as_str()).collect();
+        assert!(!details.is_empty(), "{q}: no plan");
+        for d in &details {
+            assert!(!d.starts_with("SCAN"), "{q}: {d} (plan: {details:?})");
+        }
     }
 }
