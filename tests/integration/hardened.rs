@@ -1596,9 +1596,14 @@ per_backend!(sweep:
 
 fn sweep(backend: Backend) {
     let db = create_db(backend, "h_sweep");
-    let srv = hardened(&db, &[("TOKEN_TTL", "1"), ("SESSION_SWEEP_SECONDS", "1"), ("LOGIN_WINDOW", "1")]);
     let email = "sweep@example.com";
-    signup_ok(&srv, email, PASSWORD);
+    // a session of TOKEN_TTL = 0: it never expires, the sweep leaves it
+    let forever = {
+        let srv = hardened(&db, &[("TOKEN_TTL", "0"), ("SESSION_SWEEP_SECONDS", "3600")]);
+        signup_ok(&srv, email, PASSWORD);
+        login_ok(&srv, email, PASSWORD)
+    };
+    let srv = hardened(&db, &[("TOKEN_TTL", "1"), ("SESSION_SWEEP_SECONDS", "1"), ("LOGIN_WINDOW", "1")]);
     let user = user_id(&db, email);
     // a row as Django (or compat) writes it: no expiry known, never swept
     let plain = token_for(KEY, user);
@@ -1611,8 +1616,9 @@ fn sweep(backend: Backend) {
     assert!(count(&db, "SELECT COUNT(*) AS v FROM ledger_login_attempts") >= 2, "failures are recorded");
     let deadline = Instant::now() + SWEEP_DEADLINE;
     loop {
-        let hardened_rows = token_rows(&db, user).iter().filter(|t| t.token != plain).count();
-        let sessions = sessions_rows_of_user(&db, user);
+        let hardened_rows =
+            token_rows(&db, user).iter().filter(|t| t.token != plain && t.token != digest(&forever)).count();
+        let sessions = sessions_rows_of_user(&db, user) - 1;
         let attempts = count(&db, "SELECT COUNT(*) AS v FROM ledger_login_attempts");
         if hardened_rows == 0 && sessions == 0 && attempts == 0 {
             break;
@@ -1625,8 +1631,14 @@ fn sweep(backend: Backend) {
         std::thread::sleep(Duration::from_millis(200));
     }
     let rows = token_rows(&db, user);
-    assert_eq!(rows.iter().map(|t| t.token.as_str()).collect::<Vec<_>>(), vec![plain.as_str()], "the plain row stays");
+    assert_eq!(
+        rows.iter().map(|t| t.token.clone()).collect::<Vec<_>>(),
+        vec![digest(&forever), plain.clone()],
+        "the never-expiring session and the plain row stay"
+    );
+    assert_eq!(sessions_rows_of_token(&db, rows[0].id), 1);
     assert_alive("the plain row's token", &srv, &plain);
+    assert_alive("the TOKEN_TTL = 0 token", &srv, &forever);
 }
 
 per_backend!(session_rows_go_with_token_rows:
