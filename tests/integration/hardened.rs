@@ -1757,6 +1757,19 @@ fn hardened_sqlite_settings_under_compat_are_ignored_with_a_warning() {
     // compat's own bug: logout after two logins is the 500 page
     let r = send(&logout_req(&t1));
     assert_eq!((r.status, show_bytes(&r.body, 400)), (500, show_bytes(SERVER_ERROR_PAGE.as_bytes(), 400)));
+    // compat does not sweep (SESSION_SWEEP_SECONDS = 1 is ignored): an
+    // expired session a hardened server left stays for three sweep periods
+    let other = user_id(&db, "two@example.com");
+    db.execute(&format!("INSERT INTO tokens (token, user_id) VALUES ('sha256:{}', {other})", "0".repeat(64))).unwrap();
+    let expired = db.tokens().unwrap().iter().map(|t| t.id).max().unwrap();
+    db.execute(&format!(
+        "INSERT INTO ledger_sessions (token_id, user_id, created_at, expires_at, last_seen_at, client_ip, user_agent) \
+         VALUES ({expired}, {other}, 1000, 2000, 1000, '127.0.0.1', '')"
+    ))
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(sessions_rows_of_token(&db, expired), 1, "compat swept an expired session");
+    assert!(db.tokens().unwrap().iter().any(|t| t.id == expired), "compat swept an expired session's token row");
     server.check_running().unwrap();
     let (code, log) = server.terminate(Duration::from_secs(40)).unwrap();
     assert_eq!(code, Some(0), "{log}");
