@@ -1831,3 +1831,55 @@ fn hardened_sqlite_lookups_use_an_index() {
         }
     }
 }
+
+// 1. Django's PyJWT and log_in_confirm accept hardened tokens ------------------
+
+/// Against the oracle (Django first on the database, then hardened
+/// ledger-server on it): a hardened token passes Django's guard on
+/// `/ledgers` while a session of its user exists, and gets Django's own
+/// `INVALID_USER` (status 200) after `logout-all`; an expired one makes
+/// Django raise (its 500 page) where hardened answers 401.
+#[test]
+fn hardened_oracle_sqlite_django_accepts_hardened_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = create_db(Backend::Sqlite, "h_oracle");
+    let oracle = ledger_contract::kit::Oracle::start_on(KEY, &db, &dir.path().join("oracle.log"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut django = Client::new(oracle.addr);
+    django.total_timeout = Duration::from_secs(30);
+    let dj = |req: &Request| django.send(req).unwrap_or_else(|e| panic!("django: {e}\n{}", req.describe()));
+    let email = "both@example.com";
+    {
+        let srv = hardened(&db, &[("TOKEN_TTL", "3600")]);
+        signup_ok(&srv, email, PASSWORD);
+        let a = login_ok(&srv, email, PASSWORD);
+        let b = login_ok(&srv, email, PASSWORD);
+        for t in [&a, &b] {
+            let r = dj(&authorized("GET", "/ledgers", t));
+            assert_eq!(
+                (r.status, show_bytes(&r.body, 400)),
+                (200, show_bytes(br#"{"results": []}"#, 400)),
+                "Django's /ledgers"
+            );
+        }
+        let r = dj(&post_json("/ledgers", r#"{"amount": 4500, "memo": "coffee"}"#).header("Authorization", &a));
+        assert_eq!(r.status, 201, "Django's POST /ledgers with a hardened token: {}", show(&r));
+        assert_msg("logout-all", &srv.send(&logout_all_req(&b)), 200, "LOGOUT_SUCCESS");
+        for t in [&a, &b] {
+            let r = dj(&authorized("GET", "/ledgers", t));
+            assert_eq!(
+                (r.status, show_bytes(&r.body, 400)),
+                (200, show_bytes(msg("INVALID_USER").as_bytes(), 400)),
+                "Django after logout-all (its INVALID_USER with status 200)"
+            );
+        }
+    }
+    let srv = hardened(&db, &[("TOKEN_TTL", "1"), ("SESSION_SWEEP_SECONDS", "3600")]);
+    let short = login_ok(&srv, email, PASSWORD);
+    let ok = dj(&authorized("GET", "/ledgers", &short));
+    assert_eq!(ok.status, 200, "Django with a fresh short-lived token: {}", show(&ok));
+    wait_until(claims(&short).exp.unwrap() + 2);
+    let r = dj(&authorized("GET", "/ledgers", &short));
+    assert_eq!(r.status, 500, "Django's log_in_confirm does not catch ExpiredSignatureError: {}", show(&r));
+    assert_invalid_user("hardened with the expired token", &srv.send(&sessions_req(&short)));
+}
