@@ -1220,6 +1220,38 @@ fn throttle_signups(backend: Backend) {
     assert_login_ok("logins from the throttled address", &via_x(login_req("s1@example.com", PASSWORD)));
 }
 
+/// The limit holds against a burst: guesses sent at once must not all pass
+/// the count before any of them is recorded. With `LOGIN_MAX_FAILURES = 3`
+/// at most three wrong passwords of 24 sent together may be checked (401);
+/// the others are 429.
+#[test]
+fn hardened_sqlite_throttle_holds_against_a_burst_of_concurrent_guesses() {
+    let db = create_db(Backend::Sqlite, "h_thr_burst");
+    // cost 10: each check takes long enough for the burst to overlap it
+    let srv = hardened(&db, &[("LOGIN_MAX_FAILURES", "3"), ("BCRYPT_COST", "10")]);
+    let email = "burst@example.com";
+    signup_ok(&srv, email, PASSWORD);
+    let answers: Vec<Response> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..24)
+            .map(|_| {
+                let client = srv.client.clone();
+                scope.spawn(move || client.send(&login_req(email, "Wrong-passw0rd!")).unwrap())
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let checked = answers.iter().filter(|r| r.status == 401).count();
+    for r in &answers {
+        if r.status == 401 {
+            assert_invalid_user("a checked guess", r);
+        } else {
+            assert_throttled("a refused guess", r);
+        }
+    }
+    assert!(checked <= 3, "{checked} of 24 concurrent guesses were checked with LOGIN_MAX_FAILURES = 3");
+    assert_throttled("after the burst", &srv.send(&login_req(email, PASSWORD)));
+}
+
 /// A bcrypt hash of cost 31 (2^31 rounds: days of CPU); checking a password
 /// against it never finishes within a test.
 fn cost_31_hash() -> String {
