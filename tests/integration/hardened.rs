@@ -1915,3 +1915,32 @@ fn hardened_oracle_sqlite_django_accepts_hardened_tokens() {
     assert_eq!(r.status, 500, "Django's log_in_confirm does not catch ExpiredSignatureError: {}", show(&r));
     assert_invalid_user("hardened with the expired token", &srv.send(&sessions_req(&short)));
 }
+
+// The kit: TestDb::reset empties ledger-server's own tables too -----------------
+
+per_backend!(testdb_reset:
+    hardened_sqlite_testdb_reset_empties_the_new_tables,
+    hardened_postgres_testdb_reset_empties_the_new_tables,
+    hardened_mysql_testdb_reset_empties_the_new_tables);
+
+fn testdb_reset(backend: Backend) {
+    let db = create_db(backend, "h_reset");
+    let srv = hardened(&db, &[]);
+    for round in 0..2 {
+        signup_ok(&srv, "reset@example.com", PASSWORD);
+        let token = login_ok(&srv, "reset@example.com", PASSWORD);
+        assert_invalid_user("a failure", &srv.send(&login_req("reset@example.com", "Wrong-passw0rd!")));
+        let row = row_of(&db, &token);
+        assert_eq!((row.id, row.user_id), (1, 1), "round {round}: ids start again after a reset");
+        assert_eq!(count(&db, "SELECT COUNT(*) AS v FROM ledger_sessions"), 1);
+        assert!(count(&db, "SELECT COUNT(*) AS v FROM ledger_login_attempts") >= 1);
+        db.reset(None).unwrap_or_else(|e| panic!("{e}"));
+        for table in ["users", "tokens", "ledger_sessions", "ledger_login_attempts"] {
+            assert_eq!(
+                count(&db, &format!("SELECT COUNT(*) AS v FROM {table}")),
+                0,
+                "round {round}: {table} after reset"
+            );
+        }
+    }
+}

@@ -88,6 +88,16 @@ mod tests {
     }
 
     #[test]
+    fn b64url_round_trip() {
+        for data in [&b""[..], b"a", b"ab", b"abc", b"\xff\xfe\x00"] {
+            let text = b64url(data);
+            assert_eq!(b64url_decode(&text).unwrap(), data);
+            assert_eq!(b64url_decode(format!("{text}==")).unwrap(), data, "padding is optional");
+        }
+        assert!(b64url_decode("!!").is_err());
+    }
+
+    #[test]
     fn latin1() {
         assert_eq!(latin1_to_utf8(&[b'a', 0xe9]), "aé".as_bytes());
     }
