@@ -13,8 +13,11 @@
 //! `Origin`, `X-Forwarded-For` and `User-Agent` values, random JSON and
 //! non-JSON bodies (invalid UTF-8, deep nesting, huge integers, wrong
 //! types). `HARDENED_FUZZ_CASES` sets how many (default
-//! [`DEFAULT_CASES`], well under a minute). A failure prints the seed, the
-//! case number, the request and the answer.
+//! [`DEFAULT_CASES`], well under a minute), `HARDENED_FUZZ_THREADS` in how
+//! many concurrent streams (default [`DEFAULT_THREADS`]; stream `t` has
+//! the seed `seed ^ t << 32`, so stream 0 of any run replays a
+//! single-stream run). A failure prints the stream, its seed, the case
+//! number, the request and the answer.
 //!
 //! The positive control: the same check does see the 500 page once a fault
 //! is injected (the tables dropped under the server).
@@ -39,6 +42,8 @@ use crate::hardened::{hardened, header, Server, KEY, NOT_FOUND_PAGE, SERVER_ERRO
 pub const DEFAULT_CASES: usize = 5000;
 /// The seed when `HARDENED_FUZZ_SEED` is not set.
 pub const DEFAULT_SEED: u64 = 14;
+/// Concurrent request streams when `HARDENED_FUZZ_THREADS` is not set.
+pub const DEFAULT_THREADS: usize = 2;
 
 /// Every message a JSON answer may carry.
 const VOCABULARY: &[&str] = &[
@@ -520,30 +525,20 @@ fn hardened_fuzz_mysql_never_a_500_nor_a_panic() {
     fuzz(Backend::Mysql);
 }
 
-fn fuzz(backend: Backend) {
-    count_panics();
-    let cases = env_number("HARDENED_FUZZ_CASES", DEFAULT_CASES as u64) as usize;
-    let seed = env_number("HARDENED_FUZZ_SEED", DEFAULT_SEED);
-    eprintln!("hardened fuzz [{backend}]: seed {seed} (HARDENED_FUZZ_SEED), {cases} cases (HARDENED_FUZZ_CASES)");
-    let db = TestDb::create(backend, "h_fuzz").unwrap();
-    let srv = fuzz_server(&db);
-    for (email, password) in EMAILS.iter().copied().chain([("pool@example.com", "Passw0rd!")]) {
-        let r = srv.send(&post_json("/users/signup", creds(email, password)));
-        assert_eq!(r.status, 201, "signup of {email}: {}", String::from_utf8_lossy(&r.body));
-    }
-    let mut world = World { tokens: Vec::new(), ids: Vec::new(), counter: 0 };
+/// One stream of generated requests (its own seed and world): the tally of
+/// answers and the failures (at most 5).
+fn stream(srv: &Server, seed: u64, cases: usize, index: usize) -> (BTreeMap<String, usize>, Vec<String>) {
+    let mut world = World { tokens: Vec::new(), ids: Vec::new(), counter: index * 1_000_000 };
     for n in 0..4 {
-        refill(&srv, &mut world, n);
+        refill(srv, &mut world, n);
     }
-    assert!(!world.tokens.is_empty(), "no token to start with");
-
+    assert!(!world.tokens.is_empty(), "stream {index}: no token to start with");
     let mut rng = Rng::new(seed);
     let mut tally: BTreeMap<String, usize> = BTreeMap::new();
     let mut failures: Vec<String> = Vec::new();
-    let started = Instant::now();
     for case in 0..cases {
         if case % 40 == 0 {
-            refill(&srv, &mut world, case);
+            refill(srv, &mut world, case);
         }
         let req = random_request(&mut rng, &mut world);
         let answer = srv.client.send(&req);
@@ -555,7 +550,7 @@ fn fuzz(backend: Backend) {
                     Err(e) => e.clone(),
                 };
                 failures.push(format!(
-                    "case {case} (seed {seed}): {why}\n request:\n{}\n answer:\n{shown}",
+                    "stream {index} case {case} (stream seed {seed}): {why}\n request:\n{}\n answer:\n{shown}",
                     req.describe()
                 ));
                 if failures.len() >= 5 {
@@ -566,6 +561,48 @@ fn fuzz(backend: Backend) {
         if let Ok(r) = &answer {
             learn(&mut world, r);
         }
+    }
+    (tally, failures)
+}
+
+fn fuzz(backend: Backend) {
+    count_panics();
+    let cases = env_number("HARDENED_FUZZ_CASES", DEFAULT_CASES as u64) as usize;
+    let seed = env_number("HARDENED_FUZZ_SEED", DEFAULT_SEED);
+    let threads = env_number("HARDENED_FUZZ_THREADS", DEFAULT_THREADS as u64).max(1) as usize;
+    eprintln!(
+        "hardened fuzz [{backend}]: seed {seed} (HARDENED_FUZZ_SEED), {cases} cases (HARDENED_FUZZ_CASES) \
+         in {threads} concurrent streams (HARDENED_FUZZ_THREADS)"
+    );
+    let db = TestDb::create(backend, "h_fuzz").unwrap();
+    let srv = fuzz_server(&db);
+    for (email, password) in EMAILS.iter().copied().chain([("pool@example.com", "Passw0rd!")]) {
+        let r = srv.send(&post_json("/users/signup", creds(email, password)));
+        assert_eq!(r.status, 201, "signup of {email}: {}", String::from_utf8_lossy(&r.body));
+    }
+    // a row as Django or compat writes it: user 1's plain {"id": 1} token
+    db.execute(&format!("INSERT INTO tokens (token, user_id) VALUES ('{}', 1)", token_for(KEY, 1))).unwrap();
+
+    let started = Instant::now();
+    let results: Vec<(BTreeMap<String, usize>, Vec<String>)> = std::thread::scope(|scope| {
+        let srv = &srv;
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                // stream 0 has the seed itself: one stream replays a single-threaded run
+                let stream_seed = seed ^ ((t as u64) << 32);
+                let n = cases / threads + usize::from(t < cases % threads);
+                scope.spawn(move || stream(srv, stream_seed, n, t))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut tally: BTreeMap<String, usize> = BTreeMap::new();
+    let mut failures: Vec<String> = Vec::new();
+    for (t, f) in results {
+        for (label, n) in t {
+            *tally.entry(label).or_default() += n;
+        }
+        failures.extend(f);
     }
     let elapsed = started.elapsed();
     eprintln!("hardened fuzz [{backend}]: {cases} cases in {elapsed:.1?}; answers:");
