@@ -1944,3 +1944,64 @@ fn testdb_reset(backend: Backend) {
         }
     }
 }
+
+// Concurrency: one user's devices at once -----------------------------------------
+
+per_backend!(concurrent_devices:
+    hardened_sqlite_concurrent_logins_and_logout_all_never_500,
+    hardened_postgres_concurrent_logins_and_logout_all_never_500,
+    hardened_mysql_concurrent_logins_and_logout_all_never_500);
+
+/// One user logging in on some devices while logging out everywhere from
+/// another, and listing and deleting sessions: every answer is one of the
+/// documented ones, never the 500 page (a deadlock between a login's two
+/// inserts and logout-all's cascading delete was one on MySQL).
+fn concurrent_devices(backend: Backend) {
+    let db = create_db(backend, "h_devices");
+    let srv = hardened(&db, &[("TOKEN_TTL", "3600")]);
+    let email = "devices@example.com";
+    signup_ok(&srv, email, PASSWORD);
+    let rounds = 60;
+    let answers: Vec<(String, Response)> = std::thread::scope(|scope| {
+        let mut threads = Vec::new();
+        for t in 0..4 {
+            let srv = &srv;
+            threads.push(scope.spawn(move || {
+                let mut out = Vec::new();
+                for i in 0..rounds {
+                    let r = srv.send(&login_req(email, PASSWORD).header("User-Agent", format!("device {t}")));
+                    let Ok(token) = ledger_contract::kit::requests::access_token(&r) else {
+                        out.push((format!("device {t} login {i}"), r));
+                        continue;
+                    };
+                    out.push((format!("device {t} login {i}"), r));
+                    let req = match (t + i) % 4 {
+                        0 => logout_all_req(&token),
+                        1 => logout_req(&token),
+                        2 => sessions_req(&token),
+                        _ => delete_session_req(&token, row_id_guess(i)),
+                    };
+                    let what = format!("device {t} round {i}: {} {}", req.method, String::from_utf8_lossy(&req.path));
+                    out.push((what, srv.send(&req)));
+                }
+                out
+            }));
+        }
+        threads.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let mut seen = std::collections::BTreeMap::new();
+    for (what, r) in &answers {
+        assert_ne!(r.status, 500, "{what}: the 500 page under concurrency");
+        *seen
+            .entry(format!("{} {}", r.status, String::from_utf8_lossy(&r.body).chars().take(40).collect::<String>()))
+            .or_insert(0) += 1;
+        let fine = matches!(r.status, 200 | 401 | 404);
+        assert!(fine, "{what}: {}", show(r));
+    }
+    eprintln!("{backend}: {seen:?}");
+}
+
+/// Some session id that may or may not be the user's.
+fn row_id_guess(i: usize) -> usize {
+    1 + i * 3
+}
