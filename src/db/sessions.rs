@@ -265,6 +265,40 @@ impl Store {
         })
     }
 
+    /// Records an attempt at `at` on each counter, then counts each
+    /// counter's attempts after `since`, this one included: the check and
+    /// the record are one step, so concurrent attempts see each other (of
+    /// a burst, only the first ones to be recorded find room under a limit).
+    pub fn reserve_attempts(&self, counters: &[Counter], at: i64, since: i64) -> Result<Vec<Count>, DbError> {
+        self.record_attempts(counters, at)?;
+        self.count_attempts(counters, since)
+    }
+
+    /// Takes back one attempt recorded at `at` on each counter (one the
+    /// request made with [`Store::reserve_attempts`]; the rows of a
+    /// counter at one second are alike, so any of them does).
+    pub fn release_attempts(&self, counters: &[Counter], at: i64) -> Result<(), DbError> {
+        let released = with_conn!(self, conn, s => {
+            for counter in counters {
+                // Two statements (MySQL cannot delete from a table it
+                // selects from in one); a concurrent release of the same
+                // row leaves one row more, never one less.
+                let id: Option<i64> = s::ledger_login_attempts::table
+                    .filter(s::ledger_login_attempts::scope.eq(counter.scope))
+                    .filter(s::ledger_login_attempts::subject.eq(&counter.subject))
+                    .filter(s::ledger_login_attempts::at.eq(at))
+                    .select(diesel::dsl::max(s::ledger_login_attempts::id))
+                    .first(conn)?;
+                if let Some(id) = id {
+                    diesel::delete(s::ledger_login_attempts::table.find(id)).execute(conn)?;
+                }
+            }
+            Ok(())
+        });
+        self.wrote();
+        released
+    }
+
     /// Records one attempt at `at` on each counter.
     pub fn record_attempts(&self, counters: &[Counter], at: i64) -> Result<(), DbError> {
         let rows: Vec<_> = counters.iter().map(|c| (c.scope.to_owned(), c.subject.clone())).collect();
