@@ -1220,13 +1220,17 @@ fn throttle_signups(backend: Backend) {
     assert_login_ok("logins from the throttled address", &via_x(login_req("s1@example.com", PASSWORD)));
 }
 
+per_backend!(throttle_burst:
+    hardened_sqlite_throttle_holds_against_a_burst_of_concurrent_guesses,
+    hardened_postgres_throttle_holds_against_a_burst_of_concurrent_guesses,
+    hardened_mysql_throttle_holds_against_a_burst_of_concurrent_guesses);
+
 /// The limit holds against a burst: guesses sent at once must not all pass
 /// the count before any of them is recorded. With `LOGIN_MAX_FAILURES = 3`
 /// at most three wrong passwords of 24 sent together may be checked (401);
 /// the others are 429.
-#[test]
-fn hardened_sqlite_throttle_holds_against_a_burst_of_concurrent_guesses() {
-    let db = create_db(Backend::Sqlite, "h_thr_burst");
+fn throttle_burst(backend: Backend) {
+    let db = create_db(backend, "h_thr_burst");
     // cost 10: each check takes long enough for the burst to overlap it
     let srv = hardened(&db, &[("LOGIN_MAX_FAILURES", "3"), ("BCRYPT_COST", "10")]);
     let email = "burst@example.com";
