@@ -1254,6 +1254,29 @@ fn throttle_burst(backend: Backend) {
     }
     assert!(checked <= 3, "{checked} of 24 concurrent guesses were checked with LOGIN_MAX_FAILURES = 3");
     assert_throttled("after the burst", &srv.send(&login_req(email, PASSWORD)));
+
+    // signups likewise: 24 at once from one address, SIGNUP_MAX_PER_IP = 3
+    let db = create_db(backend, "h_thr_burst_signup");
+    let srv = hardened(&db, &[("SIGNUP_MAX_PER_IP", "3"), ("BCRYPT_COST", "10")]);
+    let answers: Vec<Response> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..24)
+            .map(|i| {
+                let client = srv.client.clone();
+                scope.spawn(move || client.send(&signup_req(&format!("burst{i}@example.com"), PASSWORD)).unwrap())
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let created = answers.iter().filter(|r| r.status == 201).count();
+    for r in &answers {
+        if r.status == 201 {
+            assert_msg("a signup", r, 201, "SUCCESS");
+        } else {
+            assert_throttled("a refused signup", r);
+        }
+    }
+    assert!(created <= 3, "{created} of 24 concurrent signups from one address with SIGNUP_MAX_PER_IP = 3");
+    assert_eq!(db.users().unwrap().len(), created);
 }
 
 /// A bcrypt hash of cost 31 (2^31 rounds: days of CPU); checking a password
