@@ -2040,3 +2040,25 @@ fn concurrent_devices_with(backend: Backend, settings: &[(&str, &str)]) {
 fn row_id_guess(i: usize) -> usize {
     1 + i * 3
 }
+
+// The defaults ------------------------------------------------------------------
+
+/// With no hardened setting but `PROFILE` (and a cheap `BCRYPT_COST`): tokens
+/// live 30 days, the 11th login after 10 failures of an account is refused
+/// for at most the 15-minute window.
+#[test]
+fn hardened_sqlite_defaults() {
+    let db = create_db(Backend::Sqlite, "h_defaults");
+    let srv = hardened(&db, &[]);
+    let email = "defaults@example.com";
+    signup_ok(&srv, email, PASSWORD);
+    let c = claims(&login_ok(&srv, email, PASSWORD));
+    assert_eq!(c.exp, Some(c.iat + 30 * 24 * 3600), "TOKEN_TTL defaults to 30 days");
+    let first = Instant::now();
+    for i in 0..10 {
+        assert_invalid_user(&format!("failure {}", i + 1), &srv.send(&login_req(email, "Wrong-passw0rd!")));
+    }
+    let retry = assert_throttled("after 10 failures", &srv.send(&login_req(email, PASSWORD)));
+    let elapsed = first.elapsed().as_secs() + 2;
+    assert!(retry <= 900 && retry + elapsed >= 900, "Retry-After {retry} of the 900 s default window");
+}
