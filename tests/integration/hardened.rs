@@ -669,6 +669,12 @@ fn guard_checks_the_token(backend: Backend) {
             ),
             ("aud present", signed(KEY, &format!(r#"{{"id":{a},"aud":"x"}}"#)), 401, "INVALID_USER"),
             ("id null", signed(KEY, r#"{"id":null}"#), 401, "INVALID_USER"),
+            (
+                "id a string of digits (int-like, not stored)",
+                signed(KEY, &format!(r#"{{"id":"{a}"}}"#)),
+                401,
+                "INVALID_USER",
+            ),
             ("id out of range", signed(KEY, r#"{"id":99999999999999999999999}"#), 401, "INVALID_USER"),
             (
                 "bad signature",
