@@ -260,14 +260,15 @@ impl Database {
         self.run(move |store| store.delete_expired_sessions(Some(user_id), now)).await
     }
 
-    /// Hardened: the counters' attempts after `since`.
-    pub async fn count_attempts(&self, counters: Vec<Counter>, since: i64) -> Result<Vec<Count>, DbError> {
-        self.run(move |store| store.count_attempts(&counters, since)).await
+    /// Hardened: one attempt on each counter, then the counts after
+    /// `since`, this one included.
+    pub async fn reserve_attempts(&self, counters: Vec<Counter>, at: i64, since: i64) -> Result<Vec<Count>, DbError> {
+        self.run(move |store| store.reserve_attempts(&counters, at, since)).await
     }
 
-    /// Hardened: one attempt on each counter.
-    pub async fn record_attempts(&self, counters: Vec<Counter>, at: i64) -> Result<(), DbError> {
-        self.run(move |store| store.record_attempts(&counters, at)).await
+    /// Hardened: takes back one attempt at `at` on each counter.
+    pub async fn release_attempts(&self, counters: Vec<Counter>, at: i64) -> Result<(), DbError> {
+        self.run(move |store| store.release_attempts(&counters, at)).await
     }
 
     /// Hardened: forgets a counter.

@@ -65,6 +65,34 @@ pub const LAST_SEEN_GRANULARITY: i64 = 60;
 
 type SessionCols = (i64, Option<i64>, Option<i64>, Option<i64>, Option<String>, Option<String>);
 
+/// How many times a statement the database chose as a deadlock's victim is
+/// run again.
+const DEADLOCK_RETRIES: usize = 3;
+
+/// Runs `f` again when the database rolled it back as a deadlock's victim:
+/// on MySQL/MariaDB a login's two inserts (`tokens`, then `ledger_sessions`)
+/// and `logout-all`'s cascading delete of the same user's rows lock in
+/// opposite orders. The victim's transaction is rolled back whole, so
+/// running it again is safe.
+fn retrying_deadlocks<T>(mut f: impl FnMut() -> Result<T, DbError>) -> Result<T, DbError> {
+    let mut attempt = 0;
+    loop {
+        match f() {
+            Err(DbError::Query(diesel::result::Error::DatabaseError(_, ref info)))
+                if attempt < DEADLOCK_RETRIES && is_deadlock(info.message()) =>
+            {
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// MySQL/MariaDB's ER_LOCK_DEADLOCK (1213), PostgreSQL's 40P01.
+fn is_deadlock(message: &str) -> bool {
+    message.contains("Deadlock found") || message.contains("deadlock detected")
+}
+
 impl Store {
     /// The row of `user_id` holding one of `tokens` (the digest, and for
     /// rows compat wrote, the plain token), with its metadata.
@@ -92,31 +120,33 @@ impl Store {
     /// A hardened login's token row and its metadata, in one transaction;
     /// returns the token row's id.
     pub fn add_session(&self, new: &NewSession) -> Result<i64, DbError> {
-        let added = with_conn!(self, conn, s => {
-            let token_id = conn.transaction::<_, DbError, _>(|conn| {
-                diesel::insert_into(s::tokens::table)
-                    .values((s::tokens::token.eq(&new.digest), s::tokens::user_id.eq(new.user_id)))
-                    .execute(conn)?;
-                // The digest is unique (128 random bits in the token).
-                let token_id: i64 = s::tokens::table
-                    .filter(s::tokens::user_id.eq(new.user_id))
-                    .filter(s::tokens::token.eq(&new.digest))
-                    .select(s::tokens::id)
-                    .first(conn)?;
-                diesel::insert_into(s::ledger_sessions::table)
-                    .values((
-                        s::ledger_sessions::token_id.eq(token_id),
-                        s::ledger_sessions::user_id.eq(new.user_id),
-                        s::ledger_sessions::created_at.eq(new.created_at),
-                        s::ledger_sessions::expires_at.eq(new.expires_at),
-                        s::ledger_sessions::last_seen_at.eq(new.created_at),
-                        s::ledger_sessions::client_ip.eq(&new.client_ip),
-                        s::ledger_sessions::user_agent.eq(&new.user_agent),
-                    ))
-                    .execute(conn)?;
+        let added = retrying_deadlocks(|| {
+            with_conn!(self, conn, s => {
+                let token_id = conn.transaction::<_, DbError, _>(|conn| {
+                    diesel::insert_into(s::tokens::table)
+                        .values((s::tokens::token.eq(&new.digest), s::tokens::user_id.eq(new.user_id)))
+                        .execute(conn)?;
+                    // The digest is unique (128 random bits in the token).
+                    let token_id: i64 = s::tokens::table
+                        .filter(s::tokens::user_id.eq(new.user_id))
+                        .filter(s::tokens::token.eq(&new.digest))
+                        .select(s::tokens::id)
+                        .first(conn)?;
+                    diesel::insert_into(s::ledger_sessions::table)
+                        .values((
+                            s::ledger_sessions::token_id.eq(token_id),
+                            s::ledger_sessions::user_id.eq(new.user_id),
+                            s::ledger_sessions::created_at.eq(new.created_at),
+                            s::ledger_sessions::expires_at.eq(new.expires_at),
+                            s::ledger_sessions::last_seen_at.eq(new.created_at),
+                            s::ledger_sessions::client_ip.eq(&new.client_ip),
+                            s::ledger_sessions::user_agent.eq(&new.user_agent),
+                        ))
+                        .execute(conn)?;
+                    Ok(token_id)
+                })?;
                 Ok(token_id)
-            })?;
-            Ok(token_id)
+            })
         });
         self.wrote();
         added
@@ -185,8 +215,10 @@ impl Store {
 
     /// Deletes every token row of the user (`logout-all`).
     pub fn delete_user_sessions(&self, user_id: i64) -> Result<usize, DbError> {
-        let deleted = with_conn!(self, conn, s => {
-            Ok(diesel::delete(s::tokens::table.filter(s::tokens::user_id.eq(user_id))).execute(conn)?)
+        let deleted = retrying_deadlocks(|| {
+            with_conn!(self, conn, s => {
+                Ok(diesel::delete(s::tokens::table.filter(s::tokens::user_id.eq(user_id))).execute(conn)?)
+            })
         });
         self.wrote();
         deleted
@@ -231,6 +263,40 @@ impl Store {
             }
             Ok(counts)
         })
+    }
+
+    /// Records an attempt at `at` on each counter, then counts each
+    /// counter's attempts after `since`, this one included: the check and
+    /// the record are one step, so concurrent attempts see each other (of
+    /// a burst, only the first ones to be recorded find room under a limit).
+    pub fn reserve_attempts(&self, counters: &[Counter], at: i64, since: i64) -> Result<Vec<Count>, DbError> {
+        self.record_attempts(counters, at)?;
+        self.count_attempts(counters, since)
+    }
+
+    /// Takes back one attempt recorded at `at` on each counter (one the
+    /// request made with [`Store::reserve_attempts`]; the rows of a
+    /// counter at one second are alike, so any of them does).
+    pub fn release_attempts(&self, counters: &[Counter], at: i64) -> Result<(), DbError> {
+        let released = with_conn!(self, conn, s => {
+            for counter in counters {
+                // Two statements (MySQL cannot delete from a table it
+                // selects from in one); a concurrent release of the same
+                // row leaves one row more, never one less.
+                let id: Option<i64> = s::ledger_login_attempts::table
+                    .filter(s::ledger_login_attempts::scope.eq(counter.scope))
+                    .filter(s::ledger_login_attempts::subject.eq(&counter.subject))
+                    .filter(s::ledger_login_attempts::at.eq(at))
+                    .select(diesel::dsl::max(s::ledger_login_attempts::id))
+                    .first(conn)?;
+                if let Some(id) = id {
+                    diesel::delete(s::ledger_login_attempts::table.find(id)).execute(conn)?;
+                }
+            }
+            Ok(())
+        });
+        self.wrote();
+        released
     }
 
     /// Records one attempt at `at` on each counter.

@@ -301,6 +301,14 @@ fn sessions_and_counters() {
     store.clear_attempts(&account).unwrap();
     assert_eq!(store.count_attempts(&[account], 0).unwrap()[0], Count { count: 0, oldest: None });
     assert_eq!(store.delete_old_attempts(100).unwrap(), 1);
+    let signup = Counter { scope: "signup", subject: "y".into() };
+    let one = std::slice::from_ref(&signup);
+    assert_eq!(store.reserve_attempts(one, 300, 0).unwrap(), vec![Count { count: 1, oldest: Some(300) }]);
+    assert_eq!(store.reserve_attempts(one, 300, 0).unwrap(), vec![Count { count: 2, oldest: Some(300) }]);
+    store.release_attempts(one, 300).unwrap();
+    assert_eq!(store.count_attempts(one, 0).unwrap(), vec![Count { count: 1, oldest: Some(300) }]);
+    store.release_attempts(one, 301).unwrap();
+    assert_eq!(store.count_attempts(one, 0).unwrap()[0].count, 1, "only an attempt of that second is taken back");
 
     store.replace_password(user.id, "$2b$04$other", "$2b$05$new").unwrap();
     assert_eq!(store.find_by_email("s@b.co").unwrap().unwrap().password, "$2b$04$x", "changed meanwhile: kept");

@@ -62,8 +62,14 @@ fn start_oracle(backend: Backend, db: &TestDb, dir: &Path) -> Oracle {
     Oracle::start_on(KEY, db, &dir.join("oracle.log")).unwrap_or_else(|e| panic!("interop[{backend}]: {e}"))
 }
 
+/// The tables of ledger-server's own that its migrations create on every
+/// profile (the hardened profile's sessions and failure counts), beside
+/// Diesel's `__diesel_schema_migrations`.
+const LEDGER_OWN_TABLES: [&str; 2] = ["ledger_login_attempts", "ledger_sessions"];
+
 fn expected_rust_tables(backend: Backend) -> Vec<String> {
     let mut t = vec!["__diesel_schema_migrations", "tokens", "users"];
+    t.extend(LEDGER_OWN_TABLES);
     if backend == Backend::Sqlite {
         t.push("sqlite_sequence");
     }
@@ -91,6 +97,8 @@ fn start_pair(backend: Backend, rust_first: bool) -> Pair {
         let tables = db.tables().unwrap_or_else(|e| panic!("interop[{backend}]: {e}"));
         for t in
             ["ledgers", "django_migrations", "django_content_type", "users", "tokens", "__diesel_schema_migrations"]
+                .into_iter()
+                .chain(LEDGER_OWN_TABLES)
         {
             assert!(tables.iter().any(|x| x == t), "interop[{backend}]: table {t} missing after Django: {tables:?}");
         }
@@ -103,8 +111,9 @@ fn start_pair(backend: Backend, rust_first: bool) -> Pair {
         let after_tables = db.tables().unwrap_or_else(|e| panic!("interop[{backend}]: {e}"));
         let mut expected = before_tables.clone();
         expected.push("__diesel_schema_migrations".into());
+        expected.extend(LEDGER_OWN_TABLES.map(String::from));
         expected.sort();
-        assert_eq!(after_tables, expected, "interop[{backend}]: ledger-server adds only its own bookkeeping table");
+        assert_eq!(after_tables, expected, "interop[{backend}]: ledger-server adds only its own tables");
         assert_eq!(
             db.django_migrations().unwrap_or_else(|e| panic!("interop[{backend}]: {e}")),
             before_migrations,

@@ -9,6 +9,8 @@
 //! | [`interop_hardened`] | the same with ledger-server in the hardened profile: hardened tokens on Django's `/ledgers`, per-device logout and logout-all as Django's guard sees them (its one limit pinned), Django tokens on hardened, expired tokens | the oracle, the database server |
 //! | [`multi_process`] | several ledger-server processes on one database behave as one | the database server |
 //! | [`resilience`] | database down at start, outage while serving, recovery | PostgreSQL |
+//! | [`hardened`] | the hardened profile (issue 14), every numbered item, answers byte for byte, per backend | the database server of the backend |
+//! | [`hardened_fuzz`] | the hardened profile's property: thousands of generated requests, never a 500 or a panic (`HARDENED_FUZZ_CASES`) | nothing |
 //! | [`hostile`] | clients that try to take the server down: impatient login storms, slow heads and bodies, pipelining non-readers, connection limits | nothing |
 //! | [`storage`] | storage faults (read-only file, unwritable `-shm`, read-only sessions): no crash, 500 while they last, writes recover | `chattr` and root; PostgreSQL, MariaDB |
 //! | [`pinned`] | what already survives stays pinned: slowloris, idle flood, full disk, frozen MariaDB, SIGKILL mid-write | root (the full-disk tmpfs), MySQL, PostgreSQL |
@@ -35,6 +37,10 @@ mod cli;
 mod contract;
 #[cfg(test)]
 mod differential;
+#[cfg(test)]
+mod hardened;
+#[cfg(test)]
+mod hardened_fuzz;
 #[cfg(test)]
 mod hostile;
 #[cfg(test)]

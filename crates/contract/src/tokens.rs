@@ -17,6 +17,15 @@ pub fn b64url(data: impl AsRef<[u8]>) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
 }
 
+/// base64url (padding optional) decoded.
+pub fn b64url_decode(data: impl AsRef<[u8]>) -> Result<Vec<u8>, String> {
+    let data = data.as_ref();
+    let trimmed = data.strip_suffix(b"==").or_else(|| data.strip_suffix(b"=")).unwrap_or(data);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(trimmed)
+        .map_err(|e| format!("not base64url ({e}): {}", String::from_utf8_lossy(data)))
+}
+
 /// The base64url (unpadded) HMAC of `message` with `alg` (HS256/HS384/HS512).
 pub fn mac(key: &str, alg: Algorithm, message: &[u8]) -> String {
     jsonwebtoken::crypto::sign(message, &EncodingKey::from_secret(key.as_bytes()), alg)
@@ -76,6 +85,16 @@ mod tests {
         // PyJWT 2.3: jwt.encode({"id": 1}, "secret", algorithm="HS256")
         let t = token_for("secret", 1);
         assert_eq!(t, "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJpZCI6MX0.-xXA0iKB4mVNvWLYFtt2xNiYkFpObF54J9lj2RwduAI");
+    }
+
+    #[test]
+    fn b64url_round_trip() {
+        for data in [&b""[..], b"a", b"ab", b"abc", b"\xff\xfe\x00"] {
+            let text = b64url(data);
+            assert_eq!(b64url_decode(&text).unwrap(), data);
+            assert_eq!(b64url_decode(format!("{text}==")).unwrap(), data, "padding is optional");
+        }
+        assert!(b64url_decode("!!").is_err());
     }
 
     #[test]

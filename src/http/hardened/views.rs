@@ -52,12 +52,13 @@ async fn credentials(req: &HttpRequest, payload: web::Payload) -> Result<(PyStr,
     Ok((email, password))
 }
 
-/// 429 when any counter holds `limit` attempts or more within the window,
-/// with `Retry-After` until its oldest attempt leaves the window.
+/// 429 when any counter held `limit` attempts or more within the window
+/// before this one (its count includes this one), with `Retry-After` until
+/// its oldest attempt leaves the window.
 fn throttle(counts: &[(Count, u32)], window: i64, now: i64) -> Result<(), Answer> {
     let wait = counts
         .iter()
-        .filter(|(count, limit)| count.count >= i64::from(*limit))
+        .filter(|(count, limit)| count.count > i64::from(*limit))
         .map(|(count, _)| count.oldest.map_or(window, |oldest| oldest + window - now))
         .max();
     match wait {
@@ -84,9 +85,13 @@ async fn signup_inner(req: &HttpRequest, payload: web::Payload, state: &web::Dat
     let window = i64::from(cfg.login_window);
     let address =
         Counter { scope: "signup", subject: counter_subject("signup", &client_ip(req, &cfg.trusted_proxies)) };
-    let counts = state.db.count_attempts(vec![address.clone()], now - window).await?;
-    throttle(&[(counts[0], cfg.signup_max_per_ip)], window, now)?;
-    state.db.record_attempts(vec![address], now).await?;
+    // Every signup that passes validation counts, whatever its outcome;
+    // a refused one is taken back (it must not extend the refusal).
+    let counts = state.db.reserve_attempts(vec![address.clone()], now, now - window).await?;
+    if let Err(refused) = throttle(&[(counts[0], cfg.signup_max_per_ip)], window, now) {
+        state.db.release_attempts(vec![address], now).await?;
+        return Err(refused);
+    }
 
     let email = email.as_str().to_owned();
     if state.db.email_exists(email.clone()).await? {
@@ -114,8 +119,16 @@ async fn login_inner(req: &HttpRequest, payload: web::Payload, state: &web::Data
     let ip = client_ip(req, &cfg.trusted_proxies);
     let account = Counter { scope: "account", subject: counter_subject("account", &email.as_str().to_lowercase()) };
     let address = Counter { scope: "address", subject: counter_subject("address", &ip) };
-    let counts = state.db.count_attempts(vec![account.clone(), address.clone()], now - window).await?;
-    throttle(&[(counts[0], cfg.login_max_failures), (counts[1], cfg.login_max_failures_per_ip)], window, now)?;
+    // The attempt is recorded as a failure before the check and taken back
+    // if it is refused or succeeds, so that concurrent guesses count each
+    // other: of a burst, at most the limit get a bcrypt check.
+    let both = vec![account.clone(), address.clone()];
+    let counts = state.db.reserve_attempts(both.clone(), now, now - window).await?;
+    let limits = [(counts[0], cfg.login_max_failures), (counts[1], cfg.login_max_failures_per_ip)];
+    if let Err(refused) = throttle(&limits, window, now) {
+        state.db.release_attempts(both, now).await?;
+        return Err(refused);
+    }
 
     // An unknown email, a wrong password and a hash that cannot be checked
     // all cost one check of `BCRYPT_COST` and get the same answer.
@@ -133,13 +146,11 @@ async fn login_inner(req: &HttpRequest, payload: web::Payload, state: &web::Data
         .run(move || password::check_equalised(candidate.as_bytes(), check_stored.as_deref().map(str::as_bytes), cost))
         .await?;
     let (Some(user), true) = (user, matches) else {
-        state.db.record_attempts(vec![account, address], now).await?;
         return Ok(message!(401, "INVALID_USER"));
     };
 
-    if counts[0].count > 0 {
-        state.db.clear_attempts(account).await?;
-    }
+    state.db.clear_attempts(account).await?;
+    state.db.release_attempts(vec![address], now).await?;
     state.db.delete_expired_sessions(user.id, now).await?;
     if password::cost_of(user.password.as_bytes()).is_some_and(|old| old < cost) {
         let candidate = password.as_str().to_owned();
@@ -212,12 +223,13 @@ mod tests {
 
     #[test]
     fn throttles_from_the_limit_until_the_oldest_leaves_the_window() {
-        let under = Count { count: 9, oldest: Some(100) };
-        let at = Count { count: 10, oldest: Some(100) };
+        // counts include the attempt being checked
+        let under = Count { count: 10, oldest: Some(100) };
+        let at = Count { count: 11, oldest: Some(100) };
         assert_eq!(throttle(&[(under, 10)], 900, 500), Ok(()));
         assert_eq!(throttle(&[(at, 10)], 900, 500), Err(Answer::Throttled { retry_after: 500 }));
         assert_eq!(throttle(&[(at, 10)], 900, 1000), Err(Answer::Throttled { retry_after: 1 }), "at least 1 s");
-        let ip = Count { count: 100, oldest: Some(300) };
+        let ip = Count { count: 101, oldest: Some(300) };
         assert_eq!(throttle(&[(at, 10), (ip, 100)], 900, 500), Err(Answer::Throttled { retry_after: 700 }));
     }
 }

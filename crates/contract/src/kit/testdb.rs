@@ -5,8 +5,9 @@
 //! MySQL server named by `LEDGER_TEST_PG_URL` / `LEDGER_TEST_MYSQL_URL`
 //! (admin URLs, defaults in the `backend` module), dropped again when the
 //! `TestDb` is dropped. It gives ledger-server its `DATABASE_URL` and the
-//! oracle its `REF_DB_*` environment, and empties `ledgers`, `tokens` and
-//! `users` with their id sequences restarted ([`TestDb::reset`]); reading
+//! oracle its `REF_DB_*` environment, and empties `ledgers`, `tokens`,
+//! `users` and ledger-server's own `ledger_sessions` and
+//! `ledger_login_attempts` with their id sequences restarted ([`TestDb::reset`]); reading
 //! rows back is in the `rows` module.
 //!
 //! A database server that cannot be reached is an error naming the URL and
@@ -22,6 +23,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 static DB_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// The tables [`TestDb::reset`] empties when present, children first.
+const RESET_TABLES: [&str; 5] = ["ledgers", "ledger_sessions", "ledger_login_attempts", "tokens", "users"];
 
 /// A fresh database for one test run, dropped (or deleted) on drop.
 pub struct TestDb {
@@ -189,13 +193,16 @@ impl TestDb {
         Ok(self.connect()?.strings(sql)?.into_iter().flatten().collect())
     }
 
-    /// Empties `ledgers` (if present), `tokens` and `users` and restarts their
-    /// id sequences; with `user_id_start` the next user gets that id.
+    /// Empties `ledgers` (if present), ledger-server's own `ledger_sessions`
+    /// and `ledger_login_attempts` (if present), `tokens` and `users` and
+    /// restarts their id sequences; with `user_id_start` the next user gets
+    /// that id.
     pub fn reset(&self, user_id_start: Option<i64>) -> Result<(), String> {
         let what = format!("reset {} database {}", self.backend, self.name);
         let tables = self.tables().map_err(|e| format!("{what}: {e}"))?;
-        let present: Vec<&str> =
-            ["ledgers", "tokens", "users"].into_iter().filter(|t| tables.iter().any(|n| n == t)).collect();
+        // children before parents: ledger_sessions and ledgers refer to
+        // tokens and users
+        let present: Vec<&str> = RESET_TABLES.into_iter().filter(|t| tables.iter().any(|n| n == t)).collect();
         let mut conn = self.connect()?;
         let r = match self.backend {
             Backend::Sqlite => {
@@ -204,7 +211,10 @@ impl TestDb {
                     sql.push_str(&format!("DELETE FROM \"{t}\";"));
                 }
                 if tables.iter().any(|n| n == "sqlite_sequence") {
-                    sql.push_str("DELETE FROM sqlite_sequence WHERE name IN ('ledgers', 'tokens', 'users');");
+                    sql.push_str(
+                        "DELETE FROM sqlite_sequence WHERE name IN \
+                         ('ledgers', 'ledger_login_attempts', 'ledger_sessions', 'tokens', 'users');",
+                    );
                     if let Some(start) = user_id_start {
                         sql.push_str(&format!(
                             "INSERT INTO sqlite_sequence (name, seq) VALUES ('users', {});",
@@ -234,7 +244,8 @@ impl TestDb {
                 for t in &present {
                     conn.execute(&format!("DELETE FROM `{t}`"))?;
                 }
-                for t in &present {
+                // ledger_sessions' key is tokens.id: no AUTO_INCREMENT of its own
+                for t in present.iter().filter(|t| **t != "ledger_sessions") {
                     let start = if *t == "users" { user_id_start.unwrap_or(1) } else { 1 };
                     conn.execute(&format!("ALTER TABLE `{t}` AUTO_INCREMENT = {start}"))?;
                 }

@@ -3,10 +3,10 @@
 use super::rng::Rng;
 use crate::scenarios::{js, utf16, utf32};
 
-pub(super) const EMAILS: &[(&str, &str)] = &[("user1@example.com", "Passw0rd!"), ("user2@example.com", "Secr3t#pass")];
+pub const EMAILS: &[(&str, &str)] = &[("user1@example.com", "Passw0rd!"), ("user2@example.com", "Secr3t#pass")];
 
 /// JSON string literals (already escaped) used as random strings.
-pub(super) const STRINGS: &[&str] = &[
+pub const STRINGS: &[&str] = &[
     r#""""#,
     r#""x""#,
     r#""user1@example.com""#,
@@ -35,7 +35,7 @@ pub(super) const STRINGS: &[&str] = &[
     r#""4102444800""#,
 ];
 
-pub(super) const NUMBERS: &[&str] = &[
+pub const NUMBERS: &[&str] = &[
     "0",
     "1",
     "2",
@@ -57,7 +57,7 @@ pub(super) const NUMBERS: &[&str] = &[
     "100000000000000000000",
 ];
 
-pub(super) fn json_value(rng: &mut Rng, depth: usize) -> String {
+pub fn json_value(rng: &mut Rng, depth: usize) -> String {
     let k = rng.below(if depth >= 2 { 8 } else { 10 });
     match k {
         0 => "null".into(),
@@ -82,13 +82,13 @@ pub(super) fn json_value(rng: &mut Rng, depth: usize) -> String {
 }
 
 /// A random JSON object text with the given key/value pairs and random separators.
-pub(super) fn object(rng: &mut Rng, pairs: &[(String, String)]) -> String {
+pub fn object(rng: &mut Rng, pairs: &[(String, String)]) -> String {
     let (comma, colon) = *rng.pick(&[(", ", ": "), (",", ":"), (" , ", " : "), (",\n", ":\t")]);
     let items: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}{colon}{v}")).collect();
     format!("{{{}}}", items.join(comma))
 }
 
-pub(super) fn random_body(rng: &mut Rng, login: bool, counter: &mut usize) -> Vec<u8> {
+pub fn random_body(rng: &mut Rng, login: bool, counter: &mut usize) -> Vec<u8> {
     match rng.below(20) {
         // random bytes and near-JSON
         0 => {
@@ -163,7 +163,7 @@ pub(super) fn random_body(rng: &mut Rng, login: bool, counter: &mut usize) -> Ve
 }
 
 /// The body re-encoded in UTF-16 or UTF-32 (with or without BOM) when it is UTF-8.
-pub(super) fn reencode(rng: &mut Rng, body: Vec<u8>) -> Vec<u8> {
+pub fn reencode(rng: &mut Rng, body: Vec<u8>) -> Vec<u8> {
     match String::from_utf8(body) {
         Ok(text) => {
             let be = rng.chance(50);

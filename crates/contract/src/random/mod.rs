@@ -16,6 +16,14 @@ mod tokens;
 
 pub use rng::Rng;
 
+/// The generators the scenarios are made of, for other generators (the
+/// hardened profile's fuzz property): random JSON values and signup/login
+/// bodies (with the users `EMAILS`), mutated and re-signed tokens.
+pub mod parts {
+    pub use super::json::{json_value, object, random_body, reencode, EMAILS, NUMBERS, STRINGS};
+    pub use super::tokens::{junk_resigned, mutate_token, random_payload, CLAIMS, HEADERS, TOKEN_JUNK};
+}
+
 use crate::model::Request;
 use crate::scenarios::{creds, logout_req, post_json, Scenario};
 use crate::tokens::{sign, sign_bytes, token_for, STD_HEADER};

@@ -6,12 +6,12 @@ use super::rng::Rng;
 use crate::tokens::{b64url, sign_wire, STD_HEADER};
 
 /// Characters a mutation inserts into a token (bytes, header-safe).
-pub(super) const TOKEN_JUNK: &[&[u8]] = &[
+pub const TOKEN_JUNK: &[&[u8]] = &[
     b"A", b"Q", b"R", b"z", b"0", b"9", b"-", b"_", b"+", b"/", b".", b"=", b"==", b"!", b"~", b" ", b"*", b"%",
     b"\xe9", b"\xff",
 ];
 
-pub(super) fn mutate_token(rng: &mut Rng, token: &[u8]) -> Vec<u8> {
+pub fn mutate_token(rng: &mut Rng, token: &[u8]) -> Vec<u8> {
     let mut t = token.to_vec();
     let n = *rng.pick(&[1, 1, 1, 1, 1, 1, 2, 2, 2, 3]);
     for _ in 0..n {
@@ -69,7 +69,7 @@ pub(super) fn mutate_token(rng: &mut Rng, token: &[u8]) -> Vec<u8> {
     t
 }
 
-pub(super) const HEADERS: &[&str] = &[
+pub const HEADERS: &[&str] = &[
     STD_HEADER,
     r#"{"alg":"HS256"}"#,
     r#"{"typ":"JWT","alg":"HS512"}"#,
@@ -84,9 +84,9 @@ pub(super) const HEADERS: &[&str] = &[
     "",
 ];
 
-pub(super) const CLAIMS: &[&str] = &["exp", "nbf", "iat", "aud", "iss"];
+pub const CLAIMS: &[&str] = &["exp", "nbf", "iat", "aud", "iss"];
 
-pub(super) fn random_payload(rng: &mut Rng) -> String {
+pub fn random_payload(rng: &mut Rng) -> String {
     let mut pairs = Vec::new();
     if rng.chance(85) {
         let id = if rng.chance(50) {
@@ -116,7 +116,7 @@ pub(super) fn random_payload(rng: &mut Rng) -> String {
 
 /// Junk (and maybe padding) inserted into base64url segments that are
 /// then signed the way the original verifies (latin-1 → UTF-8).
-pub(super) fn junk_resigned(rng: &mut Rng, key: &str) -> (Vec<u8>, String) {
+pub fn junk_resigned(rng: &mut Rng, key: &str) -> (Vec<u8>, String) {
     let header = if rng.chance(75) { STD_HEADER.to_string() } else { rng.pick(HEADERS).to_string() };
     let payload = if rng.chance(60) {
         rng.pick(&[r#"{"id":1}"#, r#"{"id":2}"#, r#"{"id":3}"#, r#"{"id": 1}"#, r#"{"id":1,"x":"??>>"}"#]).to_string()
