@@ -230,7 +230,9 @@ def hardened_summary(result):
                         f"hardened {_fmt(cpu(wl, HARDENED), 'us')}")
     sess = med("sessions", HARDENED)
     row("guard, accepted: GET /users/sessions (hardened only)", "req/s", None, None, sess,
-        note="the seeded sessions of the hardened database, cycled; the answer lists the one session "
+        note="the seeded sessions of the hardened database, cycled; the answer lists the one session; the guard "
+             "records a session as seen (a write) when its last-seen time is a minute old or more, so each "
+             "session costs one write a minute "
              f"(CPU µs/req {_fmt(cpu('sessions', HARDENED), 'us')})")
 
     def share(s):
