@@ -36,7 +36,7 @@ sys.path.insert(0, HERE)
 import report  # noqa: E402
 from driver import procs  # noqa: E402
 from driver.backend import Backend  # noqa: E402
-from driver.common import CORES, ROOT, BenchError, log  # noqa: E402
+from driver.common import CORES, HARDENED_SETTINGS, ROOT, BenchError, log  # noqa: E402
 from driver.config import Config  # noqa: E402
 from driver.machine import machine, versions  # noqa: E402
 from driver.probes import bcrypt_summary  # noqa: E402
@@ -68,6 +68,7 @@ def server_commands(cfg, name, oracle):
         "ledger": "SECRET_KEY=… DATABASE_URL=… BIND=… target/release/ledger-server serve"
                   + (f" (RUST_LOG={cfg.rust_log})" if cfg.rust_log else " (RUST_LOG unset: info)")
                   + (" with ACCESS_LOG=1" if cfg.access_log else ", no access log"),
+        "hardened": "the ledger-server command with " + " ".join(f"{k}={v}" for k, v in HARDENED_SETTINGS.items()),
         "floor": "BIND=… target/release/floor",
     }
 
@@ -100,11 +101,15 @@ def run_backend(a, cfg, meta, b, outdir):
         "servers": b.servers_seen,
     }
     result["summary"] = report.summarize(result)
+    result["hardened_summary"] = report.hardened_summary(result)
     path = os.path.join(outdir, f"{b.name}.json")
     with open(path, "w") as f:
         json.dump(result, f, indent=1)
     log(f"wrote {os.path.relpath(path, ROOT)}")
     print(report.table_text(result), flush=True)
+    hardened = report.hardened_table_text(result)
+    if hardened:
+        print("hardened profile:\n" + hardened + "\n" + "\n".join(report.hardened_notes(result)), flush=True)
 
 
 def main():

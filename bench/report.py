@@ -192,6 +192,129 @@ def summarize(result):
     return rows
 
 
+HARDENED = "ledger-hardened"
+# the timing-equalisation target: unknown e-mail ÷ wrong password within 5 %
+TIMING_TOLERANCE = 0.05
+
+
+def hardened_summary(result):
+    """The hardened server's rows (ledger-server with PROFILE=hardened on
+    its own, identically seeded big database, in the same rounds): workload,
+    Django, compat (the ledger-server of the main table), hardened, the
+    ratios, target, met; [] for runs made without it."""
+    if not any(r.get("server") == HARDENED for r in result["runs"]):
+        return []
+    rows = []
+    cores = result["bcrypt"]["cores"]
+
+    def med(wl, server, key="rps"):
+        return _med(_vals(result, wl, server, "big", key))
+
+    def row(name, unit, dj, co, ha, target="—", met=None, note=""):
+        rows.append({"workload": name, "unit": unit, "django": dj, "compat": co, "hardened": ha,
+                     "vs_compat": _div(ha, co), "vs_django": _div(ha, dj), "target": target, "met": met,
+                     "note": note})
+
+    def cpu(wl, server):
+        return med(wl, server, "server_cpu_us_per_req")
+
+    for wl, name, note in (
+            ("guard", "guard, token without a session",
+             "the same lookups; Django and compat answer 200 INVALID_USER (no tokens row of the user), hardened "
+             "401 INVALID_USER (no row of this token)"),
+            ("logout", "logout (distinct sessions)",
+             "hardened deletes the presented token's row, found by its digest, and its ledger_sessions row"),
+            ("login", "login", "hardened also writes a ledger_sessions row and reads the failure counts")):
+        row(name, "req/s", med(wl, "django"), med(wl, "ledger"), med(wl, HARDENED),
+            note=note + f"; CPU µs/req: Django {_fmt(cpu(wl, 'django'), 'us')}, compat {_fmt(cpu(wl, 'ledger'), 'us')}, "
+                        f"hardened {_fmt(cpu(wl, HARDENED), 'us')}")
+    sess = med("sessions", HARDENED)
+    row("guard, accepted: GET /users/sessions (hardened only)", "req/s", None, None, sess,
+        note="the seeded sessions of the hardened database, cycled; the answer lists the one session; the guard "
+             "records a session as seen (a write) when its last-seen time is a minute old or more, so each "
+             "session costs one write a minute "
+             f"(CPU µs/req {_fmt(cpu('sessions', HARDENED), 'us')})")
+
+    def share(s):
+        vals = [r["rps"] * r["bcrypt_cpu_s"] / cores for r in result["runs"]
+                if r["workload"] == "login" and r["server"] == s and r["db"] == "big" and r.get("bcrypt_cpu_s")
+                and "rps" in r]
+        return _med(vals)
+
+    sh = share(HARDENED)
+    ceiling = _med([r["rps"] / statistics.mean(r["bcrypt_all_cores_rps"]) for r in result["runs"]
+                    if r["workload"] == "login" and r["server"] == HARDENED and r.get("bcrypt_all_cores_rps")])
+    met = None if sh is None else sh >= 0.95
+    if met is False and ceiling is not None and ceiling >= 0.95:
+        met = "limit"
+    row("login / bcrypt limit", "share", share("django"), share("ledger"), sh, "≥ 0.95", met,
+        "each run against cores ÷ one check's CPU time measured just before it"
+        + (f"; hardened reached {ceiling * 100:.1f} % of the bare bcrypt code on all cores, measured right before "
+           f"and after its runs" if ceiling is not None else ""))
+    rss = {s: _med(_server_vals(result, s, "big", "peak_rss_kb")) for s in ("django", "ledger", HARDENED)}
+    mib = {s: (v / 1024 if v is not None else None) for s, v in rss.items()}
+    r = _div(rss[HARDENED], rss["django"])
+    row("peak RSS", "MiB", mib["django"], mib["ledger"], mib[HARDENED], "≤ 0.10 of Django",
+        None if r is None else r <= 0.10, "VmHWM after all workloads")
+    t = hardened_timing(result)
+    if t is not None:
+        rows.append({"workload": "refused login: unknown e-mail ÷ wrong password (median wall time)", "unit": "ratio",
+                     "django": None, "compat": None, "hardened": t["ratio"], "vs_compat": None, "vs_django": None,
+                     "target": "within 5 %", "met": abs(t["ratio"] - 1) <= TIMING_TOLERANCE,
+                     "note": f"unknown e-mail {t['unknown_ms']:.1f} ms, wrong password {t['wrong_ms']:.1f} ms"})
+    return rows
+
+
+def hardened_timing(result):
+    """The timing equalisation over the login_timing records: medians of
+    each kind's wall times (all pairs of all records) and their ratio."""
+    recs = [r for r in result["runs"] if r.get("workload") == "login_timing" and r.get("server") == HARDENED]
+    if not recs:
+        return None
+    unknown = [v for r in recs for v in r["unknown_ms"]]
+    wrong = [v for r in recs for v in r["wrong_ms"]]
+    u, w = statistics.median(unknown), statistics.median(wrong)
+    q = lambda v, k: statistics.quantiles(v, n=10)[k] if len(v) >= 2 else v[0]  # noqa: E731
+    return {"unknown_ms": u, "wrong_ms": w, "ratio": u / w, "pairs": len(unknown),
+            "unknown_p10_p90": (q(unknown, 0), q(unknown, 8)), "wrong_p10_p90": (q(wrong, 0), q(wrong, 8)),
+            "foreign_cores": max(r.get("foreign_cores", 0) for r in recs)}
+
+
+def hardened_table_text(result):
+    rows = result.get("hardened_summary")
+    if rows is None:
+        rows = hardened_summary(result)
+    if not rows:
+        return ""
+    lines = ["| workload | Django | ledger-server compat | ledger-server hardened | hardened ÷ compat | "
+             "hardened ÷ Django | target | met? |", "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+    for r in rows:
+        met = {None: "—", True: "**yes**", False: "**NO**", "limit": "**machine limit**"}[r["met"]]
+        lines.append(f"| {r['workload']} | {_fmt(r['django'], r['unit'])} | {_fmt(r['compat'], r['unit'])} | "
+                     f"{_fmt(r['hardened'], r['unit'])} | {_ratio(r['vs_compat'])} | {_ratio(r['vs_django'])} | "
+                     f"{r['target']} | {met} |")
+    return "\n".join(lines)
+
+
+def hardened_notes(result):
+    """The paragraph under the hardened table."""
+    rows = hardened_summary(result)
+    if not rows:
+        return []
+    out = [f"- {r['workload']}: {r['note']}." for r in rows if r["note"] and r["unit"] in ("req/s", "share")]
+    t = hardened_timing(result)
+    if t is not None:
+        out.append(
+            f"- Timing equalisation: {t['pairs']} logins with an unknown e-mail and {t['pairs']} with a known "
+            f"e-mail and a wrong password, interleaved, one after the other on one keep-alive connection (each "
+            f"with an `X-Forwarded-For` address of its own, the server trusting 127.0.0.1, so no throttle "
+            f"answers): medians {t['unknown_ms']:.1f} ms and {t['wrong_ms']:.1f} ms (p10–p90 "
+            f"{t['unknown_p10_p90'][0]:.1f}–{t['unknown_p10_p90'][1]:.1f} and {t['wrong_p10_p90'][0]:.1f}–"
+            f"{t['wrong_p10_p90'][1]:.1f} ms), ratio {t['ratio']:.3f}; each runs one bcrypt check of cost 12. "
+            f"Other programs used up to {t['foreign_cores']:.2f} cores meanwhile.")
+    return out
+
+
 def _scale_budget(small_us):
     """The most a big-database request may cost more than a small-database
     one that costs `small_us`, for 1M ÷ 1k ≥ 0.90."""
@@ -518,6 +641,19 @@ def _foreign(result):
             f"max {max(vals):.2f}; {busy} of {len(vals)} runs saw ≥ 0.25 cores of outside load.")
 
 
+def _hardened_section(res):
+    table = hardened_table_text(res)
+    if not table:
+        return []
+    hs = res["seed"].get("hardened", {})
+    return ["", "### Hardened profile", "",
+            f"ledger-server with `PROFILE=hardened` (`BCRYPT_COST` 12, the other hardened settings at their "
+            f"defaults but `TRUSTED_PROXIES=127.0.0.1`, for the timing probe) in the same rounds, on a database of "
+            f"its own seeded like the big one ({hs.get('users', 0):,} users, {hs.get('tokens', 0):,} tokens rows "
+            f"holding `sha256:` digests of hardened tokens, {hs.get('sessions', 0):,} `ledger_sessions` rows). "
+            f"Django and compat: the main table's servers and runs.", "", table, ""] + hardened_notes(res)
+
+
 def write_results(results_dir, md_path):
     results = []
     for key, title in BACKENDS:
@@ -684,6 +820,7 @@ def write_results(results_dir, md_path):
                 f"copies (the lookup probe above). Both targets at once would need the pages the requests touch "
                 f"(about 50 MB for the guard users on the 1M database) inside a process allowed "
                 f"{0.10 * mm['django_mib']:.1f} MiB in all.")
+        out += _hardened_section(res)
     out += ["", "## Method", ""]
     out += [
         "- Seeding (`bench/seed.py`) writes straight into the databases: users with Django-shaped timestamps and one "
@@ -705,6 +842,12 @@ def write_results(results_dir, md_path):
         "its own migration check).",
         "- Before each round the driver waits (bounded) for the machine to be quiet, and it records the CPU used "
         "by other programs during every run (`foreign_cores` in the JSON).",
+        "- hardened: a third ledger-server, `PROFILE=hardened`, on its own big database (Django's `migrate`, then "
+        "`ledger-server migrate`, then the same users; each session's tokens row holds `sha256:` + hex of a "
+        "hardened token `{\"id\",\"iat\",\"exp\",\"jti\"}` and has its `ledger_sessions` row). guard: hardened "
+        "tokens of the guard users, never stored (401); sessions: `GET /users/sessions` with "
+        "`BENCH_HARDENED_SESSIONS` seeded sessions, cycled; logout and login as for the others. The timing probe "
+        "(last round): `BENCH_TIMING_PAIRS` pairs of refused logins, interleaved, on one connection.",
     ]
     with open(md_path, "w") as f:
         f.write("\n".join(out) + "\n")
@@ -719,7 +862,8 @@ if __name__ == "__main__":
             with open(p) as f:
                 res = json.load(f)
             res["summary"] = summarize(res)
+            res["hardened_summary"] = hardened_summary(res)
             with open(p, "w") as f:
                 json.dump(res, f, indent=1)
-            print(f"## {key}\n" + table_text(res))
+            print(f"## {key}\n" + table_text(res) + "\n" + hardened_table_text(res))
     sys.exit(0)

@@ -13,7 +13,8 @@
 # with `cargo build --release` ledger-server and the probes of bench/probes
 # (package ledger-bench-probes: floor, bcrypt_cost, lookup_cost), then runs
 # bench/bench.py under the oracle's Python: it seeds identical, separate
-# databases for both servers directly in SQL, starts gunicorn (2 × cores + 1
+# databases for both servers directly in SQL (and one for a third server,
+# ledger-server with PROFILE=hardened), starts gunicorn (2 × cores + 1
 # workers) and ledger-server, and drives both with wrk, alternating them
 # over several rounds. Every answer is checked; a wrong one fails the run.
 # See bench/README.md.
@@ -22,8 +23,8 @@
 # BENCH_LOGIN_DURATION, BENCH_STORM_DURATION, BENCH_USERS (big database),
 # BENCH_SMALL_USERS, BENCH_CONNS, BENCH_WRK_THREADS, BENCH_LOGIN_CONNS,
 # BENCH_STORM_GUARD_CONNS, BENCH_STORM_GUARD_RATE, BENCH_PARALLEL_CHECKS, BENCH_BURST, BENCH_BURSTS, BENCH_DJANGO_BURSTS,
-# BENCH_DJANGO_WORKERS, BENCH_PORT_BASE (ports +1..+7), BENCH_QUIET_WAIT,
-# BENCH_SECRET_KEY, BENCH_RUST_LOG, BENCH_ACCESS_LOG, BENCH_PG_HOST/PORT/USER/PASSWORD,
+# BENCH_DJANGO_WORKERS, BENCH_PORT_BASE (ports +1..+8), BENCH_QUIET_WAIT,
+# BENCH_HARDENED_SESSIONS, BENCH_TIMING_PAIRS, BENCH_SECRET_KEY, BENCH_RUST_LOG, BENCH_ACCESS_LOG, BENCH_PG_HOST/PORT/USER/PASSWORD,
 # BENCH_KEEP=1 (keep the temp dir and the bench_* PostgreSQL databases),
 # BENCH_NO_BUILD=1 (use the binaries already in target/release, or
 # $CARGO_TARGET_DIR/release).

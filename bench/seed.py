@@ -11,6 +11,12 @@ Every user has the same real bcrypt cost-12 hash (of PASSWORD, made once by
 Python bcrypt 3.2.0 with a fixed salt), Django-shaped timestamps and the
 e-mail user<id, 7 digits>@bench.example.
 
+The hardened profile's database (`seed_hardened_*`, after ledger-server's
+`migrate` has added its tables) holds the same users and tokens ids; each
+logout user's row holds the digest of a hardened token instead (`sha256:`
++ hex of the JWT, see `HardenedTokens`) and has its `ledger_sessions` row,
+as a hardened login writes them.
+
 Runs under the oracle's virtualenv (psycopg2, bcrypt, PyJWT) or any Python
 with those modules; SQLite needs only the standard library.
 """
@@ -74,6 +80,56 @@ class Tokens:
                 raise SystemExit(f"seed.py: token generator differs from PyJWT for id {uid}: {theirs}")
 
 
+class HardenedTokens:
+    """The tokens hardened ledger-server issues (PROFILE=hardened): header
+    {"typ":"JWT","alg":"HS256"}, claims {"id":N,"iat":T,"exp":T+TTL,
+    "jti":"<32 hex>"} (compact JSON, base64url unpadded), stored in
+    `tokens.token` as "sha256:" + hex(sha256(jwt)). Deterministic for the
+    bench: one `iat` for the whole run (the seeding's moment) and a `jti`
+    derived from the user id, so every request file can be written again
+    from the ids alone."""
+
+    TTL = 30 * 24 * 3600  # TOKEN_TTL's default
+    CLIENT_IP = "127.0.0.1"
+    USER_AGENT = "ledger-bench-seed"
+
+    def __init__(self, secret_key, iat):
+        self.key = secret_key.encode()
+        self.iat = int(iat)
+        self.exp = self.iat + self.TTL
+
+    def token(self, uid):
+        jti = hashlib.sha256(b"ledger-bench-jti-%d" % uid).hexdigest()[:32]
+        claims = b'{"id":%d,"iat":%d,"exp":%d,"jti":"%s"}' % (uid, self.iat, self.exp, jti.encode())
+        signing = _HEADER + b"." + _b64(claims)
+        return (signing + b"." + _b64(hmac.new(self.key, signing, hashlib.sha256).digest())).decode()
+
+    @staticmethod
+    def digest(token):
+        return "sha256:" + hashlib.sha256(token.encode()).hexdigest()
+
+    def stored(self, uid):
+        return self.digest(self.token(uid))
+
+    def session(self, tid, uid):
+        """The `ledger_sessions` row of tokens row `tid` (unix seconds)."""
+        return (tid, uid, self.iat, self.exp, self.iat, self.CLIENT_IP, self.USER_AGENT)
+
+    def self_check(self):
+        """PyJWT must accept the tokens and read back the claims."""
+        try:
+            import jwt
+        except ImportError:
+            return
+        for uid in (1, 50, 999_999):
+            claims = jwt.decode(self.token(uid), self.key.decode(), algorithms=["HS256"])
+            if claims["id"] != uid or claims["exp"] != self.exp or len(claims["jti"]) != 32:
+                raise SystemExit(f"seed.py: hardened token of {uid} reads back as {claims}")
+
+
+SESSION_COLUMNS = "token_id, user_id, created_at, expires_at, last_seen_at, client_ip, user_agent"
+
+
 def is_guard(uid):
     return uid % 100 == 0
 
@@ -84,6 +140,12 @@ def is_login(uid):
 
 def is_logout(uid):
     return uid % 100 not in (0, 50)
+
+
+def token_id(uid):
+    """The id of the tokens row seeded for logout user `uid` (rows are
+    numbered in user id order, skipping ids ≡ 0 and ≡ 50 mod 100)."""
+    return uid - uid // 100 - (uid + 50) // 100
 
 
 def email(uid):
@@ -113,11 +175,23 @@ def _stamp(uid):
 
 
 def _token_rows(n, tokens):
+    """(id, token, user_id) of the tokens rows; `tokens` is `Tokens` (the
+    token text itself) or `HardenedTokens` (its digest)."""
+    stored = tokens.stored if isinstance(tokens, HardenedTokens) else tokens.token
     tid = 0
     for uid in range(1, n + 1):
         if is_logout(uid):
             tid += 1
-            yield tid, tokens.token(uid), uid
+            yield tid, stored(uid), uid
+
+
+def _session_rows(n, tokens):
+    """The `ledger_sessions` rows of the tokens rows `_token_rows` makes."""
+    tid = 0
+    for uid in range(1, n + 1):
+        if is_logout(uid):
+            tid += 1
+            yield tokens.session(tid, uid)
 
 
 # SQLite ------------------------------------------------------------------------
@@ -137,6 +211,32 @@ def seed_sqlite(path, n, tokens, pw_hash):
         con.execute("COMMIT")
         # no ANALYZE: Django never runs it, so a real database has no sqlite_stat1
         return _counts(con)
+    finally:
+        con.close()
+
+
+def seed_hardened_sqlite(path, n, tokens, pw_hash):
+    """The hardened profile's database: migrated by Django and by
+    ledger-server, then the same users, tokens rows holding digests, and
+    each one's `ledger_sessions` row."""
+    counts = seed_sqlite(path, n, tokens, pw_hash)
+    con = sqlite3.connect(path, isolation_level=None, timeout=30)
+    try:
+        con.execute("PRAGMA synchronous = OFF")
+        con.execute("BEGIN")
+        con.executemany(f"INSERT INTO ledger_sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        _session_rows(n, tokens))
+        con.execute("COMMIT")
+        return counts + (con.execute("SELECT COUNT(*) FROM ledger_sessions").fetchone()[0],)
+    finally:
+        con.close()
+
+
+def sqlite_stored_count(path, token_text):
+    """How many tokens rows hold `token_text` (a digest or a plain token)."""
+    con = sqlite3.connect(path, timeout=30)
+    try:
+        return con.execute("SELECT COUNT(*) FROM tokens WHERE token = ?", (token_text,)).fetchone()[0]
     finally:
         con.close()
 
@@ -254,6 +354,34 @@ class Postgres:
             cur.execute("VACUUM ANALYZE users")
             cur.execute("VACUUM ANALYZE tokens")
             return _counts(con)
+        finally:
+            con.close()
+
+    def seed_hardened(self, dbname, n, tokens, pw_hash):
+        """`seed` with digests, then each tokens row's `ledger_sessions` row."""
+        counts = self.seed(dbname, n, tokens, pw_hash)
+        con = self.connect(dbname, autocommit=False)
+        try:
+            cur = con.cursor()
+            buf = io.StringIO()
+            for row in _session_rows(n, tokens):
+                buf.write("\t".join(str(v) for v in row) + "\n")
+            buf.seek(0)
+            cur.copy_expert(f"COPY ledger_sessions ({SESSION_COLUMNS}) FROM STDIN", buf)
+            con.commit()
+            con.autocommit = True
+            cur.execute("VACUUM ANALYZE ledger_sessions")
+            cur.execute("SELECT COUNT(*) FROM ledger_sessions")
+            return counts + (cur.fetchone()[0],)
+        finally:
+            con.close()
+
+    def stored_count(self, dbname, token_text):
+        con = self.connect(dbname)
+        try:
+            cur = con.cursor()
+            cur.execute("SELECT COUNT(*) FROM tokens WHERE token = %s", (token_text,))
+            return cur.fetchone()[0]
         finally:
             con.close()
 

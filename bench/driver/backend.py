@@ -9,7 +9,7 @@ import time
 import seed
 
 from . import probes, workloads
-from .common import MMAP_SIZE, clean_env, log
+from .common import HARDENED_SETTINGS, MMAP_SIZE, clean_env, log
 from .databases import ENGINES
 from .procs import run_checked
 from .recorder import Recorder
@@ -25,6 +25,8 @@ class Backend:
         os.makedirs(self.logdir, exist_ok=True)
         self.engine = ENGINES[name](cfg, self.dir)
         self.tokens = seed.Tokens(cfg.secret)
+        # the hardened server's tokens: issued "now" (the seeding's moment)
+        self.htokens = seed.HardenedTokens(cfg.secret, time.time())
         self.pw_hash = None
         self.pop = {"big": seed.population(cfg.users), "small": seed.population(cfg.small_users)}
         self.cursor = {}  # server kind -> next unused logout session of the big database
@@ -48,9 +50,11 @@ class Backend:
     def prepare(self):
         self.pw_hash = seed.password_hash()
         self.tokens.self_check()
+        self.htokens.self_check()
         self.seed_databases()
+        self.seed_hardened()
         self.pg_info = self.engine.relation_sizes(self.db[("ledger", "big")])
-        for kind in ("django", "ledger"):
+        for kind in ("django", "ledger", "ledger-hardened"):
             self.cursor[kind] = 0
         self.write_request_files()
 
@@ -68,6 +72,32 @@ class Backend:
             self.seed_info[size] = {"users": counts[0], "tokens": counts[1], "seconds": round(time.monotonic() - t0, 1)}
             log(f"{self.name}: seeded {size}: {counts[0]} users, {counts[1]} tokens rows in {time.monotonic() - t0:.1f}s (both copies)")
 
+    def seed_hardened(self):
+        """The hardened server's database, the big size: migrated by Django
+        (the oracle's migrate) and by ledger-server (`ledger-server
+        migrate`: its own tables), then seeded as the others are, but each
+        session as the hardened profile stores it (a digest in `tokens`, a
+        `ledger_sessions` row)."""
+        t0 = time.monotonic()
+        db = self.engine.hardened_name()
+        self.engine.create(db)
+        run_checked([os.path.join(self.oracle, "run.sh"), "migrate"], env=self.django_env(db))
+        env = clean_env()
+        env["SECRET_KEY"] = self.cfg.secret
+        env["DATABASE_URL"] = self.engine.url(db)
+        run_checked([os.path.join(self.bins, "ledger-server"), "migrate"], env=env, cwd=self.ledger_cwd())
+        users, tokens, sessions = self.engine.seed_hardened(db, self.cfg.users, self.htokens, self.pw_hash)
+        self.db[("ledger-hardened", "big")] = db
+        self.seed_info["hardened"] = {"users": users, "tokens": tokens, "sessions": sessions,
+                                      "seconds": round(time.monotonic() - t0, 1)}
+        log(f"{self.name}: seeded hardened big: {users} users, {tokens} tokens rows (digests), {sessions} "
+            f"ledger_sessions rows in {time.monotonic() - t0:.1f}s")
+
+    def ledger_cwd(self):
+        cwd = os.path.join(self.dir, "ledger-cwd")  # no my_settings.toml or .env here
+        os.makedirs(cwd, exist_ok=True)
+        return cwd
+
     def write_request_files(self):
         """The request files that do not change (wrk reads one token, or
         e-mail, a line)."""
@@ -80,6 +110,14 @@ class Backend:
         self.small_burst = small["logout"][: self.cfg.burst]
         self.files["burst_small"] = self.write_lines("burst-small.txt", [self.tokens.token(u) for u in self.small_burst])
         self.filler = self.tokens.bad_signature(big["guard"][0])
+        # hardened: tokens of the guard users as hardened issues them, never
+        # stored (a logged-out or unknown token: 401); the accepted guard's
+        # sessions, the last ones of the logout supply (the hardened logout
+        # runs stop short of them)
+        h = self.htokens
+        self.files["hguard"] = self.write_lines("hardened-guard.txt", [h.token(u) for u in big["guard"]])
+        self.hsessions = big["logout"][-self.cfg.hardened_sessions:]
+        self.files["hsessions"] = self.write_lines("hardened-sessions.txt", [h.token(u) for u in self.hsessions])
 
     def drop(self):
         self.engine.drop(self.db.values())
@@ -114,6 +152,7 @@ class Backend:
                 self.servers[("ledger-mmap", size)] = self.ledger_server(size, port, mapped=True)
         env = clean_env()
         env["BIND"] = f"127.0.0.1:{p + 5}"
+        self.servers[("ledger-hardened", "big")] = self.ledger_server("big", p + 8, hardened=True)
         self.servers[("floor", "big")] = Server("floor", "floor", p + 5, [os.path.join(self.bins, "floor")], env,
                                                 self.dir, self.logdir)
 
@@ -128,15 +167,18 @@ class Backend:
         return Server(f"django-{size}", "django", port, [os.path.join(self.oracle, "run.sh")], env, self.dir,
                       self.logdir)
 
-    def ledger_server(self, size, port, mapped=False):
+    def ledger_server(self, size, port, mapped=False, hardened=False):
         """ledger-server as shipped on its database of `size`; `mapped`:
         the "ledger-mmap" server, SQLITE_MMAP_SIZE covering the whole file
-        (and no access log even with BENCH_ACCESS_LOG)."""
+        (and no access log even with BENCH_ACCESS_LOG); `hardened`: the
+        "ledger-hardened" server, PROFILE=hardened on its own database."""
         cfg = self.cfg
-        kind = "ledger-mmap" if mapped else "ledger"
+        kind = "ledger-mmap" if mapped else "ledger-hardened" if hardened else "ledger"
         env = clean_env()
         env["SECRET_KEY"] = cfg.secret
-        env["DATABASE_URL"] = self.engine.url(self.db[("ledger", size)])
+        env["DATABASE_URL"] = self.engine.url(self.db[("ledger-hardened" if hardened else "ledger", size)])
+        if hardened:
+            env.update(HARDENED_SETTINGS)
         env["BIND"] = f"127.0.0.1:{port}"
         if mapped:
             env["SQLITE_MMAP_SIZE"] = str(MMAP_SIZE)
@@ -144,10 +186,8 @@ class Backend:
             env["RUST_LOG"] = cfg.rust_log
         if cfg.access_log and not mapped:
             env["ACCESS_LOG"] = "1"
-        cwd = os.path.join(self.dir, "ledger-cwd")  # no my_settings.toml or .env here
-        os.makedirs(cwd, exist_ok=True)
-        return Server(f"{kind}-{size}", kind, port, [os.path.join(self.bins, "ledger-server"), "serve"], env, cwd,
-                      self.logdir)
+        return Server(f"{kind}-{size}", kind, port, [os.path.join(self.bins, "ledger-server"), "serve"], env,
+                      self.ledger_cwd(), self.logdir)
 
     def start_servers(self, rnd):
         for key, server in self.servers.items():

@@ -20,6 +20,16 @@ REJECT_BODY = b'{"message": "JWT_SIGNATURE_ERROR"}'
 GUARD_BODY = b'{"message": "INVALID_USER"}'
 LOGOUT_BODY = b'{"message": "LOGOUT_SUCCESS"}'
 
+# The hardened server ("ledger-hardened"): ledger-server with these settings
+# (the profile's defaults otherwise: BCRYPT_COST 12, TOKEN_TTL 30 days, the
+# throttles' limits). TRUSTED_PROXIES lets the timing probe give every
+# refused login a client address of its own (X-Forwarded-For), so that the
+# per-address limit (100 failures in 15 minutes) does not turn its 401s into
+# 429s; the throughput workloads send no X-Forwarded-For.
+HARDENED_SETTINGS = {"PROFILE": "hardened", "BCRYPT_COST": "12", "TRUSTED_PROXIES": "127.0.0.1"}
+HARDENED_KEYS = ("PROFILE", "TOKEN_TTL", "LOGIN_MAX_FAILURES", "LOGIN_WINDOW", "LOGIN_MAX_FAILURES_PER_IP",
+                 "SIGNUP_MAX_PER_IP", "TRUSTED_PROXIES", "BCRYPT_COST", "SESSION_SWEEP_SECONDS")
+
 
 class BenchError(Exception):
     pass
@@ -50,5 +60,6 @@ def command_text(argv):
 
 def clean_env():
     """The environment minus settings that would change what is measured."""
-    drop = {"SECRET_KEY", "ALGORITHM", "DATABASE_URL", "TIME_ZONE", "BIND", "POOL_SIZE", "ACCESS_LOG", "RUST_LOG", "PORT"}
+    drop = {"SECRET_KEY", "ALGORITHM", "DATABASE_URL", "TIME_ZONE", "BIND", "POOL_SIZE", "ACCESS_LOG", "RUST_LOG", "PORT",
+            *HARDENED_KEYS}
     return {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("REF_") or k == "REF_VENV"}

@@ -31,6 +31,11 @@ class Config:
         self.burst = env_int("BENCH_BURST", 900)
         self.bursts = env_int("BENCH_BURSTS", 1 if q else 3)
         self.django_bursts = env_int("BENCH_DJANGO_BURSTS", 1)
+        # hardened: the sessions the accepted-guard workload cycles through
+        # (kept apart from the logout supply), and the timing probe's pairs
+        # of refused logins (one unknown e-mail, one wrong password each)
+        self.hardened_sessions = env_int("BENCH_HARDENED_SESSIONS", 500)
+        self.timing_pairs = env_int("BENCH_TIMING_PAIRS", 25 if q else 200)
         self.port_base = env_int("BENCH_PORT_BASE", 18100)
         self.django_workers = env_int("BENCH_DJANGO_WORKERS", 2 * CORES + 1)
         self.quiet_wait = env_int("BENCH_QUIET_WAIT", 0 if q else 30)
@@ -50,7 +55,7 @@ class Config:
         if self.burst % self.threads:
             raise BenchError("BENCH_BURST must be a multiple of BENCH_WRK_THREADS")
         for name in ("rounds", "duration", "login_duration", "storm_duration", "guard_duration", "guard_passes",
-                     "conns", "threads", "bursts"):
+                     "conns", "threads", "bursts", "hardened_sessions", "timing_pairs"):
             if getattr(self, name) < 1:
                 raise BenchError(f"{name} must be at least 1")
 

@@ -28,11 +28,24 @@ class Databases:
         """(Django's database, ledger-server's database) of a size."""
         raise NotImplementedError
 
+    def hardened_name(self):
+        """The hardened ledger-server's database (the big size only)."""
+        raise NotImplementedError
+
     def create(self, db):
         """An empty database for Django's migrate, where it needs one."""
 
     def seed(self, db, n, tokens, pw_hash):
         """Seeds a migrated database; (users, tokens rows)."""
+        raise NotImplementedError
+
+    def seed_hardened(self, db, n, tokens, pw_hash):
+        """Seeds a database migrated by Django and by ledger-server as the
+        hardened profile stores its sessions; (users, tokens, sessions rows)."""
+        raise NotImplementedError
+
+    def stored_count(self, db, token_text):
+        """How many tokens rows hold exactly `token_text`."""
         raise NotImplementedError
 
     def copy(self, src, dst):
@@ -72,8 +85,17 @@ class SqliteDatabases(Databases):
     def names(self, size):
         return os.path.join(self.dir, f"django-{size}.sqlite3"), os.path.join(self.dir, f"ledger-{size}.sqlite3")
 
+    def hardened_name(self):
+        return os.path.join(self.dir, "hardened-big.sqlite3")
+
     def seed(self, db, n, tokens, pw_hash):
         return seed.seed_sqlite(db, n, tokens, pw_hash)
+
+    def seed_hardened(self, db, n, tokens, pw_hash):
+        return seed.seed_hardened_sqlite(db, n, tokens, pw_hash)
+
+    def stored_count(self, db, token_text):
+        return seed.sqlite_stored_count(db, token_text)
 
     def copy(self, src, dst):
         shutil.copyfile(src, dst)
@@ -105,8 +127,17 @@ class PostgresDatabases(Databases):
     def create(self, db):
         self.pg.create(db)
 
+    def hardened_name(self):
+        return "bench_hardened_big"
+
     def seed(self, db, n, tokens, pw_hash):
         return self.pg.seed(db, n, tokens, pw_hash)
+
+    def seed_hardened(self, db, n, tokens, pw_hash):
+        return self.pg.seed_hardened(db, n, tokens, pw_hash)
+
+    def stored_count(self, db, token_text):
+        return self.pg.stored_count(db, token_text)
 
     def copy(self, src, dst):
         self.pg.create(dst, template=src)

@@ -88,10 +88,10 @@ class Server:
             return "(no log)"
 
 
-def one_request(server, path, headers=None, body=None):
+def one_request(server, path, headers=None, body=None, method="POST"):
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     try:
-        conn.request("POST", path, body=body, headers=headers or {})
+        conn.request(method, path, body=body, headers=headers or {})
         resp = conn.getresponse()
         return resp.status, resp.read()
     finally:

@@ -2,18 +2,25 @@
 a function of the backend `b` and the round `rnd`, run on every server in
 an order that alternates between rounds; play_round runs them all."""
 
+import base64
+import datetime
+import http.client
 import json
 import math
+import re
+import statistics
 import time
 
 import seed
 
 from . import probes
-from .accounting import wait_idle
+from .accounting import CpuMeter, wait_idle
 from .common import GUARD_BODY, LOGOUT_BODY, REJECT_BODY, BenchError, command_text, log
 from .procs import stop_group
 from .servers import one_request
 from .wrk import wrk_argv, wrk_finish, wrk_start
+
+HARDENED = "ledger-hardened"
 
 
 def play_round(b, rnd):
@@ -29,6 +36,8 @@ def play_round(b, rnd):
     logout(b, rnd)
     logout_bursts(b, rnd)
     login(b, rnd)
+    if rnd == b.cfg.rounds - 1:
+        login_timing(b, rnd)
     storm(b, rnd)
 
 
@@ -66,6 +75,58 @@ def preflight(b, rnd):
     if (st, answer) != (200, GUARD_BODY):
         raise BenchError(f"preflight guard on ledger-small: {st} {answer[:200]!r}")
     log(f"{b.name}: preflight: Django and ledger-server answer identically")
+    preflight_hardened(b, uid)
+
+
+def _iso(t):
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _claims(token):
+    seg = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(seg + "=" * (-len(seg) % 4)))
+
+
+def preflight_hardened(b, logout_uid):
+    """The hardened server answers each of its workloads' requests as the
+    spec says, and takes the seeded sessions as its own: a refused token
+    401, a seeded session listed by GET /users/sessions, a login's token
+    fresh and stored as its digest, a logout that revokes exactly that token."""
+    h, hs = b.htokens, b.servers[(HARDENED, "big")]
+    big = b.pop["big"]
+    st, answer = one_request(hs, "/users/logout", {"Authorization": h.token(big["guard"][0])})
+    if (st, answer) != (401, GUARD_BODY):
+        raise BenchError(f"preflight hardened guard: {st} {answer[:200]!r}, expected 401 {GUARD_BODY!r}")
+    uid = b.hsessions[0]
+    st, answer = one_request(hs, "/users/sessions", {"Authorization": h.token(uid)}, method="GET")
+    expected = re.escape(
+        f'{{"sessions": [{{"id": {seed.token_id(uid)}, "current": true, "created_at": "{_iso(h.iat)}", '
+        f'"expires_at": "{_iso(h.exp)}", "last_seen_at": "').encode() + rb'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ' + re.escape(
+        f'", "client_ip": "{h.CLIENT_IP}", "user_agent": "{h.USER_AGENT}"}}]}}').encode()
+    if st != 200 or not re.fullmatch(expected, answer):
+        raise BenchError(f"preflight hardened sessions: {st} {answer[:300]!r}")
+    body = json.dumps({"email": seed.email(big["login"][0]), "password": seed.PASSWORD}).encode()
+    tokens = []
+    for _ in range(2):
+        st, answer = one_request(hs, "/users/login", {"Content-Type": "application/json"}, body)
+        m = re.fullmatch(rb'\{"message": "SUCCESS", "access_token": "([A-Za-z0-9_.-]+)"\}', answer)
+        if st != 200 or not m:
+            raise BenchError(f"preflight hardened login: {st} {answer[:200]!r}")
+        tokens.append(m.group(1).decode())
+    c = _claims(tokens[0])
+    if (list(c) != ["id", "iat", "exp", "jti"] or c["id"] != big["login"][0] or c["exp"] - c["iat"] != h.TTL
+            or not re.fullmatch(r"[0-9a-f]{32}", c["jti"]) or tokens[0] == tokens[1]):
+        raise BenchError(f"preflight hardened login: unexpected tokens {tokens}")
+    db = b.db[(HARDENED, "big")]
+    for t in tokens:
+        if (b.engine.stored_count(db, h.digest(t)), b.engine.stored_count(db, t)) != (1, 0):
+            raise BenchError(f"preflight hardened login: {t} is not stored as its digest exactly once")
+    # the seeded session of the logout user both compat servers just logged out
+    for expect in ((200, LOGOUT_BODY), (401, GUARD_BODY)):
+        st, answer = one_request(hs, "/users/logout", {"Authorization": h.token(logout_uid)})
+        if (st, answer) != expect:
+            raise BenchError(f"preflight hardened logout: {st} {answer[:200]!r}, expected {expect}")
+    log(f"{b.name}: preflight: the hardened server takes its seeded sessions and answers as specified")
 
 
 def reject(b, rnd):
@@ -79,9 +140,15 @@ def reject(b, rnd):
 
 
 def guard(b, rnd, size):
+    """Valid tokens of users without a session (compat and Django: 200
+    INVALID_USER; hardened: 401), and on the hardened server also a guard
+    that lets the request in: GET /users/sessions with seeded sessions."""
     cfg = b.cfg
-    kinds = ("django", "ledger", "ledger-mmap") if ("ledger-mmap", size) in b.servers else ("django", "ledger")
+    kinds = ["django", "ledger"] + [k for k in ("ledger-mmap", HARDENED) if (k, size) in b.servers]
     for kind in order(rnd, kinds):
+        if kind == HARDENED:
+            hardened_guards(b, rnd, size)
+            continue
         args = dict(path="/users/logout", file=b.files[f"guard_{size}"], mode="auth", cycle=1,
                     expect_status=200, expect='{"message": "INVALID_USER"}')
         argv = wrk_argv(cfg, b.servers[(kind, size)], cfg.conns, cfg.guard_duration, args)
@@ -89,16 +156,31 @@ def guard(b, rnd, size):
         log(f"{b.name} r{rnd} guard-{size} {kind}: {rec['rps']:.0f} req/s")
 
 
+def hardened_guards(b, rnd, size):
+    cfg = b.cfg
+    server = b.servers[(HARDENED, size)]
+    runs = [("guard", dict(path="/users/logout", file=b.files["hguard"], mode="auth", cycle=1, expect_status=401,
+                           expect='{"message": "INVALID_USER"}')),
+            ("sessions", dict(path="/users/sessions", method="GET", file=b.files["hsessions"], mode="auth", cycle=1,
+                              expect_status=200, expect='"current": true'))]
+    for workload, args in runs if rnd % 2 == 0 else runs[::-1]:
+        argv = wrk_argv(cfg, server, cfg.conns, cfg.guard_duration, args)
+        rec = b.rec.measure(rnd, workload, HARDENED, size, argv, cfg.guard_duration, b.rec.static_check)
+        log(f"{b.name} r{rnd} {workload}-{size} {HARDENED}: {rec['rps']:.0f} req/s")
+
+
 def logout(b, rnd):
     cfg = b.cfg
-    sessions = b.pop["big"]["logout"]
-    for kind in order(rnd):
+    for kind in order(rnd, ("django", "ledger", HARDENED)):
+        # the hardened server's last sessions serve its accepted-guard runs
+        sessions = b.pop["big"]["logout"][: -cfg.hardened_sessions] if kind == HARDENED else b.pop["big"]["logout"]
+        tokens = b.htokens if kind == HARDENED else b.tokens
         start = b.cursor[kind]
         left = len(sessions) - start
         if left < 1000:
             raise BenchError(f"{b.name}: only {left} sessions left for logout on {kind}: raise BENCH_USERS")
         chunk = sessions[start : start + min(left, 400_000)]
-        path = b.write_lines(f"logout-{kind}.txt", [b.tokens.token(u) for u in chunk])
+        path = b.write_lines(f"logout-{kind}.txt", [tokens.token(u) for u in chunk])
         args = dict(path="/users/logout", file=path, mode="auth", cycle=0, expect_status=200,
                     expect='{"message": "LOGOUT_SUCCESS"}')
         argv = wrk_argv(cfg, b.servers[(kind, "big")], cfg.conns, cfg.duration, args)
@@ -209,7 +291,7 @@ def login_ceiling(b, kind, run):
     limit can be told apart from a machine that cannot reach it. The
     measurement after waits until the server has finished the logins
     still in flight when wrk stopped."""
-    if kind != "ledger":
+    if kind not in ("ledger", HARDENED):
         return run(), None
     before = probes.bcrypt_all_cores(b.bins, b.cfg.parallel_checks)
     rec = run()
@@ -219,7 +301,7 @@ def login_ceiling(b, kind, run):
 
 def login(b, rnd):
     cfg = b.cfg
-    for kind in order(rnd):
+    for kind in order(rnd, ("django", "ledger", HARDENED)):
         argv = wrk_argv(cfg, b.servers[(kind, "big")], cfg.login_conns, cfg.login_duration, login_args(b),
                         timeout=60)
         cpu_s = probes.bcrypt_now(b.bins)
@@ -229,6 +311,55 @@ def login(b, rnd):
             rec["bcrypt_all_cores_rps"] = ceiling
         log(f"{b.name} r{rnd} login {kind}: {rec['rps']:.2f} req/s"
             + (f" (bare bcrypt on all cores: {ceiling[0]:.2f} before, {ceiling[1]:.2f} after)" if ceiling else ""))
+
+
+def login_timing(b, rnd):
+    """The hardened server's timing equalisation: BENCH_TIMING_PAIRS pairs
+    of refused logins, one with an unknown e-mail and one with a known
+    e-mail and a wrong password, interleaved (which one goes first
+    alternates), sent one after the other on one keep-alive connection;
+    the wall time of each from sending to the last byte of the answer.
+    Every request has a client address of its own (X-Forwarded-For from
+    127.0.0.1, a TRUSTED_PROXIES of this server), so the throttle counts
+    stay below their limits and every answer is the 401."""
+    cfg = b.cfg
+    server = b.servers[(HARDENED, "big")]
+    known = b.pop["big"]["login"]
+    n = min(cfg.timing_pairs, len(known))
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    times = {"unknown": [], "wrong": []}
+    before = b.rec.meter.snapshot()
+    try:
+        for i in range(-1, n):  # pair -1 warms the connection up, unrecorded
+            kinds = ("unknown", "wrong") if i % 2 == 0 else ("wrong", "unknown")
+            for kind in kinds:
+                j = 2 * (i + 1) + (kind == "wrong")
+                # e-mails of the same length; the password is wrong for both
+                email = (f"user{known[max(i, 0)]:07d}@bench.example" if kind == "wrong"
+                         else f"user{max(i, 0):07d}@bench.invalid")
+                body = json.dumps({"email": email, "password": "Wrong-pass-1!"}).encode()
+                headers = {"Content-Type": "application/json",
+                           "X-Forwarded-For": f"10.{(j >> 16) & 255}.{(j >> 8) & 255}.{j & 255}"}
+                t0 = time.perf_counter()
+                conn.request("POST", "/users/login", body=body, headers=headers)
+                resp = conn.getresponse()
+                answer = resp.read()
+                dt = time.perf_counter() - t0
+                if (resp.status, answer) != (401, GUARD_BODY):
+                    raise BenchError(f"login timing ({kind} e-mail {email}): {resp.status} {answer[:200]!r}")
+                if i >= 0:
+                    times[kind].append(dt * 1000.0)
+    finally:
+        conn.close()
+    foreign, steal = CpuMeter.foreign(before, b.rec.meter.snapshot())
+    med = {k: statistics.median(v) for k, v in times.items()}
+    rec = {"round": rnd, "workload": "login_timing", "server": HARDENED, "db": "big", "pairs": n,
+           "unknown_ms": [round(v, 3) for v in times["unknown"]], "wrong_ms": [round(v, 3) for v in times["wrong"]],
+           "median_unknown_ms": round(med["unknown"], 3), "median_wrong_ms": round(med["wrong"], 3),
+           "ratio": med["unknown"] / med["wrong"], "foreign_cores": round(foreign, 3), "steal_cores": round(steal, 3)}
+    b.rec.runs.append(rec)
+    log(f"{b.name} r{rnd} login timing {HARDENED}: unknown e-mail {med['unknown']:.1f} ms, wrong password "
+        f"{med['wrong']:.1f} ms (medians of {n} each): ratio {rec['ratio']:.3f}")
 
 
 def probe_args(b):

@@ -5,6 +5,7 @@
 --
 --   threads=T        the -t given to wrk (thread k uses lines k, k+T, ...)
 --   path=/users/x    the request path
+--   method=GET       the request method of mode=auth (POST by default)
 --   file=PATH        one token (mode=auth) or e-mail (mode=login) a line
 --   mode=auth        the line is the raw `Authorization` header value
 --   mode=login       the line is an e-mail; body {"email": .., "password": ..}
@@ -128,6 +129,7 @@ function init(args)
   ok, bad, fillers, sent, exhausted = 0, 0, 0, 0, 0
   reqs = {}
   local path = o.path or error("bench.lua: path= is required")
+  local method = o.method or "POST"
   local i = 0
   for line in io.lines(o.file) do
     if i % nthreads == tid and line ~= "" then
@@ -135,7 +137,7 @@ function init(args)
         local body = string.format('{"email": "%s", "password": "%s"}', line, o.password)
         reqs[#reqs + 1] = wrk.format("POST", path, { ["Content-Type"] = "application/json" }, body)
       else
-        reqs[#reqs + 1] = wrk.format("POST", path, { ["Authorization"] = line }, nil)
+        reqs[#reqs + 1] = wrk.format(method, path, { ["Authorization"] = line }, nil)
       end
     end
     i = i + 1

@@ -6,6 +6,7 @@
 //! | [`contract`] | every recorded exchange replays identically, per backend | the database server of the backend |
 //! | [`differential`] | live oracle vs the real binary, named + seeded random scenarios, per backend | the oracle, the database server |
 //! | [`interop`] | Django and ledger-server on one database: cross signup/login/tokens/logout, rows, both migration orders | the oracle, the database server |
+//! | [`interop_hardened`] | the same with ledger-server in the hardened profile: hardened tokens on Django's `/ledgers`, per-device logout and logout-all as Django's guard sees them (its one limit pinned), Django tokens on hardened, expired tokens | the oracle, the database server |
 //! | [`multi_process`] | several ledger-server processes on one database behave as one | the database server |
 //! | [`resilience`] | database down at start, outage while serving, recovery | PostgreSQL |
 //! | [`hardened`] | the hardened profile (issue 14), every numbered item, answers byte for byte, per backend | the database server of the backend |
@@ -44,6 +45,8 @@ mod hardened_fuzz;
 mod hostile;
 #[cfg(test)]
 mod interop;
+#[cfg(test)]
+mod interop_hardened;
 #[cfg(test)]
 mod multi_process;
 #[cfg(test)]

@@ -67,8 +67,12 @@ fn token_user(state: &AppState, authorization: Option<&[u8]>, now: i64) -> Resul
     Ok((user_id, stored))
 }
 
-/// The whole check for a request; the session, or the answer.
-pub async fn check(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Session, Answer> {
+/// The whole check for a request; the session, or the answer. With
+/// `refresh`, a "last seen" older than the granularity is brought up to
+/// now; a view that deletes the presented session anyway (logout,
+/// logout-all) passes `false`: the write would be undone at once, and on
+/// SQLite it is a durable transaction of its own ahead of the deletion.
+pub async fn check(req: &HttpRequest, state: &web::Data<AppState>, refresh: bool) -> Result<Session, Answer> {
     let now = unix_now();
     let authorization = joined_header(req, AUTHORIZATION.as_str());
     let (user_id, stored) = token_user(state, authorization.as_deref(), now)?;
@@ -78,7 +82,7 @@ pub async fn check(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Ses
     if row.expires_at.is_some_and(|at| at < now) {
         return Err(invalid_user());
     }
-    if row.last_seen_at.is_some_and(|seen| seen <= now - LAST_SEEN_GRANULARITY) {
+    if refresh && row.last_seen_at.is_some_and(|seen| seen <= now - LAST_SEEN_GRANULARITY) {
         // Best effort: a request is not refused because its session's
         // "last seen" could not be written (a read-only database).
         if let Err(e) = state.db.touch_session(row.token_id, now).await {

@@ -53,11 +53,12 @@ pub async fn dispatch(route: Route, req: &HttpRequest, payload: web::Payload, st
     match route {
         Route::Signup => views::signup(req, payload, state).await,
         Route::Login => views::login(req, payload, state).await,
-        Route::Logout => views::guarded(req, state, views::logout).await,
-        Route::LogoutAll => views::guarded(req, state, views::logout_all).await,
-        Route::Sessions => views::guarded(req, state, views::sessions).await,
+        // logout and logout-all delete the presented session: no "last seen" write first
+        Route::Logout => views::guarded(req, state, false, views::logout).await,
+        Route::LogoutAll => views::guarded(req, state, false, views::logout_all).await,
+        Route::Sessions => views::guarded(req, state, true, views::sessions).await,
         Route::Session(id) => {
-            views::guarded(req, state, move |session, state| views::delete_session(session, state, id)).await
+            views::guarded(req, state, true, move |session, state| views::delete_session(session, state, id)).await
         }
     }
 }

@@ -174,12 +174,14 @@ async fn login_inner(req: &HttpRequest, payload: web::Payload, state: &web::Data
 }
 
 /// Runs a guarded view: the hardened guard's answer, or the view's.
-pub async fn guarded<F, Fut>(req: &HttpRequest, state: web::Data<AppState>, view: F) -> Answer
+/// `refresh`: whether the guard records the session as seen now (not for
+/// views that delete the presented session).
+pub async fn guarded<F, Fut>(req: &HttpRequest, state: web::Data<AppState>, refresh: bool, view: F) -> Answer
 where
     F: FnOnce(Session, web::Data<AppState>) -> Fut,
     Fut: Future<Output = Result<Answer, Answer>>,
 {
-    match guard::check(req, &state).await {
+    match guard::check(req, &state, refresh).await {
         Ok(session) => view(session, state).await.unwrap_or_else(|answer| answer),
         Err(answer) => answer,
     }
