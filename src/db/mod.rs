@@ -240,9 +240,14 @@ impl Database {
         self.run(move |store| store.touch_session(token_id, now)).await
     }
 
-    /// Hardened: the user's sessions, newest first.
-    pub async fn list_sessions(&self, user_id: i64) -> Result<Vec<SessionInfo>, DbError> {
-        self.run(move |store| store.list_sessions(user_id)).await
+    /// Hardened: the user's sessions that have not expired, newest first.
+    pub async fn list_sessions(&self, user_id: i64, now: i64) -> Result<Vec<SessionInfo>, DbError> {
+        self.run(move |store| store.list_sessions(user_id, now)).await
+    }
+
+    /// Hardened: logs a plain (compat-era) token out of every row holding it.
+    pub async fn delete_plain_token(&self, user_id: i64, token: String) -> Result<usize, DbError> {
+        self.run(move |store| store.delete_plain_token(user_id, &token)).await
     }
 
     /// Hardened: deletes one of the user's sessions; false if not the user's.

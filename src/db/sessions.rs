@@ -12,9 +12,11 @@ use super::store::{with_conn, Store};
 use super::DbError;
 
 /// The guard's find: the presented token's row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRow {
     pub token_id: i64,
+    /// What the row holds: a digest, or a plain token (compat or Django).
+    pub token: String,
     /// `None` for a row without metadata (written by Django or compat).
     pub last_seen_at: Option<i64>,
     pub expires_at: Option<i64>,
@@ -98,19 +100,21 @@ impl Store {
     /// rows compat wrote, the plain token), with its metadata.
     pub fn find_session(&self, user_id: i64, tokens: &[String]) -> Result<Option<SessionRow>, DbError> {
         with_conn!(self, conn, s, read_only => {
-            let rows: Vec<(i64, Option<i64>, Option<i64>)> = s::tokens::table
+            let rows: Vec<(i64, String, Option<i64>, Option<i64>)> = s::tokens::table
                 .left_join(s::ledger_sessions::table)
                 .filter(s::tokens::user_id.eq(user_id))
                 .filter(s::tokens::token.eq_any(tokens))
                 .select((
                     s::tokens::id,
+                    s::tokens::token,
                     s::ledger_sessions::last_seen_at.nullable(),
                     s::ledger_sessions::expires_at.nullable(),
                 ))
                 .order(s::tokens::id)
                 .load(conn)?;
-            Ok(rows.into_iter().next().map(|(token_id, last_seen_at, expires_at)| SessionRow {
+            Ok(rows.into_iter().next().map(|(token_id, token, last_seen_at, expires_at)| SessionRow {
                 token_id,
+                token,
                 last_seen_at,
                 expires_at,
             }))
@@ -169,12 +173,14 @@ impl Store {
         touched
     }
 
-    /// Every session of the user, newest (highest id) first.
-    pub fn list_sessions(&self, user_id: i64) -> Result<Vec<SessionInfo>, DbError> {
+    /// Every session of the user that has not expired at `now`, newest
+    /// (highest id) first.
+    pub fn list_sessions(&self, user_id: i64, now: i64) -> Result<Vec<SessionInfo>, DbError> {
         with_conn!(self, conn, s, read_only => {
             let rows: Vec<SessionCols> = s::tokens::table
                 .left_join(s::ledger_sessions::table)
                 .filter(s::tokens::user_id.eq(user_id))
+                .filter(s::ledger_sessions::expires_at.is_null().or(s::ledger_sessions::expires_at.ge(now)))
                 .select((
                     s::tokens::id,
                     s::ledger_sessions::created_at.nullable(),
@@ -208,6 +214,18 @@ impl Store {
             )
             .execute(conn)?;
             Ok(n > 0)
+        });
+        self.wrote();
+        deleted
+    }
+
+    /// Deletes every row of the user holding this plain token: compat and
+    /// Django write one identical row per login, and logging the token out
+    /// must end it on every row.
+    pub fn delete_plain_token(&self, user_id: i64, token: &str) -> Result<usize, DbError> {
+        let deleted = with_conn!(self, conn, s => {
+            Ok(diesel::delete(s::tokens::table.filter(s::tokens::user_id.eq(user_id)).filter(s::tokens::token.eq(token)))
+                .execute(conn)?)
         });
         self.wrote();
         deleted

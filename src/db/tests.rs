@@ -245,12 +245,16 @@ fn sessions_and_counters() {
     let b = store.add_session(&new("sha256:b", None)).unwrap();
     store.add_token(user.id, "plain").unwrap();
     let found = store.find_session(user.id, &["sha256:a".into(), "nope".into()]).unwrap().unwrap();
-    assert_eq!(found, SessionRow { token_id: a, last_seen_at: Some(1_000), expires_at: Some(2_000) });
+    assert_eq!(
+        found,
+        SessionRow { token_id: a, token: "sha256:a".into(), last_seen_at: Some(1_000), expires_at: Some(2_000) }
+    );
     assert_eq!(store.find_session(user.id + 1, &["sha256:a".into()]).unwrap(), None, "another user's row");
     let plain = store.find_session(user.id, &["plain".into()]).unwrap().unwrap();
     assert_eq!((plain.last_seen_at, plain.expires_at), (None, None), "a compat row has no metadata");
 
-    let list = store.list_sessions(user.id).unwrap();
+    let list = store.list_sessions(user.id, 1_500).unwrap();
+    assert_eq!(store.list_sessions(user.id, 2_001).unwrap().len(), 2, "an expired session is not listed");
     assert_eq!(list.iter().map(|s| s.token_id).collect::<Vec<_>>(), vec![plain.token_id, b, a], "newest first");
     assert_eq!(list[2].client_ip.as_deref(), Some("10.0.0.1"));
 
@@ -283,6 +287,11 @@ fn sessions_and_counters() {
     assert_eq!(store.delete_expired_sessions(None, 2_001).unwrap(), 1);
     assert_eq!(sessions(&store), 0);
     assert!(!store.delete_user_session(user.id + 1, plain.token_id).unwrap(), "not the user's");
+    store.add_token(user.id, "plain").unwrap();
+    assert_eq!(store.delete_plain_token(user.id + 1, "plain").unwrap(), 0, "another user's");
+    assert_eq!(store.delete_plain_token(user.id, "plain").unwrap(), 2, "every row of the plain token");
+    store.add_token(user.id, "plain").unwrap();
+    let plain = store.find_session(user.id, &["plain".into()]).unwrap().unwrap();
     assert!(store.delete_user_session(user.id, plain.token_id).unwrap());
     store.add_session(&new("sha256:c", None)).unwrap();
     store.add_session(&new("sha256:d", None)).unwrap();

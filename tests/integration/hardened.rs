@@ -528,6 +528,37 @@ fn fresh_token_per_login(backend: Backend) {
 
 // 2. Digests in tokens.token; compat-written rows ----------------------------
 
+per_backend!(compat_token_of_two_logins:
+    hardened_sqlite_a_compat_token_of_two_logins_is_logged_out_whole,
+    hardened_postgres_a_compat_token_of_two_logins_is_logged_out_whole,
+    hardened_mysql_a_compat_token_of_two_logins_is_logged_out_whole);
+
+/// Compat writes the same token once per login: two logins, two identical
+/// rows. A hardened logout of that token ends it on every row (it is one
+/// token), and the user's hardened sessions are untouched.
+fn compat_token_of_two_logins(backend: Backend) {
+    let db = create_db(backend, "h_compat2");
+    let email = "twice@example.com";
+    let plain = {
+        let srv = compat(&db);
+        assert_msg("compat signup", &srv.send(&signup_req(email, PASSWORD)), 201, "SUCCESS");
+        let first = login_ok(&srv, email, PASSWORD);
+        assert_eq!(login_ok(&srv, email, PASSWORD), first, "compat's token is the same every time");
+        first
+    };
+    let id = user_id(&db, email);
+    assert_eq!(token_rows(&db, id).len(), 2, "one row per compat login");
+    let srv = hardened(&db, &[]);
+    let fresh = login_ok(&srv, email, PASSWORD);
+    assert_alive("the compat token in hardened", &srv, &plain);
+    assert_msg("logout of the compat token", &srv.send(&logout_req(&plain)), 200, "LOGOUT_SUCCESS");
+    let rows = token_rows(&db, id);
+    assert_eq!(rows.len(), 1, "both compat rows went with the token: {rows:?}");
+    assert_eq!(rows[0].token, digest(&fresh));
+    assert_dead("the compat token after its logout", &srv, &plain, rows[0].id);
+    assert_alive("the hardened session", &srv, &fresh);
+}
+
 per_backend!(digests_and_compat_rows:
     hardened_sqlite_stores_digests_and_honours_compat_rows,
     hardened_postgres_stores_digests_and_honours_compat_rows,

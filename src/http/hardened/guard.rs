@@ -17,7 +17,7 @@ use actix_web::{web, HttpRequest};
 use super::unix_now;
 use crate::auth::claims::{user_ref, UserRef};
 use crate::auth::jwt::{decode, Rejection};
-use crate::auth::session::digest;
+use crate::auth::session::{digest, DIGEST_PREFIX};
 use crate::db::LAST_SEEN_GRANULARITY;
 use crate::http::headers::joined_header;
 use crate::http::response::{message, Answer};
@@ -27,11 +27,14 @@ use crate::http::state::AppState;
 const TOKEN_COLUMN: usize = 100;
 
 /// A request that passed the hardened guard: whose, and which session.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Session {
     pub user_id: i64,
     /// The presented token's `tokens` row.
     pub token_id: i64,
+    /// The token itself when its row holds it in plain text (a row compat
+    /// or Django wrote: every login of the user wrote the same one).
+    pub plain: Option<String>,
 }
 
 fn invalid_user() -> Answer {
@@ -86,5 +89,6 @@ pub async fn check(req: &HttpRequest, state: &web::Data<AppState>, refresh: bool
             log::warn!("session {}: last seen not recorded: {e}", row.token_id);
         }
     }
-    Ok(Session { user_id, token_id: row.token_id })
+    let plain = (!row.token.starts_with(DIGEST_PREFIX)).then_some(row.token);
+    Ok(Session { user_id, token_id: row.token_id, plain })
 }

@@ -187,9 +187,15 @@ where
     }
 }
 
-/// `POST /users/logout`: exactly the presented token's row.
+/// `POST /users/logout`: exactly the presented token's row (for a plain
+/// token of the compat era, every row holding it: the token is logged out).
 pub async fn logout(session: Session, state: web::Data<AppState>) -> Result<Answer, Answer> {
-    state.db.delete_token(session.token_id).await?;
+    match session.plain {
+        Some(token) => {
+            state.db.delete_plain_token(session.user_id, token).await?;
+        }
+        None => state.db.delete_token(session.token_id).await?,
+    }
     Ok(message!(200, "LOGOUT_SUCCESS"))
 }
 
@@ -201,7 +207,7 @@ pub async fn logout_all(session: Session, state: web::Data<AppState>) -> Result<
 
 /// `GET /users/sessions`.
 pub async fn sessions(session: Session, state: web::Data<AppState>) -> Result<Answer, Answer> {
-    let list = state.db.list_sessions(session.user_id).await?;
+    let list = state.db.list_sessions(session.user_id, unix_now()).await?;
     Ok(Answer::Json { status: 200, body: json::sessions(&list, session.token_id).into() })
 }
 
