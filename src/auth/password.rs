@@ -58,18 +58,44 @@ pub fn cost_of(stored: &[u8]) -> Option<u32> {
 /// or one that cannot be checked (malformed, or a NUL byte on either side),
 /// the password is checked against a hash of cost `cost` that nothing
 /// matches, so that every refused login costs one check of that cost.
+///
+/// A mismatch against a stored hash of a lower cost (made before
+/// `BCRYPT_COST` was raised, and not yet re-hashed by a login) is padded
+/// with further checks up to the work of one check of `cost`, so that it
+/// does not answer faster than an unknown email.
 pub fn check_equalised(password: &[u8], stored: Option<&[u8]>, cost: u32) -> bool {
     if let Some(stored) = stored {
         if let Ok(matches) = check(password, stored) {
+            if !matches {
+                for pad in padding(cost_of(stored), cost) {
+                    unmatchable_check(password, pad);
+                }
+            }
             return matches;
         }
     }
-    // A well-formed hash of `cost` (its checksum part matches no password
-    // in practice: 184 bits chosen here, not computed).
+    unmatchable_check(password, cost);
+    false
+}
+
+/// The costs of the checks that bring one check of `stored` up to the
+/// work of one of `cost` (a check of cost c is 2^c rounds): 2^(cost −
+/// stored) − 1 more of `stored`, or beyond a factor of 256 simply one of
+/// `cost` (then at most 0.4 % more than an unknown email's).
+fn padding(stored: Option<u32>, cost: u32) -> Vec<u32> {
+    match stored {
+        Some(stored) if stored < cost && cost - stored < 8 => vec![stored; (1 << (cost - stored)) - 1],
+        Some(stored) if stored < cost => vec![cost],
+        _ => Vec::new(),
+    }
+}
+
+/// One check of `cost` against a well-formed hash that nothing matches
+/// (its checksum part is 184 bits chosen here, not computed).
+fn unmatchable_check(password: &[u8], cost: u32) {
     let unmatchable = format!("$2b${:02}$ledgerserverequalisingtOkkkkkkkkkkkkkkkkkkkkkkkkkkkkk", cost.clamp(4, 31));
     let password: Vec<u8> = password.iter().copied().filter(|&b| b != 0).collect();
     let _ = check(&password, unmatchable.as_bytes());
-    false
 }
 
 fn truncate(password: &[u8]) -> &[u8] {
@@ -193,6 +219,13 @@ mod tests {
         assert!(!check_equalised(b"Passw0rd!", Some(b"not a hash"), 4));
         assert!(!check_equalised(b"pass\0word", Some(HASH_2B.as_bytes()), 4));
         assert_eq!(cost_of(HASH_2B.as_bytes()), Some(4));
+        // a mismatch of a cheaper hash is padded to the configured cost
+        assert_eq!(padding(Some(12), 12), Vec::<u32>::new());
+        assert_eq!(padding(Some(13), 12), Vec::<u32>::new());
+        assert_eq!(padding(Some(12), 13), vec![12]);
+        assert_eq!(padding(Some(10), 12), vec![10, 10, 10]);
+        assert_eq!(padding(Some(4), 12), vec![12], "beyond 256x: one check of the cost");
+        assert_eq!(padding(None, 12), Vec::<u32>::new(), "a hash of the wrong length was checked at its cost");
         assert_eq!(cost_of(b"$2b$12$"), None);
         // the unmatchable hash is well formed: it really runs a check
         let unmatchable = "$2b$04$ledgerserverequalisingtOkkkkkkkkkkkkkkkkkkkkkkkkkkkkk";
