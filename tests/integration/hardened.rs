@@ -341,29 +341,10 @@ fn bcrypt_hash(password: &str, cost: u32) -> String {
 // ---------------------------------------------------------------------------
 // The sessions list as Python's json.dumps writes it
 
-/// A JSON string as Python's `json.dumps` (ensure_ascii) writes it.
+/// A JSON string as Python's `json.dumps` (ensure_ascii) writes it: the
+/// product's own, which crates/pycompat tests against CPython's vectors.
 pub(crate) fn py_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (' '..='~').contains(&c) => out.push(c),
-            c => {
-                let mut units = [0u16; 2];
-                for u in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{u:04x}"));
-                }
-            }
-        }
-    }
-    out.push('"');
-    out
+    pycompat::pyrepr::dumps_str(s)
 }
 
 /// A time of the sessions list: UTC, whole seconds.
