@@ -50,7 +50,7 @@ macro_rules! settings {
         impl Settings {
             fn resolve(file: &File, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
                 let mut explicit = Vec::new();
-                Ok(Settings {
+                let settings = Settings {
                     $( $field: match source::pick(file, env, $key, $parse)? {
                         Some(value) => {
                             explicit.push($key);
@@ -59,7 +59,9 @@ macro_rules! settings {
                         None => $default,
                     }, )*
                     explicit,
-                })
+                };
+                settings.check_combination()?;
+                Ok(settings)
             }
         }
     };
@@ -123,6 +125,22 @@ settings! {
     /// Hardened: seconds between sweeps of expired sessions and old
     /// failure counts.
     session_sweep_seconds: u32 = "SESSION_SWEEP_SECONDS", Int, source::seconds, 60;
+    /// The front door: the Django server every request ledger-server does
+    /// not serve itself is forwarded to (`http://HOST:PORT`); off by default.
+    upstream: Option<Upstream> = "UPSTREAM", Str, source::upstream, None;
+    /// The longest a forwarded request may wait for the upstream's answer
+    /// head, in seconds (gunicorn's worker timeout); beyond it, 504.
+    upstream_timeout: u32 = "UPSTREAM_TIMEOUT", Int, source::seconds, 30;
+    /// Hardened: path prefixes (by Django's `path_info`) of the upstream's
+    /// guarded views, which ledger-server's hardened guard checks first.
+    guarded_upstream: Vec<String> = "GUARDED_UPSTREAM", List, source::path_prefixes, vec!["/ledgers".to_owned()];
+    /// Shadow mode (needs `UPSTREAM`, compat only): Django answers
+    /// `/users/*`, and ledger-server compares its own dry-run answer.
+    shadow: bool = "SHADOW", Bool, source::flag, false;
+    /// Shadow mode: the JSON-lines file mismatches are appended to.
+    shadow_log: std::path::PathBuf = "SHADOW_LOG", Str, source::path, std::path::PathBuf::from("shadow.jsonl");
+    /// Shadow mode: the share of `/users/*` requests checked, 0 to 1.
+    shadow_sample: f64 = "SHADOW_SAMPLE", Number, source::share, 1.0;
 }
 
 /// The settings only the hardened profile reads; compat warns when one is set.
@@ -135,7 +153,33 @@ pub const HARDENED_ONLY: &[&str] = &[
     "TRUSTED_PROXIES",
     "BCRYPT_COST",
     "SESSION_SWEEP_SECONDS",
+    "GUARDED_UPSTREAM",
 ];
+
+/// `UPSTREAM`: where the front door forwards, `http://HOST:PORT` (a
+/// name is resolved when connecting).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upstream {
+    pub host: String,
+    pub port: u16,
+}
+
+impl Upstream {
+    /// `HOST:PORT`, as a `Host`-less connection target.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl fmt::Display for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "http://{}", self.authority())
+    }
+}
 
 /// `PROFILE`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -279,6 +323,25 @@ impl Settings {
         Settings::resolve(&File::default(), &env).unwrap_or_else(|e| panic!("test settings: {e}"))
     }
 
+    /// Settings that are valid one by one but not together.
+    fn check_combination(&self) -> Result<(), SettingsError> {
+        if self.shadow && self.upstream.is_none() {
+            return Err(SettingsError::Invalid {
+                key: "SHADOW",
+                reason: "needs UPSTREAM (the Django server whose answers are compared and relayed)".into(),
+            });
+        }
+        if self.shadow && self.profile == Profile::Hardened {
+            return Err(SettingsError::Invalid {
+                key: "SHADOW",
+                reason:
+                    "compares the compat profile with Django: set PROFILE = \"compat\" (the default) while shadowing"
+                        .into(),
+            });
+        }
+        Ok(())
+    }
+
     /// The hardened-only settings a source set under the compat profile:
     /// they are ignored, and the server warns about each.
     pub fn ignored_under_compat(&self) -> Vec<&'static str> {
@@ -368,6 +431,48 @@ mod tests {
         ] {
             let err = resolve("", &[(key, bad)]).unwrap_err().to_string();
             assert!(err.contains(key), "{key}={bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn front_door_and_shadow_settings() {
+        let s = resolve("", &[]).unwrap();
+        assert_eq!((s.upstream.clone(), s.upstream_timeout, s.shadow, s.shadow_sample), (None, 30, false, 1.0));
+        assert_eq!(s.guarded_upstream, vec!["/ledgers".to_owned()]);
+        let s = resolve(
+            "UPSTREAM = \"http://127.0.0.1:8001/\"\nGUARDED_UPSTREAM = [\"/ledgers\", \"/stats\"]\nSHADOW = true\nSHADOW_SAMPLE = 1",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(s.upstream, Some(Upstream { host: "127.0.0.1".into(), port: 8001 }));
+        assert_eq!(s.upstream.as_ref().map(ToString::to_string).as_deref(), Some("http://127.0.0.1:8001"));
+        assert_eq!(s.guarded_upstream, vec!["/ledgers".to_owned(), "/stats".to_owned()]);
+        assert!(s.shadow);
+        let s = resolve("", &[("UPSTREAM", "http://[::1]:9"), ("SHADOW_SAMPLE", "0.25"), ("GUARDED_UPSTREAM", "")])
+            .unwrap();
+        assert_eq!(s.upstream, Some(Upstream { host: "::1".into(), port: 9 }));
+        assert_eq!(s.upstream.as_ref().map(Upstream::authority).as_deref(), Some("[::1]:9"));
+        assert_eq!((s.shadow_sample, s.guarded_upstream.len()), (0.25, 0));
+        assert_eq!(resolve("", &[("UPSTREAM", "http://django")]).unwrap().upstream.map(|u| u.port), Some(80));
+        for (file, env, needle) in [
+            ("", vec![("UPSTREAM", "https://x:1")], "https"),
+            ("", vec![("UPSTREAM", "127.0.0.1:8001")], "http://HOST:PORT"),
+            ("", vec![("UPSTREAM", "http://x:1/app")], "http://HOST:PORT"),
+            ("", vec![("UPSTREAM", "http://u:p@x:1")], "http://HOST:PORT"),
+            ("", vec![("UPSTREAM", "http://x:0")], "http://HOST:PORT"),
+            ("", vec![("SHADOW", "true")], "needs UPSTREAM"),
+            ("PROFILE = \"hardened\"", vec![("SHADOW", "1"), ("UPSTREAM", "http://x:1")], "compat"),
+            ("", vec![("SHADOW_SAMPLE", "1.5")], "SHADOW_SAMPLE"),
+            ("", vec![("GUARDED_UPSTREAM", "ledgers")], "GUARDED_UPSTREAM"),
+            ("GUARDED_UPSTREAM = \"/ledgers\"", vec![], "invalid TOML"),
+            ("GUARDED_UPSTREAM = [1]", vec![], "invalid TOML"),
+            ("", vec![("UPSTREAM_TIMEOUT", "0")], "UPSTREAM_TIMEOUT"),
+        ] {
+            let err = match resolve(file, &env) {
+                Ok(_) => panic!("{file:?} {env:?} was accepted"),
+                Err(e) => e.to_string(),
+            };
+            assert!(err.contains(needle), "{err:?} does not name {needle}");
         }
     }
 

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use super::{Bind, Profile, SecretKey, SettingsError, TrustedProxies, DEFAULT_DATABASE_URL};
+use super::{Bind, Profile, SecretKey, SettingsError, TrustedProxies, Upstream, DEFAULT_DATABASE_URL};
 use crate::auth::jwt::Algorithm;
 use crate::db::DatabaseUrl;
 
@@ -15,6 +15,10 @@ pub(super) enum Toml {
     Str,
     Int,
     Bool,
+    /// An integer or a float.
+    Number,
+    /// An array of strings.
+    List,
 }
 
 impl Toml {
@@ -24,7 +28,8 @@ impl Toml {
             (Toml::Str, toml::Value::String(_))
                 | (Toml::Int, toml::Value::Integer(_))
                 | (Toml::Bool, toml::Value::Boolean(_))
-        )
+                | (Toml::Number, toml::Value::Integer(_) | toml::Value::Float(_))
+        ) || matches!((self, value), (Toml::List, toml::Value::Array(items)) if items.iter().all(toml::Value::is_str))
     }
 
     fn name(self) -> &'static str {
@@ -32,6 +37,8 @@ impl Toml {
             Toml::Str => "a string",
             Toml::Int => "an integer",
             Toml::Bool => "a boolean",
+            Toml::Number => "a number",
+            Toml::List => "an array of strings",
         }
     }
 }
@@ -85,6 +92,10 @@ pub(super) fn pick<T>(
         (Some(raw), _) => raw,
         (None, None) => return Ok(None),
         (None, Some(toml::Value::String(s))) => s.clone(),
+        // an array of strings: as the environment writes it, comma-separated
+        (None, Some(toml::Value::Array(items))) => {
+            items.iter().filter_map(toml::Value::as_str).collect::<Vec<_>>().join(",")
+        }
         (None, Some(other)) => other.to_string(),
     };
     parse(&text).map(Some).map_err(|reason| SettingsError::Invalid { key, reason })
@@ -205,6 +216,65 @@ pub(super) fn trusted_proxies(raw: &str) -> Result<TrustedProxies, String> {
         nets.push(net);
     }
     Ok(TrustedProxies(nets))
+}
+
+/// `http://HOST:PORT` (a trailing `/` allowed); nothing else: no path,
+/// no credentials, no TLS (the upstream is Django's gunicorn next to it).
+pub(super) fn upstream(raw: &str) -> Result<Option<Upstream>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let bad = || format!("{raw:?} is not http://HOST:PORT");
+    let rest = raw.strip_prefix("http://").ok_or_else(|| {
+        if raw.starts_with("https://") {
+            format!("{raw:?}: https is not supported (the upstream is a local Django server: http://HOST:PORT)")
+        } else {
+            bad()
+        }
+    })?;
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.is_empty() || authority.contains(['/', '@', '?', '#']) {
+        return Err(bad());
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, port.parse::<u16>().map_err(|_| bad())?),
+        _ => (authority, 80),
+    };
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    if host.is_empty() || port == 0 {
+        return Err(bad());
+    }
+    Ok(Some(Upstream { host: host.to_owned(), port }))
+}
+
+/// Path prefixes, comma-separated (the file's array arrives joined);
+/// each starts with `/`.
+pub(super) fn path_prefixes(raw: &str) -> Result<Vec<String>, String> {
+    let mut prefixes = Vec::new();
+    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if !part.starts_with('/') {
+            return Err(format!("{part:?} is not a path (it must start with /)"));
+        }
+        prefixes.push(part.to_owned());
+    }
+    Ok(prefixes)
+}
+
+/// A file path, not empty.
+pub(super) fn path(raw: &str) -> Result<std::path::PathBuf, String> {
+    if raw.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    Ok(std::path::PathBuf::from(raw))
+}
+
+/// A share from 0 to 1.
+pub(super) fn share(raw: &str) -> Result<f64, String> {
+    match raw.trim().parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!("{raw:?} is not a share from 0 to 1")),
+    }
 }
 
 /// The default pool: 4 connections per core, 4 to 32.
