@@ -9,6 +9,8 @@
 //!   facade;
 //! - [`auth`]: JWT, the `id` claim and bcrypt, with no HTTP in them;
 //! - [`settings`]: `my_settings.toml`, `.env` and the environment, typed;
+//! - [`upstream`]: the front door to the Django server (forwarding, and
+//!   shadow mode's comparison of answers);
 //! - [`http`]: the Django-compatible HTTP layer (middleware, views, the
 //!   guard extractor, answers);
 //! - [`error`]: the error policy and startup errors; [`server`]: startup.
@@ -23,6 +25,7 @@ pub(crate) mod http;
 pub mod runtime;
 pub mod server;
 pub mod settings;
+pub mod upstream;
 
 #[cfg(test)]
 mod layout_tests;

@@ -19,6 +19,7 @@ use crate::http::conn::{Deadlines, Guarded};
 use crate::http::{self, AppState};
 use crate::runtime::BcryptPool;
 use crate::settings::{Profile, Settings};
+use crate::upstream::{Forwarder, FrontDoor};
 
 /// How long in-flight requests may take to finish after SIGTERM/Ctrl-C.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -119,7 +120,18 @@ pub(crate) fn state(settings: &Settings, db: Database) -> Result<web::Data<AppSt
         bcrypt: BcryptPool::per_core(Duration::from_secs(settings.login_queue_seconds.into()))
             .map_err(StartupError::Threads)?,
         access_log: settings.access_log,
+        front_door: front_door(settings),
     }))
+}
+
+/// `UPSTREAM`, announced.
+fn front_door(settings: &Settings) -> Option<FrontDoor> {
+    let door = FrontDoor::from_settings(settings)?;
+    log::info!("front door: every request ledger-server does not serve goes to {}", door.upstream);
+    if settings.profile == Profile::Hardened && !door.guarded.is_empty() {
+        log::info!("front door: the hardened guard checks {} first", door.guarded.join(", "));
+    }
+    Some(door)
 }
 
 /// The limits each client connection is held to (see [`http::conn`]).
@@ -202,11 +214,11 @@ pub(crate) fn http_server(
             let peer = io.peer_addr().ok();
             ready(Ok::<_, DispatchError>((Guarded::new(io, deadlines), peer)))
         });
-        let app = App::new()
-            .app_data(state.clone())
-            .configure(http::configure)
-            .into_factory()
-            .map_err(|e: actix_web::Error| e.error_response());
+        let mut app = App::new().app_data(state.clone());
+        if let Some(door) = &state.front_door {
+            app = app.app_data(Forwarder::new(door.clone()));
+        }
+        let app = app.configure(http::configure).into_factory().map_err(|e: actix_web::Error| e.error_response());
         let shutdown = shutdown.clone();
         let h1 = HttpService::<Guarded, _, _>::build()
             .keep_alive(deadlines.idle)

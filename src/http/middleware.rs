@@ -21,11 +21,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::conn::Watch;
 use super::cors;
+use super::hardened;
 use super::headers::joined_header;
 use super::response::{middleware_error_page, Answer, Fault};
 use super::routes;
 use super::state::AppState;
 use super::views;
+use crate::upstream::{Body, Forwarder};
 
 const NOSNIFF: (&str, &str) = ("x-content-type-options", "nosniff");
 const REFERRER: (&str, &str) = ("referrer-policy", "same-origin");
@@ -45,6 +47,16 @@ pub async fn django_stack(req: HttpRequest, payload: web::Payload) -> HttpRespon
     let cors_on = cors::enabled(&path_info);
     let hardened = state.hardened.is_some();
     let route = routes::resolve(&path_info, hardened);
+    if route.is_none() {
+        if let Some(forwarder) = req.app_data::<Forwarder>() {
+            // The front door: Django's middleware answers the rest of the product.
+            let response = front_door(forwarder, &req, &path_info, payload, &state).await;
+            if let Some((started, raw_path)) = logged {
+                log_request(req.method(), &raw_path, response.status(), started);
+            }
+            return response;
+        }
+    }
     drop(path_info);
     let origin = joined_header(&req, "origin").map(Cow::into_owned);
     let method = req.method();
@@ -76,6 +88,32 @@ pub async fn django_stack(req: HttpRequest, payload: web::Payload) -> HttpRespon
         log_request(req.method(), &raw_path, response.status(), started);
     }
     response
+}
+
+/// A request for the upstream: forwarded, its answer relayed. Under the
+/// hardened profile a guarded view's request (any method but `OPTIONS`)
+/// must pass the hardened guard first, so a logged-out, expired or revoked
+/// token never reaches Django's decorator (which only asks whether the
+/// user has some row); its refusal is answered here, through the stack.
+async fn front_door(
+    forwarder: &Forwarder,
+    req: &HttpRequest,
+    path_info: &str,
+    payload: web::Payload,
+    state: &web::Data<AppState>,
+) -> HttpResponse {
+    let hardened = state.hardened.is_some();
+    if hardened && req.method() != Method::OPTIONS && forwarder.door().is_guarded(path_info) {
+        if let Err(answer) = hardened::guard::check(req, state, true).await {
+            log_fault(req.method(), req.path(), &answer);
+            let origin = joined_header(req, "origin").map(Cow::into_owned);
+            let mut res = answer.into_response();
+            insert(res.headers_mut(), XFRAME);
+            cors_and_security(&mut res, cors::enabled(path_info), origin.as_deref(), req, hardened);
+            return res;
+        }
+    }
+    forwarder.forward(req, Body::Stream(payload)).await
 }
 
 /// CorsMiddleware.process_response, then SecurityMiddleware.process_response.

@@ -4,6 +4,7 @@ use crate::auth::jwt::TokenKey;
 use crate::db::Database;
 use crate::runtime::BcryptPool;
 use crate::settings::{Settings, TrustedProxies};
+use crate::upstream::FrontDoor;
 
 /// The database, the signing key and the bcrypt threads.
 pub struct AppState {
@@ -14,6 +15,9 @@ pub struct AppState {
     pub access_log: bool,
     /// The hardened profile's settings; `None` under compat.
     pub hardened: Option<Hardened>,
+    /// `UPSTREAM`: the front door's settings (each worker has its own
+    /// [`crate::upstream::Forwarder`] made from them).
+    pub front_door: Option<FrontDoor>,
 }
 
 /// What the hardened views read of the settings.
