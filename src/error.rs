@@ -42,6 +42,8 @@ pub enum StartupError {
     Threads(std::io::Error),
     #[error("server: {0}")]
     Serve(std::io::Error),
+    #[error("SHADOW_LOG {path}: {source}")]
+    ShadowLog { path: String, source: std::io::Error },
 }
 
 impl StartupError {

@@ -31,11 +31,20 @@ enum Command {
     Serve,
     /// Apply pending migrations and exit.
     Migrate,
+    /// Summarise shadow mode's logs (default: the SHADOW_LOG setting's file).
+    /// Exit status: 0 without mismatches, 1 with some, 2 when a log cannot be read.
+    ShadowReport {
+        #[arg(value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
+    if let Some(Command::ShadowReport { files }) = &cli.command {
+        return shadow_report(cli.settings.as_deref(), files);
+    }
     let migrate_only = matches!(cli.command, Some(Command::Migrate));
     let started = Settings::load(Sources { file: cli.settings.as_deref(), dotenv: true })
         .map_err(StartupError::from)
@@ -48,6 +57,33 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("ledger-server: {e}");
             ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// `shadow-report`: the logs named, or the settings' `SHADOW_LOG`.
+fn shadow_report(settings: Option<&std::path::Path>, files: &[PathBuf]) -> ExitCode {
+    let files = if files.is_empty() {
+        match Settings::load(Sources { file: settings, dotenv: true }) {
+            Ok(settings) => vec![settings.shadow_log],
+            Err(e) => {
+                eprintln!("ledger-server: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        files.to_vec()
+    };
+    let paths: Vec<&std::path::Path> = files.iter().map(PathBuf::as_path).collect();
+    match ledger_server::upstream::report::summarise(&paths) {
+        Ok(summary) => {
+            let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+            print!("{}", summary.render(&names));
+            ExitCode::from(u8::from(summary.mismatched() > 0))
+        }
+        Err(e) => {
+            eprintln!("ledger-server: shadow-report: {e}");
+            ExitCode::from(2)
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::http::conn::{Deadlines, Guarded};
 use crate::http::{self, AppState};
 use crate::runtime::BcryptPool;
 use crate::settings::{Profile, Settings};
+use crate::upstream::shadow::{Recorder, Redactor};
 use crate::upstream::{Forwarder, FrontDoor};
 
 /// How long in-flight requests may take to finish after SIGTERM/Ctrl-C.
@@ -121,6 +122,7 @@ pub(crate) fn state(settings: &Settings, db: Database) -> Result<web::Data<AppSt
             .map_err(StartupError::Threads)?,
         access_log: settings.access_log,
         front_door: front_door(settings),
+        shadow: recorder(settings)?,
     }))
 }
 
@@ -132,6 +134,23 @@ fn front_door(settings: &Settings) -> Option<FrontDoor> {
         log::info!("front door: the hardened guard checks {} first", door.guarded.join(", "));
     }
     Some(door)
+}
+
+/// `SHADOW`: the recorder, its log file open.
+fn recorder(settings: &Settings) -> Result<Option<Recorder>, StartupError> {
+    if !settings.shadow {
+        return Ok(None);
+    }
+    let path = &settings.shadow_log;
+    let redactor = Redactor::new(settings.secret_key.expose());
+    let recorder = Recorder::open(path, settings.shadow_sample, redactor)
+        .map_err(|source| StartupError::ShadowLog { path: path.display().to_string(), source })?;
+    log::info!(
+        "shadow mode: Django answers /users/*; {} % of them are checked, differences go to {}",
+        settings.shadow_sample * 100.0,
+        path.display()
+    );
+    Ok(Some(recorder))
 }
 
 /// The limits each client connection is held to (see [`http::conn`]).

@@ -19,6 +19,7 @@ mod pool;
 mod queries;
 pub mod schema;
 mod sessions;
+mod shadow;
 mod sqlite;
 mod store;
 mod time;
@@ -33,6 +34,7 @@ use std::time::Duration;
 use crate::runtime::{self, Stopped};
 
 pub use sessions::{Count, Counter, NewSession, SessionInfo, SessionRow, LAST_SEEN_GRANULARITY};
+pub use shadow::{Subject, UserState};
 pub use store::Store;
 pub use time::unix_now;
 pub use url::{redact_url, DatabaseUrl};
@@ -223,6 +225,11 @@ impl Database {
             Some(sqlite) => sqlite.queue_delete_token(token_id).await.map_err(|_| DbError::CommitStopped)?,
             None => self.run(move |store| store.delete_token(token_id)).await,
         }
+    }
+
+    /// Shadow mode: the rows of a user (none when nobody has the email).
+    pub async fn user_state(&self, subject: Subject) -> Result<UserState, DbError> {
+        self.run(move |store| store.user_state(&subject)).await
     }
 
     /// Hardened: the presented token's row of the user.

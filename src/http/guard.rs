@@ -47,6 +47,12 @@ fn token_user_id(state: &AppState, authorization: Option<&[u8]>) -> Result<i64, 
     }
 }
 
+/// The user id a request's token names, if it verifies (shadow mode: whose
+/// rows a logout reads).
+pub fn claimed_user(req: &HttpRequest, state: &AppState) -> Option<i64> {
+    token_user_id(state, joined_header(req, AUTHORIZATION.as_str()).as_deref()).ok()
+}
+
 /// The database part: the user and its token rows.
 async fn lookup(state: web::Data<AppState>, id: i64) -> Result<LoggedIn, Answer> {
     let (_user_id, tokens) = logged_in(state.db.guard_lookup(id).await?)?;

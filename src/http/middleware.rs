@@ -25,8 +25,9 @@ use super::hardened;
 use super::headers::joined_header;
 use super::response::{middleware_error_page, Answer, Fault};
 use super::routes;
+use super::shadow;
 use super::state::AppState;
-use super::views;
+use super::views::{self, Incoming, Writes};
 use crate::upstream::{Body, Forwarder};
 
 const NOSNIFF: (&str, &str) = ("x-content-type-options", "nosniff");
@@ -44,50 +45,63 @@ pub async fn django_stack(req: HttpRequest, payload: web::Payload) -> HttpRespon
     };
     let logged = state.access_log.then(|| (Instant::now(), req.path().to_owned()));
     let path_info = routes::path_info(req.uri().path().as_bytes());
-    let cors_on = cors::enabled(&path_info);
-    let hardened = state.hardened.is_some();
-    let route = routes::resolve(&path_info, hardened);
-    if route.is_none() {
-        if let Some(forwarder) = req.app_data::<Forwarder>() {
-            // The front door: Django's middleware answers the rest of the product.
-            let response = front_door(forwarder, &req, &path_info, payload, &state).await;
-            if let Some((started, raw_path)) = logged {
-                log_request(req.method(), &raw_path, response.status(), started);
-            }
-            return response;
+    let route = routes::resolve(&path_info, state.hardened.is_some());
+    let response = match req.app_data::<Forwarder>() {
+        // Shadow mode: Django answers `/users/*`, checked against a dry run.
+        Some(forwarder) if state.shadow.is_some() && path_info.starts_with("/users/") => {
+            let cors_on = cors::enabled(&path_info);
+            shadow::exchange(forwarder, &req, route, cors_on, payload, &state).await
         }
-    }
-    drop(path_info);
-    let origin = joined_header(&req, "origin").map(Cow::into_owned);
-    let method = req.method();
-
-    // CorsMiddleware.process_request: the preflight short-circuit.
-    let preflight = cors_on && method == Method::OPTIONS && req.headers().contains_key("access-control-request-method");
-    let response = if preflight {
-        let mut res = HttpResponse::Ok()
-            .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
-            .insert_header((CONTENT_LENGTH, HeaderValue::from_static("0")))
-            .finish();
-        cors_and_security(&mut res, cors_on, origin.as_deref(), &req, hardened);
-        res
-    } else if !host_is_valid(&req) {
-        // CommonMiddleware.process_request raised DisallowedHost.
-        let mut res = middleware_error_page(400);
-        cors_and_security(&mut res, cors_on, origin.as_deref(), &req, hardened);
-        res
-    } else {
-        let answer = views::dispatch(route, &req, payload, state).await;
-        log_fault(req.method(), req.path(), &answer);
-        let mut res = answer.into_response();
-        insert(res.headers_mut(), XFRAME);
-        cors_and_security(&mut res, cors_on, origin.as_deref(), &req, hardened);
-        res
+        // The front door: Django's middleware answers the rest of the product.
+        Some(forwarder) if route.is_none() => front_door(forwarder, &req, &path_info, payload, &state).await,
+        _ => {
+            let cors_on = cors::enabled(&path_info);
+            drop(path_info);
+            respond(&req, route, cors_on, Incoming::Payload(payload), &state, &mut Writes::Commit).await
+        }
     };
-
     if let Some((started, raw_path)) = logged {
         log_request(req.method(), &raw_path, response.status(), started);
     }
     response
+}
+
+/// Django's answer to a request for one of its own routes (or none): the
+/// middleware stack around the view.
+pub async fn respond(
+    req: &HttpRequest,
+    route: Option<routes::Route>,
+    cors_on: bool,
+    incoming: Incoming,
+    state: &web::Data<AppState>,
+    writes: &mut Writes,
+) -> HttpResponse {
+    let hardened = state.hardened.is_some();
+    let origin = joined_header(req, "origin").map(Cow::into_owned);
+    let method = req.method();
+
+    // CorsMiddleware.process_request: the preflight short-circuit.
+    let preflight = cors_on && method == Method::OPTIONS && req.headers().contains_key("access-control-request-method");
+    if preflight {
+        let mut res = HttpResponse::Ok()
+            .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
+            .insert_header((CONTENT_LENGTH, HeaderValue::from_static("0")))
+            .finish();
+        cors_and_security(&mut res, cors_on, origin.as_deref(), req, hardened);
+        res
+    } else if !host_is_valid(req) {
+        // CommonMiddleware.process_request raised DisallowedHost.
+        let mut res = middleware_error_page(400);
+        cors_and_security(&mut res, cors_on, origin.as_deref(), req, hardened);
+        res
+    } else {
+        let answer = views::dispatch(route, req, incoming, state.clone(), writes).await;
+        log_fault(req.method(), req.path(), &answer);
+        let mut res = answer.into_response();
+        insert(res.headers_mut(), XFRAME);
+        cors_and_security(&mut res, cors_on, origin.as_deref(), req, hardened);
+        res
+    }
 }
 
 /// A request for the upstream: forwarded, its answer relayed. Under the

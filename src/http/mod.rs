@@ -14,6 +14,7 @@ pub mod middleware;
 pub mod refusals;
 pub mod response;
 pub mod routes;
+pub mod shadow;
 pub mod state;
 pub mod views;
 

@@ -4,6 +4,7 @@ use crate::auth::jwt::TokenKey;
 use crate::db::Database;
 use crate::runtime::BcryptPool;
 use crate::settings::{Settings, TrustedProxies};
+use crate::upstream::shadow::Recorder;
 use crate::upstream::FrontDoor;
 
 /// The database, the signing key and the bcrypt threads.
@@ -18,6 +19,8 @@ pub struct AppState {
     /// `UPSTREAM`: the front door's settings (each worker has its own
     /// [`crate::upstream::Forwarder`] made from them).
     pub front_door: Option<FrontDoor>,
+    /// `SHADOW`: where checks are recorded.
+    pub shadow: Option<Recorder>,
 }
 
 /// What the hardened views read of the settings.

@@ -7,13 +7,14 @@ use actix_web::http::Method;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::StreamExt;
 
-use super::guard::LoggedIn;
+use super::guard::{claimed_user, LoggedIn};
 use super::response::message;
 use super::response::{Answer, ALLOW_POST};
 use super::routes::Route;
 use super::state::AppState;
 use crate::auth::password;
-use crate::db::{Created, TokenRows};
+use crate::db::{Created, DbError, Subject, TokenRows};
+use crate::upstream::shadow::Write;
 use pycompat::pyjson::{loads, LoadError, PyStr, PyValue};
 use pycompat::pyregex::{email_ok, password_ok};
 use pycompat::pyrepr::py_str;
@@ -30,9 +31,74 @@ pub const BODY_JSON_MAX_DEPTH: usize = 962;
 /// `.encode("utf-8")` of a str with a lone surrogate.
 const SURROGATE: &str = "UnicodeEncodeError: surrogates not allowed";
 
+/// The request body: still arriving, or already read (shadow mode reads
+/// it first, to forward the same bytes to Django).
+pub enum Incoming {
+    Payload(web::Payload),
+    Read(Vec<u8>),
+}
+
+/// Where a view's writes go: to the database, or in shadow mode's dry run
+/// into a list (with whose rows the view read), the database untouched.
+pub enum Writes {
+    Commit,
+    DryRun { intended: Vec<Write>, subject: Option<Subject> },
+}
+
+impl Writes {
+    pub fn dry_run() -> Writes {
+        Writes::DryRun { intended: Vec::new(), subject: None }
+    }
+
+    fn is_dry_run(&self) -> bool {
+        matches!(self, Writes::DryRun { .. })
+    }
+
+    /// The view reads the rows of `who`.
+    fn reads(&mut self, who: Subject) {
+        if let Writes::DryRun { subject, .. } = self {
+            subject.get_or_insert(who);
+        }
+    }
+
+    async fn create_user(&mut self, state: &AppState, email: String, hash: String) -> Result<Created, DbError> {
+        match self {
+            Writes::Commit => state.db.create_user(email, hash).await,
+            Writes::DryRun { intended, .. } => {
+                intended.push(Write::CreateUser { email });
+                Ok(Created::Created)
+            }
+        }
+    }
+
+    async fn add_token(&mut self, state: &AppState, user_id: i64, token: String) -> Result<(), DbError> {
+        match self {
+            Writes::Commit => state.db.add_token(user_id, token).await,
+            Writes::DryRun { intended, .. } => {
+                intended.push(Write::AddToken { user_id, token });
+                Ok(())
+            }
+        }
+    }
+
+    async fn delete_token(&mut self, state: &AppState, token_id: i64) -> Result<(), DbError> {
+        match self {
+            Writes::Commit => state.db.delete_token(token_id).await,
+            Writes::DryRun { intended, .. } => {
+                intended.push(Write::DeleteToken { token_id });
+                Ok(())
+            }
+        }
+    }
+}
+
 /// `request.body`, as Django reads it from gunicorn: the declared
 /// `Content-Length` bytes (none without the header).
-pub(crate) async fn request_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, Answer> {
+pub(crate) async fn request_body(req: &HttpRequest, incoming: Incoming) -> Result<Vec<u8>, Answer> {
+    let mut payload = match incoming {
+        Incoming::Payload(payload) => payload,
+        Incoming::Read(body) => return declared_body(req, body),
+    };
     let declared = match req.headers().get("content-length") {
         None => return Ok(Vec::new()),
         Some(v) => v
@@ -53,6 +119,23 @@ pub(crate) async fn request_body(req: &HttpRequest, mut payload: web::Payload) -
             break;
         }
     }
+    Ok(body)
+}
+
+/// [`request_body`] of bytes already read: the same checks of the header.
+fn declared_body(req: &HttpRequest, mut body: Vec<u8>) -> Result<Vec<u8>, Answer> {
+    let declared = match req.headers().get("content-length") {
+        None => return Ok(Vec::new()),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .ok_or(Answer::raises("ValueError: int() of CONTENT_LENGTH"))?,
+    };
+    if declared > MAX_BODY {
+        return Err(Answer::BadRequest);
+    }
+    body.truncate(declared as usize);
     Ok(body)
 }
 
@@ -91,11 +174,16 @@ fn text(value: &PyValue) -> Result<&PyStr, Answer> {
 }
 
 /// `POST /users/signup`.
-pub async fn signup(req: &HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Answer {
-    signup_inner(req, payload, state).await.unwrap_or_else(|answer| answer)
+pub async fn signup(req: &HttpRequest, payload: Incoming, state: &AppState, writes: &mut Writes) -> Answer {
+    signup_inner(req, payload, state, writes).await.unwrap_or_else(|answer| answer)
 }
 
-async fn signup_inner(req: &HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<Answer, Answer> {
+async fn signup_inner(
+    req: &HttpRequest,
+    payload: Incoming,
+    state: &AppState,
+    writes: &mut Writes,
+) -> Result<Answer, Answer> {
     let body = request_body(req, payload).await?;
     let data = parse_body(&body)?;
     let email = item(&data, "email")?;
@@ -107,11 +195,16 @@ async fn signup_inner(req: &HttpRequest, payload: web::Payload, state: web::Data
         return Ok(message!(400, "INVALID_PASSWORD"));
     }
     let (email, password) = (text(email)?.as_str().to_owned(), text(password)?.as_str().to_owned());
+    writes.reads(Subject::Email(email.clone()));
     if state.db.email_exists(email.clone()).await? {
         return Ok(message!(400, "EMAIL_ALREADY_EXISTS"));
     }
-    let hash = state.bcrypt.run(move || password::hash(password.as_bytes())).await??;
-    match state.db.create_user(email, hash).await? {
+    // A dry run's answer does not depend on the hash: none is made.
+    let hash = match writes.is_dry_run() {
+        true => String::new(),
+        false => state.bcrypt.run(move || password::hash(password.as_bytes())).await??,
+    };
+    match writes.create_user(state, email, hash).await? {
         Created::Created => Ok(message!(201, "SUCCESS")),
         // The original checked first and would fail on the race with a 500;
         // here the loser of a race gets the answer a later request gets.
@@ -120,11 +213,16 @@ async fn signup_inner(req: &HttpRequest, payload: web::Payload, state: web::Data
 }
 
 /// `POST /users/login`.
-pub async fn login(req: &HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Answer {
-    login_inner(req, payload, state).await.unwrap_or_else(|answer| answer)
+pub async fn login(req: &HttpRequest, payload: Incoming, state: &AppState, writes: &mut Writes) -> Answer {
+    login_inner(req, payload, state, writes).await.unwrap_or_else(|answer| answer)
 }
 
-async fn login_inner(req: &HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<Answer, Answer> {
+async fn login_inner(
+    req: &HttpRequest,
+    payload: Incoming,
+    state: &AppState,
+    writes: &mut Writes,
+) -> Result<Answer, Answer> {
     let body = request_body(req, payload).await?;
     let data = parse_body(&body)?;
     // `User.objects.get(email=data["email"])`: the CharField turns any
@@ -135,6 +233,7 @@ async fn login_inner(req: &HttpRequest, payload: web::Payload, state: web::Data<
         PyValue::Str(s) => s.as_str().to_owned(),
         other => py_str(other),
     };
+    writes.reads(Subject::Email(lookup.clone()));
     let Some(user) = state.db.find_by_email(lookup).await? else {
         return Ok(message!(401, "INVALID_USER"));
     };
@@ -149,19 +248,19 @@ async fn login_inner(req: &HttpRequest, payload: web::Payload, state: web::Data<
         return Ok(message!(401, "INVALID_USER"));
     }
     let token = state.key.issue(user.id);
-    state.db.add_token(user.id, token.clone()).await?;
+    writes.add_token(state, user.id, token.clone()).await?;
     Ok(Answer::json(200, &[("message", "SUCCESS"), ("access_token", &token)]))
 }
 
 /// `POST /users/logout`, behind `log_in_confirm`:
 /// `Token.objects.get(user_id=user.id).delete()`. `get` finds the rows the
 /// guard read with the user; the row is deleted by id.
-pub async fn logout(user: LoggedIn, state: web::Data<AppState>) -> Answer {
+pub async fn logout(user: LoggedIn, state: &AppState, writes: &mut Writes) -> Answer {
     let token_id = match user.tokens {
         TokenRows::One(id) => id,
         TokenRows::Several => return Answer::raises("MultipleObjectsReturned: the user has several token rows"),
     };
-    match state.db.delete_token(token_id).await {
+    match writes.delete_token(state, token_id).await {
         Ok(()) => message!(200, "LOGOUT_SUCCESS"),
         Err(e) => e.into(),
     }
@@ -172,8 +271,9 @@ pub async fn logout(user: LoggedIn, state: web::Data<AppState>) -> Answer {
 pub async fn dispatch(
     route: Option<Route>,
     req: &HttpRequest,
-    payload: web::Payload,
+    payload: Incoming,
     state: web::Data<AppState>,
+    writes: &mut Writes,
 ) -> Answer {
     let Some(route) = route else {
         return Answer::NotFound;
@@ -183,12 +283,17 @@ pub async fn dispatch(
     }
     match *req.method() {
         Method::POST => match route {
-            Route::Signup => signup(req, payload, state).await,
-            Route::Login => login(req, payload, state).await,
-            Route::Logout => match LoggedIn::from_request(req, &mut Payload::None).await {
-                Ok(user) => logout(user, state).await,
-                Err(answer) => answer,
-            },
+            Route::Signup => signup(req, payload, &state, writes).await,
+            Route::Login => login(req, payload, &state, writes).await,
+            Route::Logout => {
+                if let Some(id) = writes.is_dry_run().then(|| claimed_user(req, &state)).flatten() {
+                    writes.reads(Subject::User(id));
+                }
+                match LoggedIn::from_request(req, &mut Payload::None).await {
+                    Ok(user) => logout(user, &state, writes).await,
+                    Err(answer) => answer,
+                }
+            }
             // Only the hardened profile resolves these.
             Route::LogoutAll | Route::Sessions | Route::Session(_) => Answer::NotFound,
         },

@@ -19,6 +19,9 @@
 //!
 //! [`shadow`] compares ledger-server's own answers with the upstream's.
 
+pub mod report;
+pub mod shadow;
+
 use std::time::Duration;
 
 use actix_web::body::{BodyStream, SizedStream};

@@ -28,11 +28,12 @@ use actix_web::{web, HttpRequest};
 use super::response::{Answer, ALLOW_DELETE, ALLOW_GET, ALLOW_POST};
 use super::routes::Route;
 use super::state::AppState;
+use super::views::Incoming;
 pub(crate) use crate::db::unix_now;
 
 /// `View.dispatch` for the hardened views: the handler for the method,
 /// `OPTIONS` answered with the view's methods, else 405.
-pub async fn dispatch(route: Route, req: &HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Answer {
+pub async fn dispatch(route: Route, req: &HttpRequest, payload: Incoming, state: web::Data<AppState>) -> Answer {
     let method = req.method();
     let allow = match route {
         Route::Sessions => ALLOW_GET,

@@ -14,7 +14,7 @@ use crate::auth::session::{self, counter_subject};
 use crate::db::{Count, Counter, Created, NewSession};
 use crate::http::response::{message, Answer, Fault};
 use crate::http::state::{AppState, Hardened};
-use crate::http::views::{request_body, BODY_JSON_MAX_DEPTH};
+use crate::http::views::{request_body, Incoming, BODY_JSON_MAX_DEPTH};
 use pycompat::pyjson::{loads, PyStr, PyValue};
 use pycompat::pyregex::{email_ok, password_ok};
 
@@ -30,7 +30,7 @@ fn config(state: &AppState) -> Result<&Hardened, Answer> {
 
 /// The body's `email` and `password`, or the message for what is wrong
 /// with them (in the order the spec gives: decoding, keys, email, password).
-async fn credentials(req: &HttpRequest, payload: web::Payload) -> Result<(PyStr, PyStr), Answer> {
+async fn credentials(req: &HttpRequest, payload: Incoming) -> Result<(PyStr, PyStr), Answer> {
     let body = request_body(req, payload).await.map_err(|_| message!(400, "JSON_DECODE_ERROR"))?;
     let data = loads(&body, BODY_JSON_MAX_DEPTH).map_err(|_| message!(400, "JSON_DECODE_ERROR"))?;
     let PyValue::Dict(mut items) = data else {
@@ -68,11 +68,11 @@ fn throttle(counts: &[(Count, u32)], window: i64, now: i64) -> Result<(), Answer
 }
 
 /// `POST /users/signup`.
-pub async fn signup(req: &HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Answer {
+pub async fn signup(req: &HttpRequest, payload: Incoming, state: web::Data<AppState>) -> Answer {
     signup_inner(req, payload, &state).await.unwrap_or_else(|answer| answer)
 }
 
-async fn signup_inner(req: &HttpRequest, payload: web::Payload, state: &web::Data<AppState>) -> Result<Answer, Answer> {
+async fn signup_inner(req: &HttpRequest, payload: Incoming, state: &web::Data<AppState>) -> Result<Answer, Answer> {
     let cfg = config(state)?;
     let (email, password) = credentials(req, payload).await?;
     if !email_ok(&email) || email.as_str().chars().count() > EMAIL_COLUMN {
@@ -107,11 +107,11 @@ async fn signup_inner(req: &HttpRequest, payload: web::Payload, state: &web::Dat
 }
 
 /// `POST /users/login`.
-pub async fn login(req: &HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Answer {
+pub async fn login(req: &HttpRequest, payload: Incoming, state: web::Data<AppState>) -> Answer {
     login_inner(req, payload, &state).await.unwrap_or_else(|answer| answer)
 }
 
-async fn login_inner(req: &HttpRequest, payload: web::Payload, state: &web::Data<AppState>) -> Result<Answer, Answer> {
+async fn login_inner(req: &HttpRequest, payload: Incoming, state: &web::Data<AppState>) -> Result<Answer, Answer> {
     let cfg = config(state)?;
     let (email, password) = credentials(req, payload).await?;
     let now = unix_now();
