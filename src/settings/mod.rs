@@ -1,7 +1,9 @@
 //! Settings, named as in Django's `my_settings.py`.
 //!
 //! Sources, later overriding earlier:
-//! 1. `my_settings.toml` in the working directory (or `--settings PATH`);
+//! 1. `my_settings.toml` in the working directory, else `my_settings.py`
+//!    (Django's own, read by [`django_py`]), or `--settings PATH` (`.py`:
+//!    Python, else TOML); with `--django-settings`, Django's `settings.py`;
 //! 2. `.env` in the working directory (dotenvy; it never overrides variables
 //!    that are already set in the environment);
 //! 3. environment variables of the same names.
@@ -10,6 +12,8 @@
 //! (SQLite `db.sqlite3`, `127.0.0.1:8000`, `Asia/Seoul`, an insecure key that
 //! is announced on every start).
 
+mod django_checks;
+mod django_py;
 mod source;
 
 use std::fmt;
@@ -25,6 +29,10 @@ pub const INSECURE_DEV_KEY: &str = "django-insecure-ledger-server-development-ke
 pub const DEFAULT_DATABASE_URL: &str = "db.sqlite3";
 pub const DEFAULT_BIND: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8000);
 pub const DEFAULT_SETTINGS_FILE: &str = "my_settings.toml";
+/// Read when there is no [`DEFAULT_SETTINGS_FILE`]: Django's own.
+pub const DEFAULT_PY_SETTINGS_FILE: &str = "my_settings.py";
+
+pub use django_checks::{CORS_ALLOW_HEADERS, CORS_ALLOW_METHODS};
 
 /// Declares every setting once: its field and type, its key (in the file
 /// and the environment), its TOML type in the file, the parser of its
@@ -283,12 +291,17 @@ pub enum SettingsError {
     Invalid { key: &'static str, reason: String },
     #[error(".env: {0}")]
     DotEnv(String),
+    /// A Python settings file: `FILE:LINE:COL: what`, one line.
+    #[error("{0}")]
+    Python(String),
 }
 
 /// Where the settings come from.
 pub struct Sources<'a> {
     /// An explicit `--settings PATH`; it must exist.
     pub file: Option<&'a Path>,
+    /// `--django-settings PATH`: Django's `settings.py`.
+    pub django: Option<&'a Path>,
     /// Read `.env` from the working directory.
     pub dotenv: bool,
 }
@@ -351,19 +364,9 @@ impl Settings {
         self.explicit.iter().copied().filter(|k| HARDENED_ONLY.contains(k)).collect()
     }
 
-    /// Loads the settings from the file, `.env` and the environment.
+    /// Loads the settings from the file, `.env` and the environment
+    /// (`.env` first: a Python settings file's `os.environ` sees it).
     pub fn load(sources: Sources<'_>) -> Result<Settings, SettingsError> {
-        let file = match sources.file {
-            Some(path) => File::read(path, FILE_TYPES)?,
-            None => {
-                let default = Path::new(DEFAULT_SETTINGS_FILE);
-                if default.exists() {
-                    File::read(default, FILE_TYPES)?
-                } else {
-                    File::default()
-                }
-            }
-        };
         if sources.dotenv {
             match dotenvy::dotenv() {
                 Ok(_) => {}
@@ -375,194 +378,39 @@ impl Settings {
                 Err(e) => return Err(SettingsError::DotEnv(e.to_string())),
             }
         }
-        Settings::resolve(&file, &|key| std::env::var(key).ok())
+        let env = |key: &str| std::env::var(key).ok();
+        let file = Settings::read_file(&sources, &env)?;
+        Settings::resolve(&file, &env)
+    }
+
+    /// The settings file's table: TOML, or Django's Python files.
+    fn read_file(sources: &Sources<'_>, env: &dyn Fn(&str) -> Option<String>) -> Result<File, SettingsError> {
+        if let Some(django) = sources.django {
+            let mine = django_py::my_settings_beside(django, sources.file)?;
+            let table = django_py::read_django(django, mine.as_deref(), env)?;
+            let also = mine.map(|m| format!(" and {}", m.display())).unwrap_or_default();
+            log::info!("settings read from {}{also}", django.display());
+            return Ok(File::from_table(table));
+        }
+        let path = match sources.file {
+            Some(path) => path.to_path_buf(),
+            None => match [DEFAULT_SETTINGS_FILE, DEFAULT_PY_SETTINGS_FILE].into_iter().find(|f| Path::new(f).exists())
+            {
+                Some(found) => found.into(),
+                None => return Ok(File::default()),
+            },
+        };
+        let file = if django_py::is_python(&path) {
+            File::from_table(django_py::read_my_settings(&path, env)?)
+        } else {
+            File::read(&path, FILE_TYPES)?
+        };
+        log::info!("settings read from {}", path.display());
+        Ok(file)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    fn resolve(file: &str, env: &[(&str, &str)]) -> Result<Settings, SettingsError> {
-        let file = File::parse(file, "my_settings.toml", FILE_TYPES)?;
-        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Settings::resolve(&file, &|k| env.get(k).cloned())
-    }
-
-    /// `my_settings.example.toml` and the README document every setting.
-    #[test]
-    fn every_setting_is_documented() {
-        let example = include_str!("../../my_settings.example.toml");
-        let readme = include_str!("../../README.md");
-        for key in KEYS {
-            let listed = example.lines().any(|l| l.trim_start_matches("# ").starts_with(&format!("{key} = ")));
-            assert!(listed, "{key} is not in my_settings.example.toml");
-            assert!(readme.contains(&format!("| `{key}` |")), "{key} is not in the README's tables");
-        }
-    }
-
-    #[test]
-    fn hardened_settings_are_read_and_compat_names_them_ignored() {
-        let s = resolve("", &[]).unwrap();
-        assert_eq!(s.profile, Profile::Compat);
-        assert_eq!((s.token_ttl, s.login_max_failures, s.login_window), (2_592_000, 10, 900));
-        assert_eq!((s.login_max_failures_per_ip, s.signup_max_per_ip, s.bcrypt_cost), (100, 100, 12));
-        assert!(s.trusted_proxies.0.is_empty());
-        assert!(s.ignored_under_compat().is_empty());
-        let s = resolve("TOKEN_TTL = 5\nBCRYPT_COST = 13", &[("TRUSTED_PROXIES", "10.0.0.0/8, ::1")]).unwrap();
-        assert_eq!(s.ignored_under_compat(), vec!["TOKEN_TTL", "TRUSTED_PROXIES", "BCRYPT_COST"]);
-        assert!(s.trusted_proxies.contains(&"10.1.2.3".parse().unwrap()));
-        assert!(s.trusted_proxies.contains(&"::ffff:10.1.2.3".parse().unwrap()), "IPv4-mapped");
-        assert!(s.trusted_proxies.contains(&"::1".parse().unwrap()));
-        assert!(!s.trusted_proxies.contains(&"11.0.0.1".parse().unwrap()));
-        let s = resolve("PROFILE = \"hardened\"\nTOKEN_TTL = 0", &[]).unwrap();
-        assert_eq!((s.profile, s.token_ttl), (Profile::Hardened, 0));
-        assert!(s.ignored_under_compat().is_empty());
-        for (key, bad) in [
-            ("PROFILE", "strict"),
-            ("BCRYPT_COST", "3"),
-            ("BCRYPT_COST", "32"),
-            ("TRUSTED_PROXIES", "10.0.0.0/33"),
-            ("TRUSTED_PROXIES", "proxy.internal"),
-            ("LOGIN_WINDOW", "0"),
-            ("LOGIN_MAX_FAILURES", "0"),
-            ("TOKEN_TTL", "-1"),
-        ] {
-            let err = resolve("", &[(key, bad)]).unwrap_err().to_string();
-            assert!(err.contains(key), "{key}={bad}: {err}");
-        }
-    }
-
-    #[test]
-    fn front_door_and_shadow_settings() {
-        let s = resolve("", &[]).unwrap();
-        assert_eq!((s.upstream.clone(), s.upstream_timeout, s.shadow, s.shadow_sample), (None, 30, false, 1.0));
-        assert_eq!(s.guarded_upstream, vec!["/ledgers".to_owned()]);
-        let s = resolve(
-            "UPSTREAM = \"http://127.0.0.1:8001/\"\nGUARDED_UPSTREAM = [\"/ledgers\", \"/stats\"]\nSHADOW = true\nSHADOW_SAMPLE = 1",
-            &[],
-        )
-        .unwrap();
-        assert_eq!(s.upstream, Some(Upstream { host: "127.0.0.1".into(), port: 8001 }));
-        assert_eq!(s.upstream.as_ref().map(ToString::to_string).as_deref(), Some("http://127.0.0.1:8001"));
-        assert_eq!(s.guarded_upstream, vec!["/ledgers".to_owned(), "/stats".to_owned()]);
-        assert!(s.shadow);
-        let s = resolve("", &[("UPSTREAM", "http://[::1]:9"), ("SHADOW_SAMPLE", "0.25"), ("GUARDED_UPSTREAM", "")])
-            .unwrap();
-        assert_eq!(s.upstream, Some(Upstream { host: "::1".into(), port: 9 }));
-        assert_eq!(s.upstream.as_ref().map(Upstream::authority).as_deref(), Some("[::1]:9"));
-        assert_eq!((s.shadow_sample, s.guarded_upstream.len()), (0.25, 0));
-        assert_eq!(resolve("", &[("UPSTREAM", "http://django")]).unwrap().upstream.map(|u| u.port), Some(80));
-        for (file, env, needle) in [
-            ("", vec![("UPSTREAM", "https://x:1")], "https"),
-            ("", vec![("UPSTREAM", "127.0.0.1:8001")], "http://HOST:PORT"),
-            ("", vec![("UPSTREAM", "http://x:1/app")], "http://HOST:PORT"),
-            ("", vec![("UPSTREAM", "http://u:p@x:1")], "http://HOST:PORT"),
-            ("", vec![("UPSTREAM", "http://x:0")], "http://HOST:PORT"),
-            ("", vec![("SHADOW", "true")], "needs UPSTREAM"),
-            ("PROFILE = \"hardened\"", vec![("SHADOW", "1"), ("UPSTREAM", "http://x:1")], "compat"),
-            ("", vec![("SHADOW_SAMPLE", "1.5")], "SHADOW_SAMPLE"),
-            ("", vec![("GUARDED_UPSTREAM", "ledgers")], "GUARDED_UPSTREAM"),
-            ("GUARDED_UPSTREAM = \"/ledgers\"", vec![], "invalid TOML"),
-            ("GUARDED_UPSTREAM = [1]", vec![], "invalid TOML"),
-            ("", vec![("UPSTREAM_TIMEOUT", "0")], "UPSTREAM_TIMEOUT"),
-        ] {
-            let err = match resolve(file, &env) {
-                Ok(_) => panic!("{file:?} {env:?} was accepted"),
-                Err(e) => e.to_string(),
-            };
-            assert!(err.contains(needle), "{err:?} does not name {needle}");
-        }
-    }
-
-    #[test]
-    fn defaults_without_any_source() {
-        let s = resolve("", &[]).unwrap();
-        assert_eq!(s.secret_key.expose(), INSECURE_DEV_KEY);
-        assert!(s.secret_key.is_insecure());
-        assert_eq!(s.algorithm, Algorithm::HS256);
-        assert_eq!(s.database_url, DatabaseUrl::Sqlite("db.sqlite3".into()));
-        assert_eq!(s.bind, Bind::Addr(DEFAULT_BIND));
-        assert_eq!(s.time_zone, chrono_tz::Asia::Seoul);
-        assert!(!s.access_log, "gunicorn, as the original runs, keeps no access log");
-    }
-
-    #[test]
-    fn sqlite_mmap_size_from_file_or_environment() {
-        assert_eq!(resolve("", &[]).unwrap().sqlite_mmap_size, 0, "off unless asked for");
-        assert_eq!(resolve("SQLITE_MMAP_SIZE = 268435456", &[]).unwrap().sqlite_mmap_size, 268_435_456);
-        let s = resolve("SQLITE_MMAP_SIZE = 1", &[("SQLITE_MMAP_SIZE", " 4096 ")]).unwrap();
-        assert_eq!(s.sqlite_mmap_size, 4096, "the environment wins over the file");
-    }
-
-    #[test]
-    fn access_log_from_file_or_environment() {
-        assert!(resolve("ACCESS_LOG = true", &[]).unwrap().access_log);
-        assert!(!resolve("ACCESS_LOG = true", &[("ACCESS_LOG", "0")]).unwrap().access_log);
-        for on in ["1", "true", "Yes", " on "] {
-            assert!(resolve("", &[("ACCESS_LOG", on)]).unwrap().access_log, "{on:?}");
-        }
-        for off in ["0", "false", "NO", "off", ""] {
-            assert!(!resolve("", &[("ACCESS_LOG", off)]).unwrap().access_log, "{off:?}");
-        }
-    }
-
-    #[test]
-    fn environment_overrides_file() {
-        let s = resolve("SECRET_KEY = \"from-file\"\nBIND = \"0.0.0.0:9000\"", &[("SECRET_KEY", "from-env")]).unwrap();
-        assert_eq!(s.secret_key.expose(), "from-env");
-        assert!(!s.secret_key.is_insecure());
-        assert_eq!(s.bind, Bind::Addr("0.0.0.0:9000".parse().unwrap()));
-    }
-
-    #[test]
-    fn bad_settings_name_the_setting() {
-        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
-        let cases: &[Case] = &[
-            ("", &[("SECRET_KEY", "")], "SECRET_KEY"),
-            ("ALGORITHM = \"RS256\"", &[], "ALGORITHM"),
-            ("", &[("DATABASE_URL", "redis://x")], "DATABASE_URL"),
-            ("", &[("TIME_ZONE", "Mars/Olympus")], "TIME_ZONE"),
-            ("", &[("BIND", "nowhere")], "BIND"),
-            ("", &[("POOL_SIZE", "many")], "POOL_SIZE"),
-            ("", &[("ACCESS_LOG", "maybe")], "ACCESS_LOG"),
-            ("", &[("SQLITE_MMAP_SIZE", "-1")], "SQLITE_MMAP_SIZE"),
-            ("", &[("SQLITE_MMAP_SIZE", "1GB")], "SQLITE_MMAP_SIZE"),
-            ("", &[("SQLITE_MMAP_SIZE", "9223372036854775808")], "SQLITE_MMAP_SIZE"),
-            ("ACCESS_LOG = \"yes\"", &[], "invalid TOML"),
-            ("POOL_SIZE = \"8\"", &[("POOL_SIZE", "8")], "invalid TOML"),
-            ("DEBUG = true", &[], "DEBUG"),
-            ("SECRET_KEY = ", &[], "invalid TOML"),
-            ("SECRET_KEY = 5", &[], "invalid TOML"),
-        ];
-        for (file, env, needle) in cases {
-            let err = match resolve(file, env) {
-                Ok(_) => panic!("{file:?} {env:?} was accepted"),
-                Err(e) => e.to_string(),
-            };
-            assert!(err.contains(needle), "{err:?} does not name {needle}");
-            assert!(!err.contains('\n'), "{err:?} is not one line");
-        }
-    }
-
-    #[test]
-    fn a_bind_name_is_resolved_when_binding() {
-        let s = resolve("BIND = \"localhost:8001\"", &[]).unwrap();
-        assert_eq!(s.bind, Bind::Name { host: "localhost".into(), port: 8001 });
-        let addrs: Vec<SocketAddr> = s.bind.to_socket_addrs().unwrap().collect();
-        assert!(!addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 8001), "{addrs:?}");
-        // not resolved at load: a name that does not resolve is still HOST:PORT
-        assert!(resolve("", &[("BIND", "no-such-host.invalid:80")]).is_ok());
-        assert!(resolve("", &[("POOL_SIZE", "0")]).unwrap_err().to_string().contains("at least 1"));
-    }
-
-    #[cfg(feature = "postgres")]
-    #[test]
-    fn debug_output_hides_the_key_and_password() {
-        let s = Settings::for_tests("s3cr3t-value", "postgres://u:pw@h/db");
-        let shown = format!("{s:?}");
-        assert!(!shown.contains("s3cr3t-value"));
-        assert!(!shown.contains(":pw@"));
-    }
-}
+mod django_tests;
+#[cfg(test)]
+mod tests;
