@@ -100,7 +100,7 @@ pub(super) fn check(module: &Module, file: &str) -> Result<(), SettingsError> {
         Some(_) => {}
     }
     // the 404 page is translated when USE_I18N is on
-    let i18n = module.get("USE_I18N").map_or(true, |b| !matches(&Want::Bool(false), &b.value.value));
+    let i18n = module.get("USE_I18N").is_none_or(|b| !matches(&Want::Bool(false), &b.value.value));
     if let Some(b) = module.get("LANGUAGE_CODE").filter(|_| i18n) {
         if !matches!(&b.value.value, Value::Str(s) if s == "en-us" || s == "en") {
             return Err(differs(file, b, "LANGUAGE_CODE", "'en-us'", "the error pages in English"));
