@@ -18,9 +18,14 @@ const CONNECT_PATIENCE: Duration = Duration::from_secs(300);
 #[derive(Parser)]
 #[command(name = "ledger-server", version, about = "The household-ledger users app, in Rust")]
 struct Cli {
-    /// Settings file (default: my_settings.toml in the working directory, if present).
+    /// Settings file: TOML, or Django's my_settings.py (`.py`) (default:
+    /// my_settings.toml, else my_settings.py, in the working directory).
     #[arg(long, value_name = "PATH", global = true)]
     settings: Option<PathBuf>,
+    /// Django's settings.py of the project: also reads its TIME_ZONE, and
+    /// refuses a setting whose answers ledger-server does not reproduce.
+    #[arg(long, value_name = "PATH", global = true)]
+    django_settings: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -43,15 +48,19 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
     if let Some(Command::ShadowReport { files }) = &cli.command {
-        return shadow_report(cli.settings.as_deref(), files);
+        return shadow_report(
+            Sources { file: cli.settings.as_deref(), django: cli.django_settings.as_deref(), dotenv: true },
+            files,
+        );
     }
     let migrate_only = matches!(cli.command, Some(Command::Migrate));
-    let started = Settings::load(Sources { file: cli.settings.as_deref(), dotenv: true })
-        .map_err(StartupError::from)
-        .and_then(|settings| {
-            warn_about(&settings);
-            actix_rt::System::new().block_on(server::run(settings, CONNECT_PATIENCE, migrate_only))
-        });
+    let started =
+        Settings::load(Sources { file: cli.settings.as_deref(), django: cli.django_settings.as_deref(), dotenv: true })
+            .map_err(StartupError::from)
+            .and_then(|settings| {
+                warn_about(&settings);
+                actix_rt::System::new().block_on(server::run(settings, CONNECT_PATIENCE, migrate_only))
+            });
     match started {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -62,9 +71,9 @@ fn main() -> ExitCode {
 }
 
 /// `shadow-report`: the logs named, or the settings' `SHADOW_LOG`.
-fn shadow_report(settings: Option<&std::path::Path>, files: &[PathBuf]) -> ExitCode {
+fn shadow_report(sources: Sources<'_>, files: &[PathBuf]) -> ExitCode {
     let files = if files.is_empty() {
-        match Settings::load(Sources { file: settings, dotenv: true }) {
+        match Settings::load(sources) {
             Ok(settings) => vec![settings.shadow_log],
             Err(e) => {
                 eprintln!("ledger-server: {e}");

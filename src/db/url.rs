@@ -111,12 +111,14 @@ fn not_built_in(what: &str, feature: &str) -> String {
     )
 }
 
-/// `user:pass@host:port/dbname?…`: a host and a database name are required.
+/// `user:pass@host:port/dbname?…`: a database name is required, and a
+/// host, except for PostgreSQL (none: libpq's Unix socket, as Django's
+/// empty `HOST` means).
 fn server_url(rest: &str, what: &str) -> Result<(), String> {
     let after_auth = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
     let (host, db) = after_auth.split_once('/').unwrap_or((after_auth, ""));
     let db = db.split('?').next().unwrap_or("");
-    if host.is_empty() {
+    if host.is_empty() && what != "PostgreSQL" {
         return Err(format!("{what} URL has no host"));
     }
     if db.is_empty() {
@@ -166,6 +168,8 @@ mod tests {
         {
             assert!(matches!(DatabaseUrl::parse("postgres://u:p@h:5432/db"), Ok(DatabaseUrl::Postgres(_))));
             assert!(matches!(DatabaseUrl::parse("postgresql://h/db?sslmode=disable"), Ok(DatabaseUrl::Postgres(_))));
+            // no host: libpq's Unix socket
+            assert!(matches!(DatabaseUrl::parse("postgres://u:p@/db"), Ok(DatabaseUrl::Postgres(_))));
         }
         #[cfg(feature = "mysql")]
         assert!(matches!(DatabaseUrl::parse("mysql://root@127.0.0.1:3306/ledger"), Ok(DatabaseUrl::Mysql(_))));

@@ -112,6 +112,13 @@ pub fn django_host_ok(host: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    /// `--django-settings` checks CORS_ALLOW_METHODS/HEADERS against these lists.
+    #[test]
+    fn django_settings_check_the_headers_answered() {
+        assert_eq!(crate::settings::CORS_ALLOW_METHODS.join(", "), ALLOW_METHODS);
+        assert_eq!(crate::settings::CORS_ALLOW_HEADERS.join(", "), ALLOW_HEADERS);
+    }
+
     #[test]
     fn urlparse_errors_match_python() {
         // Answers from Python 3.11.7's urllib.parse.urlparse.

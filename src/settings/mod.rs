@@ -1,7 +1,9 @@
 //! Settings, named as in Django's `my_settings.py`.
 //!
 //! Sources, later overriding earlier:
-//! 1. `my_settings.toml` in the working directory (or `--settings PATH`);
+//! 1. `my_settings.toml` in the working directory, else `my_settings.py`
+//!    (Django's own, read by [`django_py`]), or `--settings PATH` (`.py`:
+//!    Python, else TOML); with `--django-settings`, Django's `settings.py`;
 //! 2. `.env` in the working directory (dotenvy; it never overrides variables
 //!    that are already set in the environment);
 //! 3. environment variables of the same names.
@@ -10,6 +12,8 @@
 //! (SQLite `db.sqlite3`, `127.0.0.1:8000`, `Asia/Seoul`, an insecure key that
 //! is announced on every start).
 
+mod django_checks;
+mod django_py;
 mod source;
 
 use std::fmt;
@@ -25,6 +29,10 @@ pub const INSECURE_DEV_KEY: &str = "django-insecure-ledger-server-development-ke
 pub const DEFAULT_DATABASE_URL: &str = "db.sqlite3";
 pub const DEFAULT_BIND: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8000);
 pub const DEFAULT_SETTINGS_FILE: &str = "my_settings.toml";
+/// Read when there is no [`DEFAULT_SETTINGS_FILE`]: Django's own.
+pub const DEFAULT_PY_SETTINGS_FILE: &str = "my_settings.py";
+
+pub use django_checks::{CORS_ALLOW_HEADERS, CORS_ALLOW_METHODS};
 
 /// Declares every setting once: its field and type, its key (in the file
 /// and the environment), its TOML type in the file, the parser of its
@@ -283,12 +291,17 @@ pub enum SettingsError {
     Invalid { key: &'static str, reason: String },
     #[error(".env: {0}")]
     DotEnv(String),
+    /// A Python settings file: `FILE:LINE:COL: what`, one line.
+    #[error("{0}")]
+    Python(String),
 }
 
 /// Where the settings come from.
 pub struct Sources<'a> {
     /// An explicit `--settings PATH`; it must exist.
     pub file: Option<&'a Path>,
+    /// `--django-settings PATH`: Django's `settings.py`.
+    pub django: Option<&'a Path>,
     /// Read `.env` from the working directory.
     pub dotenv: bool,
 }
@@ -351,19 +364,9 @@ impl Settings {
         self.explicit.iter().copied().filter(|k| HARDENED_ONLY.contains(k)).collect()
     }
 
-    /// Loads the settings from the file, `.env` and the environment.
+    /// Loads the settings from the file, `.env` and the environment
+    /// (`.env` first: a Python settings file's `os.environ` sees it).
     pub fn load(sources: Sources<'_>) -> Result<Settings, SettingsError> {
-        let file = match sources.file {
-            Some(path) => File::read(path, FILE_TYPES)?,
-            None => {
-                let default = Path::new(DEFAULT_SETTINGS_FILE);
-                if default.exists() {
-                    File::read(default, FILE_TYPES)?
-                } else {
-                    File::default()
-                }
-            }
-        };
         if sources.dotenv {
             match dotenvy::dotenv() {
                 Ok(_) => {}
@@ -375,9 +378,39 @@ impl Settings {
                 Err(e) => return Err(SettingsError::DotEnv(e.to_string())),
             }
         }
-        Settings::resolve(&file, &|key| std::env::var(key).ok())
+        let env = |key: &str| std::env::var(key).ok();
+        let file = Settings::read_file(&sources, &env)?;
+        Settings::resolve(&file, &env)
+    }
+
+    /// The settings file's table: TOML, or Django's Python files.
+    fn read_file(sources: &Sources<'_>, env: &dyn Fn(&str) -> Option<String>) -> Result<File, SettingsError> {
+        if let Some(django) = sources.django {
+            let mine = django_py::my_settings_beside(django, sources.file)?;
+            let table = django_py::read_django(django, mine.as_deref(), env)?;
+            let also = mine.map(|m| format!(" and {}", m.display())).unwrap_or_default();
+            log::info!("settings read from {}{also}", django.display());
+            return Ok(File::from_table(table));
+        }
+        let path = match sources.file {
+            Some(path) => path.to_path_buf(),
+            None => match [DEFAULT_SETTINGS_FILE, DEFAULT_PY_SETTINGS_FILE].into_iter().find(|f| Path::new(f).exists())
+            {
+                Some(found) => found.into(),
+                None => return Ok(File::default()),
+            },
+        };
+        let file = if django_py::is_python(&path) {
+            File::from_table(django_py::read_my_settings(&path, env)?)
+        } else {
+            File::read(&path, FILE_TYPES)?
+        };
+        log::info!("settings read from {}", path.display());
+        Ok(file)
     }
 }
 
+#[cfg(test)]
+mod django_tests;
 #[cfg(test)]
 mod tests;

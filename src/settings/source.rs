@@ -50,6 +50,11 @@ pub(super) struct File {
 }
 
 impl File {
+    /// A table built from a Python settings file (string values of known keys).
+    pub(super) fn from_table(table: toml::Table) -> File {
+        File { table }
+    }
+
     pub(super) fn read(path: &Path, known: &[(&str, Toml)]) -> Result<File, SettingsError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path)

@@ -1,4 +1,4 @@
-//! The settings, from each source.
+//! The settings: sources, precedence, parsing and errors.
 
 use super::*;
 use std::collections::HashMap;

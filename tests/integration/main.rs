@@ -15,6 +15,7 @@
 //! | [`storage`] | storage faults (read-only file, unwritable `-shm`, read-only sessions): no crash, 500 while they last, writes recover | `chattr` and root; PostgreSQL, MariaDB |
 //! | [`pinned`] | what already survives stays pinned: slowloris, idle flood, full disk, frozen MariaDB, SIGKILL mid-write | root (the full-disk tmpfs), MySQL, PostgreSQL |
 //! | [`cli`] | settings precedence and errors, defaults, graceful SIGTERM, secret-free logs | nothing |
+//! | [`pysettings`] | Django's own `my_settings.py` (`--settings`, found in the working directory) and `--django-settings settings.py`: each backend connects; the oracle's file is refused in one line | the database server of the backend |
 //! | [`protocol`] | the documented parser-level differences | nothing |
 //!
 //! Naming convention (`ledger_contract::kit::needs`): a test that needs a
@@ -53,6 +54,8 @@ mod multi_process;
 mod pinned;
 #[cfg(test)]
 mod protocol;
+#[cfg(test)]
+mod pysettings;
 #[cfg(test)]
 mod resilience;
 #[cfg(test)]

@@ -42,6 +42,7 @@ pub mod pyint;
 pub mod pyjson;
 pub mod pyregex;
 pub mod pyrepr;
+pub mod pysource;
 pub mod unicode_nd;
 pub mod unicode_props;
 
