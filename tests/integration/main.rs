@@ -38,6 +38,8 @@ mod contract;
 #[cfg(test)]
 mod differential;
 #[cfg(test)]
+mod front_door_proxy;
+#[cfg(test)]
 mod hardened;
 #[cfg(test)]
 mod hardened_fuzz;
@@ -57,6 +59,8 @@ mod protocol;
 mod resilience;
 #[cfg(test)]
 mod storage;
+#[cfg(test)]
+mod stub_upstream;
 
 /// The ledger-server binary Cargo built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_ledger-server");
