@@ -38,6 +38,8 @@ mod contract;
 #[cfg(test)]
 mod differential;
 #[cfg(test)]
+mod front_door;
+#[cfg(test)]
 mod front_door_proxy;
 #[cfg(test)]
 mod hardened;
