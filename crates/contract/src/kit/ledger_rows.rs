@@ -48,7 +48,7 @@ impl TestDb {
                  CAST(updated_at AS TEXT) AS updated_at FROM ledgers ORDER BY id"
                 .to_string(),
             Backend::Postgres => format!(
-                "SELECT id, user_id, amount::text AS amount, memo::text AS memo, is_deleted::int8 AS is_deleted, \
+                "SELECT id, user_id, amount::text AS amount, memo::text AS memo, is_deleted::int4::int8 AS is_deleted, \
                  to_char(created_at AT TIME ZONE '{TIME_ZONE}', 'YYYY-MM-DD HH24:MI:SS.US') AS created_at, \
                  to_char(updated_at AT TIME ZONE '{TIME_ZONE}', 'YYYY-MM-DD HH24:MI:SS.US') AS updated_at \
                  FROM ledgers ORDER BY id"
