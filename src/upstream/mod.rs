@@ -24,7 +24,7 @@ pub mod shadow;
 
 use std::time::Duration;
 
-use actix_web::body::{BodyStream, SizedStream};
+use actix_web::body::{BodyStream, None as NoBody, SizedStream};
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode, Uri};
 use actix_web::web::Bytes;
@@ -112,7 +112,8 @@ impl Forwarder {
             .path_and_query(target)
             .build()
             .map_err(|e| Failure::Request(e.to_string()))?;
-        let mut out = self.client.request(req.method().clone(), uri).timeout(self.door.timeout);
+        // no_decompress: awc would otherwise add `Accept-Encoding: identity`
+        let mut out = self.client.request(req.method().clone(), uri).timeout(self.door.timeout).no_decompress();
         let head = out.headers_mut();
         copy_end_to_end(req.headers(), head);
         forwarded_for(req, head);
@@ -120,9 +121,12 @@ impl Forwarder {
             Body::Stream(payload) => match request_length(req) {
                 Framing::Length(n) => out.send_body(SizedStream::new(n, payload)),
                 Framing::Chunked => out.send_body(BodyStream::new(payload)),
-                Framing::None => out.send(),
+                // `send()` would frame an empty body (`Content-Length: 0`)
+                Framing::None => out.send_body(NoBody::new()),
             },
-            Body::Bytes(bytes) if bytes.is_empty() && !req.headers().contains_key(header::CONTENT_LENGTH) => out.send(),
+            Body::Bytes(bytes) if bytes.is_empty() && !req.headers().contains_key(header::CONTENT_LENGTH) => {
+                out.send_body(NoBody::new())
+            }
             Body::Bytes(bytes) => out.send_body(bytes),
         };
         sent.await.map_err(|e| match e {

@@ -9,6 +9,8 @@
 //! | [`interop_hardened`] | the same with ledger-server in the hardened profile: hardened tokens on Django's `/ledgers`, per-device logout and logout-all as Django's guard sees them (its one limit pinned), Django tokens on hardened, expired tokens | the oracle, the database server |
 //! | [`multi_process`] | several ledger-server processes on one database behave as one | the database server |
 //! | [`resilience`] | database down at start, outage while serving, recovery | PostgreSQL |
+//! | [`front_door`] | the whole product through ledger-server in front of Django is byte-identical to Django alone (`/ledgers` and `/users`, answers and rows), per backend; hardened: the guard refuses logged-out, expired and garbage tokens before Django | the oracle, the database server |
+//! | [`front_door_proxy`] | the forwarding itself against a scripted upstream ([`stub_upstream`]): request and answer unchanged, hop-by-hop and `X-Forwarded-*`, framing, 256 MiB both ways in bounded memory, pooling, 502/504, a dying upstream | nothing |
 //! | [`hardened`] | the hardened profile (issue 14), every numbered item, answers byte for byte, per backend | the database server of the backend |
 //! | [`hardened_fuzz`] | the hardened profile's property: thousands of generated requests, never a 500 or a panic (`HARDENED_FUZZ_CASES`) | nothing |
 //! | [`hostile`] | clients that try to take the server down: impatient login storms, slow heads and bodies, pipelining non-readers, connection limits | nothing |
@@ -39,6 +41,10 @@ mod contract;
 #[cfg(test)]
 mod differential;
 #[cfg(test)]
+mod front_door;
+#[cfg(test)]
+mod front_door_proxy;
+#[cfg(test)]
 mod hardened;
 #[cfg(test)]
 mod hardened_fuzz;
@@ -60,6 +66,8 @@ mod pysettings;
 mod resilience;
 #[cfg(test)]
 mod storage;
+#[cfg(test)]
+mod stub_upstream;
 
 /// The ledger-server binary Cargo built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_ledger-server");

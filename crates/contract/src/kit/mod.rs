@@ -2,7 +2,7 @@
 //!
 //! - [`Backend`]: SQLite, PostgreSQL, MySQL, and where their test servers are;
 //! - [`TestDb`]: a throwaway database on a backend ([`testdb`]), its rows
-//!   read back ([`rows`]), over one connection type ([`AnyConn`]);
+//!   read back ([`rows`], the Django app's `ledgers` in [`ledger_rows`]), over one connection type ([`AnyConn`]);
 //! - [`in_process`] and [`LedgerBinary`] / [`ServerProcess`]: ledger-server
 //!   in the test's process or as the real binary;
 //! - [`Oracle`]: the Django original (`run.sh` of the reference project);
@@ -19,6 +19,7 @@
 
 pub mod backend;
 pub mod conn;
+pub mod ledger_rows;
 pub mod mount_ns;
 pub mod needs;
 pub mod oracle;
@@ -33,6 +34,7 @@ pub mod url;
 
 pub use backend::Backend;
 pub use conn::AnyConn;
+pub use ledger_rows::LedgerRow;
 pub use oracle::Oracle;
 pub use pg_instance::PgInstance;
 pub use port::free_addr;

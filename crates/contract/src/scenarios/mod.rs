@@ -15,6 +15,7 @@ mod bodies;
 mod builder;
 mod cors;
 mod database;
+mod front_door;
 mod login;
 mod logout_claims;
 mod logout_tokens;
@@ -25,6 +26,8 @@ pub use builder::{
     creds, creds_json, js, logout_req, nest, post_json, utf16, utf32, Scenario, BODY_MAX_DEPTH, JWT_HEADER_MAX_DEPTH,
     JWT_PAYLOAD_MAX_DEPTH, MAX_BODY,
 };
+
+pub use front_door::front_door;
 
 use builder::{B, U1, U2};
 

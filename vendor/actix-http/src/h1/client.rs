@@ -186,6 +186,20 @@ impl Decoder for ClientPayloadCodec {
             None => None,
         })
     }
+
+    // ledger-server: the peer closing the connection before a `Content-Length`
+    // or chunked payload is complete is an error (`Incomplete`), not the
+    // payload's end; the default `decode_eof` ended the stream cleanly, so a
+    // proxy relayed a cut chunked answer as if it were whole.
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error> {
+        if let Some(item) = self.decode(src)? {
+            return Ok(Some(item));
+        }
+        match &self.inner.payload {
+            Some(payload) if !payload.is_close_delimited() => Err(PayloadError::Incomplete(None)),
+            _ => Ok(None),
+        }
+    }
 }
 
 impl Encoder<Message<(RequestHeadType, BodySize)>> for ClientCodec {

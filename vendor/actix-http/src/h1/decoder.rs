@@ -525,6 +525,12 @@ impl PayloadDecoder {
     pub fn eof() -> PayloadDecoder {
         PayloadDecoder { kind: Kind::Eof }
     }
+
+    /// ledger-server: whether the payload ends where the connection ends
+    /// (neither a length nor chunked), so that an EOF is its proper end.
+    pub(crate) fn is_close_delimited(&self) -> bool {
+        matches!(self.kind, Kind::Eof)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
