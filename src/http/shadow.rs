@@ -10,23 +10,21 @@
 //! 5. the client gets Django's answer, unchanged.
 //!
 //! A request shadow mode does not check (outside `SHADOW_SAMPLE`, a
-//! chunked body or one over the 2.5 MiB Django reads) is forwarded as the
+//! chunked body or one over 10 MiB) is forwarded as the
 //! front door forwards everything else, and counted as skipped.
 
 use actix_web::http::header::{self, HeaderMap};
-use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 use serde_json::json;
 
 use super::middleware::respond;
 use super::response::middleware_error_page;
 use super::routes::Route;
 use super::state::AppState;
-use super::views::{Incoming, Writes, MAX_BODY};
+use super::views::{Incoming, Writes};
 use crate::db::{Subject, UserState};
 use crate::upstream::shadow::{judge, Answer, Check, Judgement, Redactor, Verdict, Write};
-use crate::upstream::{copy_end_to_end, plain, Body, Forwarder};
+use crate::upstream::{copy_end_to_end, plain, read_all, Body, Forwarder, BUFFERED};
 
 /// The largest answer of Django's that is compared (its `/users/*`
 /// answers are a few hundred bytes); a larger one is a 502.
@@ -118,23 +116,17 @@ pub async fn exchange(
     res.body(django_body)
 }
 
-/// A body shadow mode reads whole: a declared length Django would read.
+/// A body shadow mode reads whole: a declared length, at most
+/// [`BUFFERED`] (Django reads at most 2.5 MiB and refuses a larger one, or
+/// answers without reading it).
 fn readable(req: &HttpRequest) -> bool {
     if req.headers().contains_key(header::TRANSFER_ENCODING) {
         return false;
     }
     match req.headers().get(header::CONTENT_LENGTH) {
         None => true,
-        Some(v) => v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()).is_some_and(|n| n <= MAX_BODY),
+        Some(v) => v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()).is_some_and(|n| n <= BUFFERED),
     }
-}
-
-async fn read_all(mut payload: web::Payload) -> Result<Bytes, actix_web::error::PayloadError> {
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        body.extend_from_slice(&chunk?);
-    }
-    Ok(body.freeze())
 }
 
 /// The user's rows, or `None` (no user named, or the read failed: then

@@ -97,6 +97,24 @@ impl Forwarder {
 
     /// Forwards the request with `body` and relays the answer.
     pub async fn forward(&self, req: &HttpRequest, body: Body) -> HttpResponse {
+        // A body up to BUFFERED is read first, then sent at once: Django
+        // answers some requests without reading their body (an unknown
+        // path, a logout) and closes; a body still streaming in from the
+        // client would then meet a reset instead of the answer.
+        let body = match body {
+            Body::Stream(payload) if matches!(request_length(req), Framing::Length(n) if n <= BUFFERED) => {
+                match read_all(payload).await {
+                    Ok(bytes) => Body::Bytes(bytes),
+                    Err(e) => {
+                        log::warn!("{} {}: 400: the request body could not be read: {e}", req.method(), req.path());
+                        return HttpResponse::BadRequest()
+                            .content_type("text/plain; charset=utf-8")
+                            .body("400 Bad Request\n");
+                    }
+                }
+            }
+            other => other,
+        };
         match self.send(req, body).await {
             Ok(answer) => relay(req.method(), answer),
             Err(failure) => failure.log_and_answer(req, &self.door.upstream),
@@ -135,6 +153,19 @@ impl Forwarder {
             other => Failure::Exchange(other.to_string()),
         })
     }
+}
+
+/// The largest request body read whole before it is forwarded (4 times
+/// Django's `DATA_UPLOAD_MAX_MEMORY_SIZE`); a larger one streams.
+pub const BUFFERED: u64 = 10 * 1024 * 1024;
+
+/// A whole request body.
+pub async fn read_all(mut payload: web::Payload) -> Result<Bytes, actix_web::error::PayloadError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        body.extend_from_slice(&chunk?);
+    }
+    Ok(body.freeze())
 }
 
 /// The request body to forward: the client's, as it streams in, or bytes

@@ -44,7 +44,7 @@ fn parse_ts(s: &str) -> Option<NaiveDateTime> {
 }
 
 /// Differences between the two databases (timestamps: same shape, within 2 minutes).
-fn compare_db(oracle: &DbSnapshot, rust: &DbSnapshot) -> Result<(), String> {
+pub(crate) fn compare_db(oracle: &DbSnapshot, rust: &DbSnapshot) -> Result<(), String> {
     let mut diffs = Vec::new();
     if oracle.tokens != rust.tokens {
         diffs.push(format!("tokens rows:\n  django: {:?}\n  rust:   {:?}", oracle.tokens, rust.tokens));

@@ -7,6 +7,7 @@
 //! | [`differential`] | live oracle vs the real binary, named + seeded random scenarios, per backend | the oracle, the database server |
 //! | [`interop`] | Django and ledger-server on one database: cross signup/login/tokens/logout, rows, both migration orders | the oracle, the database server |
 //! | [`interop_hardened`] | the same with ledger-server in the hardened profile: hardened tokens on Django's `/ledgers`, per-device logout and logout-all as Django's guard sees them (its one limit pinned), Django tokens on hardened, expired tokens | the oracle, the database server |
+//! | [`shadow`] | shadow mode: matching servers report no mismatch and leave Django's rows, another key is reported request by request, the client always gets Django's bytes, no secret in the log | the oracle, the database server |
 //! | [`multi_process`] | several ledger-server processes on one database behave as one | the database server |
 //! | [`resilience`] | database down at start, outage while serving, recovery | PostgreSQL |
 //! | [`front_door`] | the whole product through ledger-server in front of Django is byte-identical to Django alone (`/ledgers` and `/users`, answers and rows), per backend; hardened: the guard refuses logged-out, expired and garbage tokens before Django | the oracle, the database server |
@@ -64,6 +65,8 @@ mod protocol;
 mod pysettings;
 #[cfg(test)]
 mod resilience;
+#[cfg(test)]
+mod shadow;
 #[cfg(test)]
 mod storage;
 #[cfg(test)]
