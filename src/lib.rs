@@ -11,12 +11,15 @@
 //! - [`settings`]: `my_settings.toml`, `.env` and the environment, typed;
 //! - [`http`]: the Django-compatible HTTP layer (middleware, views, the
 //!   guard extractor, answers);
-//! - [`error`]: the error policy and startup errors; [`server`]: startup.
+//! - [`error`]: the error policy and startup errors;
+//! - [`check`]: `ledger-server check`, the switch-day checks (read-only);
+//! - [`server`]: startup.
 //!
 //! Python's own semantics (json, base64, int, re) are the `pycompat` crate;
 //! the contract tooling and test kit are `ledger-contract`.
 
 pub mod auth;
+pub mod check;
 pub mod db;
 pub mod error;
 pub(crate) mod http;

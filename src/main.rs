@@ -1,5 +1,5 @@
 //! `ledger-server`: `serve` (the default) migrates, then serves;
-//! `migrate` only migrates.
+//! `migrate` only migrates; `check` checks and writes nothing.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,11 +31,18 @@ enum Command {
     Serve,
     /// Apply pending migrations and exit.
     Migrate,
+    /// Check the settings, the database, the schema, the migrations, the
+    /// upstream, the stored tokens and the clock; write nothing. Exit
+    /// status 0 only when no check fails.
+    Check,
 }
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::Check)) {
+        return ExitCode::from(ledger_server::check::run(cli.settings.as_deref()));
+    }
     let migrate_only = matches!(cli.command, Some(Command::Migrate));
     let started = Settings::load(Sources { file: cli.settings.as_deref(), dotenv: true })
         .map_err(StartupError::from)
