@@ -51,20 +51,24 @@ async fn differences(db: &Database, kind: Kind) -> Result<Vec<String>, DbError> 
 
 /// What differs between `expected` and `found`, as sentences.
 pub(crate) fn compare(expected: &Facts, found: &Facts) -> Vec<String> {
-    let mut diffs = Vec::new();
+    // columns (`users.email`) first, then indexes and constraints
+    let mut diffs: Vec<(bool, String)> = Vec::new();
     for (key, want) in expected {
         match found.get(key) {
-            None => diffs.push(format!("{key} is missing, Django's migration makes {want}")),
-            Some(got) if got != want => diffs.push(format!("{key} is {got}, Django's migration makes {want}")),
+            None => diffs.push((key.contains(' '), format!("{key} is missing, Django's migration makes {want}"))),
+            Some(got) if got != want => {
+                diffs.push((key.contains(' '), format!("{key} is {got}, Django's migration makes {want}")))
+            }
             Some(_) => {}
         }
     }
     for (key, got) in found {
         if !expected.contains_key(key) {
-            diffs.push(format!("{key} ({got}) is not in Django's migration"));
+            diffs.push((key.contains(' '), format!("{key} ({got}) is not in Django's migration")));
         }
     }
-    diffs
+    diffs.sort_by_key(|(not_column, _)| *not_column);
+    diffs.into_iter().map(|(_, d)| d).collect()
 }
 
 fn in_tables() -> String {
@@ -257,9 +261,9 @@ mod tests {
         assert_eq!(
             diffs,
             [
-                "index users.email is missing, Django's migration makes UNIQUE (email)",
                 "users.email is varchar(200) NOT NULL, Django's migration makes varchar(100) NOT NULL",
                 "users.nickname (varchar(10) NULL) is not in Django's migration",
+                "index users.email is missing, Django's migration makes UNIQUE (email)",
             ]
         );
         assert!(compare(&want, &want).is_empty());
