@@ -12,8 +12,8 @@
 //! - [`http`]: the Django-compatible HTTP layer (middleware, views, the
 //!   guard extractor, answers);
 //! - [`error`]: the error policy and startup errors;
-//! - [`check`]: `ledger-server check`, the switch-day checks (read-only);
-//! - [`server`]: startup.
+//! - `ledger-server check`, the switch-day checks (read-only): [`check`];
+//! - startup, last: [`server`].
 //!
 //! Python's own semantics (json, base64, int, re) are the `pycompat` crate;
 //! the contract tooling and test kit are `ledger-contract`.

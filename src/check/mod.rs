@@ -211,6 +211,7 @@ async fn checks(settings: &Settings, report: &mut Report) {
 /// Opens the database (two connections at most) and pings it once; a
 /// SQLite file must exist already.
 async fn connect(settings: &Settings) -> Result<Database, String> {
+    #[allow(irrefutable_let_patterns)] // SQLite is the only backend without the features
     if let DatabaseUrl::Sqlite(path) = &settings.database_url {
         if !path.is_file() {
             return Err(format!("{} does not exist (not created: check writes nothing)", path.display()));
