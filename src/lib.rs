@@ -13,12 +13,15 @@
 //!   shadow mode's comparison of answers);
 //! - [`http`]: the Django-compatible HTTP layer (middleware, views, the
 //!   guard extractor, answers);
-//! - [`error`]: the error policy and startup errors; [`server`]: startup.
+//! - [`error`]: the error policy and startup errors;
+//! - `ledger-server check`, the switch-day checks (read-only): [`check`];
+//! - startup, last: [`server`].
 //!
 //! Python's own semantics (json, base64, int, re) are the `pycompat` crate;
 //! the contract tooling and test kit are `ledger-contract`.
 
 pub mod auth;
+pub mod check;
 pub mod db;
 pub mod error;
 pub(crate) mod http;

@@ -1,5 +1,5 @@
 //! `ledger-server`: `serve` (the default) migrates, then serves;
-//! `migrate` only migrates.
+//! `migrate` only migrates; `check` checks and writes nothing.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +36,10 @@ enum Command {
     Serve,
     /// Apply pending migrations and exit.
     Migrate,
+    /// Check the settings, the database, the schema, the migrations, the
+    /// upstream, the stored tokens and the clock; write nothing. Exit
+    /// status 0 only when no check fails.
+    Check,
     /// Summarise shadow mode's logs (default: the SHADOW_LOG setting's file).
     /// Exit status: 0 without mismatches, 1 with some, 2 when a log cannot be read.
     ShadowReport {
@@ -47,11 +51,12 @@ enum Command {
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
+    let sources = || Sources { file: cli.settings.as_deref(), django: cli.django_settings.as_deref(), dotenv: true };
+    if matches!(cli.command, Some(Command::Check)) {
+        return ExitCode::from(ledger_server::check::run(sources()));
+    }
     if let Some(Command::ShadowReport { files }) = &cli.command {
-        return shadow_report(
-            Sources { file: cli.settings.as_deref(), django: cli.django_settings.as_deref(), dotenv: true },
-            files,
-        );
+        return shadow_report(sources(), files);
     }
     let migrate_only = matches!(cli.command, Some(Command::Migrate));
     let started =

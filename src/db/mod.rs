@@ -12,8 +12,10 @@
 //! - [`Store`] (`store`, `queries`, `migrations`): the synchronous queries;
 //! - `sqlite`: the group commit, background checkpoints and the `-shm` check;
 //! - `sessions`: the hardened profile's sessions and failure counters;
+//! - `inspect`: read-only catalog queries for `ledger-server check`;
 //! - `time`: timestamps as Django writes them; [`schema`]: the tables.
 
+mod inspect;
 mod migrations;
 mod pool;
 mod queries;
@@ -33,6 +35,7 @@ use std::time::Duration;
 
 use crate::runtime::{self, Stopped};
 
+pub use inspect::{InspectRow, INSPECT_COLUMNS};
 pub use sessions::{Count, Counter, NewSession, SessionInfo, SessionRow, LAST_SEEN_GRANULARITY};
 pub use shadow::{Subject, UserState};
 pub use store::Store;

@@ -16,8 +16,8 @@ use crate::auth::password;
 use crate::db::{Created, DbError, Subject, TokenRows};
 use crate::upstream::shadow::Write;
 use pycompat::pyjson::{loads, LoadError, PyStr, PyValue};
+use pycompat::pylookup::{lookup_str, LookupError};
 use pycompat::pyregex::{email_ok, password_ok};
-use pycompat::pyrepr::py_str;
 
 /// `DATA_UPLOAD_MAX_MEMORY_SIZE`: a declared body over 2.5 MiB is refused
 /// when the view first touches `request.body`.
@@ -231,7 +231,10 @@ async fn login_inner(
         PyValue::Null => return Ok(message!(401, "INVALID_USER")),
         PyValue::Str(s) if s.lone_surrogate => return Err(Answer::raises(SURROGATE)),
         PyValue::Str(s) => s.as_str().to_owned(),
-        other => py_str(other),
+        other => lookup_str(other).map_err(|e| match e {
+            LookupError::Resolve => Answer::raises("RecursionError: resolve_lookup_value of the nested email"),
+            LookupError::Str => Answer::raises("RecursionError: str() of the nested email"),
+        })?,
     };
     writes.reads(Subject::Email(lookup.clone()));
     let Some(user) = state.db.find_by_email(lookup).await? else {

@@ -3,6 +3,7 @@
 //!
 //! | module | what it proves | needs |
 //! | --- | --- | --- |
+//! | [`check`] | `ledger-server check`: Django's and ledger-server's schemas pass; an altered column, tokens of another key, a closed upstream fail; no secret in the output | the oracle, the database server |
 //! | [`contract`] | every recorded exchange replays identically, per backend | the database server of the backend |
 //! | [`differential`] | live oracle vs the real binary, named + seeded random scenarios, per backend | the oracle, the database server |
 //! | [`interop`] | Django and ledger-server on one database: cross signup/login/tokens/logout, rows, both migration orders | the oracle, the database server |
@@ -35,6 +36,8 @@
 // `cfg(test)` (always true in a test binary) marks the modules as test
 // code, whose helpers clippy then lets unwrap as the tests do
 // (clippy.toml: allow-unwrap-in-tests).
+#[cfg(test)]
+mod check;
 #[cfg(test)]
 mod cli;
 #[cfg(test)]

@@ -40,6 +40,7 @@
 pub mod pybase64;
 pub mod pyint;
 pub mod pyjson;
+pub mod pylookup;
 pub mod pyregex;
 pub mod pyrepr;
 pub mod pysource;

@@ -135,6 +135,10 @@ mod tests {
         ] {
             assert!(!password(bad), "{bad:?}");
         }
-        assert!(!password_ok(&PyStr { text: "Passw0rd!\u{FFFD}".into(), lone_surrogate: true }));
+        assert!(!password_ok(&PyStr {
+            text: "Passw0rd!\u{FFFD}".into(),
+            lone_surrogate: true,
+            surrogates: vec![(9, 0xDC00)]
+        }));
     }
 }

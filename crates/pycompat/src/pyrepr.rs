@@ -1,8 +1,8 @@
 //! Python's `str()`/`repr()` of `json.loads` values and `json.dumps` of a
 //! string-to-string dict, as CPython 3.11 writes them.
 //!
-//! Known limit: a [`PyStr`] keeps lone surrogates as U+FFFD, so the repr of
-//! a string nested in a container shows `�` where Python writes `\ud800`.
+//! A [`PyStr`] shows lone surrogates as U+FFFD in its text; its repr
+//! writes each as Python does (`\ud800`), from the code units it keeps.
 
 use super::pyjson::{PyStr, PyValue};
 use super::unicode_props::is_py_printable;
@@ -29,14 +29,14 @@ pub fn py_repr(v: &PyValue) -> String {
     while let Some(item) = work.pop() {
         match item {
             Work::Text(t) => out.push_str(t),
-            Work::Key(k) => out.push_str(&repr_str(&k.text)),
+            Work::Key(k) => out.push_str(&repr_pystr(k)),
             Work::Value(value) => match value {
                 PyValue::Null => out.push_str("None"),
                 PyValue::Bool(true) => out.push_str("True"),
                 PyValue::Bool(false) => out.push_str("False"),
                 PyValue::Int(i) => out.push_str(&i.to_string()),
                 PyValue::Float(f) => out.push_str(&float_repr(*f)),
-                PyValue::Str(s) => out.push_str(&repr_str(&s.text)),
+                PyValue::Str(s) => out.push_str(&repr_pystr(s)),
                 PyValue::List(items) => {
                     out.push('[');
                     work.push(Work::Text("]"));
@@ -65,41 +65,77 @@ pub fn py_repr(v: &PyValue) -> String {
     out
 }
 
+/// Python's `repr(s)` of a string that may hold lone surrogates: each is
+/// not printable, so it is written `\udXXX`.
+pub fn repr_pystr(s: &PyStr) -> String {
+    if s.surrogates.is_empty() {
+        return repr_str(&s.text);
+    }
+    let quote = quote_of(&s.text);
+    let mut out = String::with_capacity(s.text.len() + 8);
+    out.push(quote);
+    let mut next = s.surrogates.iter().peekable();
+    for (at, c) in s.text.char_indices() {
+        match next.peek() {
+            Some(&&(offset, unit)) if offset == at => {
+                next.next();
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+            _ => push_escaped(&mut out, c, quote),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+fn quote_of(s: &str) -> char {
+    if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    }
+}
+
 /// Python's `repr(str)`: single quotes unless the text has `'` and no `"`;
 /// `\\`, `\t`, `\n`, `\r` and the quote escaped; other non-printable
 /// characters (per `str.isprintable`, Unicode 14) as `\xNN`, `\uNNNN` or
 /// `\UNNNNNNNN`.
 pub fn repr_str(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = quote_of(s);
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
-        let cp = c as u32;
-        match c {
-            _ if c == quote || c == '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            _ if cp < 0x20 || cp == 0x7F => {
-                let _ = write!(out, "\\x{cp:02x}");
-            }
-            _ if cp < 0x7F || is_py_printable(c) => out.push(c),
-            _ if cp <= 0xFF => {
-                let _ = write!(out, "\\x{cp:02x}");
-            }
-            _ if cp <= 0xFFFF => {
-                let _ = write!(out, "\\u{cp:04x}");
-            }
-            _ => {
-                let _ = write!(out, "\\U{cp:08x}");
-            }
-        }
+        push_escaped(&mut out, c, quote);
     }
     out.push(quote);
     out
+}
+
+/// One character of a repr quoted with `quote`.
+fn push_escaped(out: &mut String, c: char, quote: char) {
+    let cp = c as u32;
+    match c {
+        _ if c == quote || c == '\\' => {
+            out.push('\\');
+            out.push(c);
+        }
+        '\t' => out.push_str("\\t"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        _ if cp < 0x20 || cp == 0x7F => {
+            let _ = write!(out, "\\x{cp:02x}");
+        }
+        _ if cp < 0x7F || is_py_printable(c) => out.push(c),
+        _ if cp <= 0xFF => {
+            let _ = write!(out, "\\x{cp:02x}");
+        }
+        _ if cp <= 0xFFFF => {
+            let _ = write!(out, "\\u{cp:04x}");
+        }
+        _ => {
+            let _ = write!(out, "\\U{cp:08x}");
+        }
+    }
 }
 
 /// Python's `repr(float)`: the shortest digits that round-trip, fixed

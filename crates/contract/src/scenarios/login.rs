@@ -110,3 +110,34 @@ pub(super) fn login_tokens_accumulate(key: &str) -> Scenario {
         .logout("user 2 with two rows -> 500", &t2);
     b.done()
 }
+
+/// A nested `email`: the lookup's `str()` of it, where Django's recursion
+/// stops (measured: pycompat::pylookup), and a lone surrogate in a list.
+/// Not here: 479 lists (Django's worker times out after 30 s and gunicorn
+/// answers its own page) and a repr depth of exactly 952 (the oracle's
+/// workers disagree).
+pub(super) fn login_nested_email(key: &str) -> Scenario {
+    let mut b = B::new(key, "login_nested_email", "nested emails: lists and dicts at Django's recursion limits");
+    let body = |email: String| format!("{{\"email\": {email}, \"password\": \"x\"}}");
+    b.signup_u(U1)
+        .login("a lone surrogate in a list: repr writes \\ud800", body(r#"["\ud800"]"#.into()))
+        .login("477 lists", body(format!("{}\"a\"{}", "[".repeat(477), "]".repeat(477))))
+        .login(
+            "478 lists: the deepest resolve_lookup_value passes",
+            body(format!("{}\"a\"{}", "[".repeat(478), "]".repeat(478))),
+        )
+        .login("949 dicts", body(format!("{}\"a\"{}", "{\"k\": ".repeat(949), "}".repeat(949))))
+        .login(
+            "950 dicts: the deepest str() every worker passes",
+            body(format!("{}\"a\"{}", "{\"k\": ".repeat(950), "}".repeat(950))),
+        )
+        .login(
+            "952 dicts: RecursionError in str()",
+            body(format!("{}\"a\"{}", "{\"k\": ".repeat(952), "}".repeat(952))),
+        )
+        .login(
+            "a list of 951 dicts: RecursionError in str()",
+            body(format!("[{}\"a\"{}]", "{\"k\": ".repeat(951), "}".repeat(951))),
+        );
+    b.done()
+}

@@ -62,6 +62,7 @@ pub fn all(key: &str) -> Vec<Scenario> {
         login::login_types(key),
         login::login_password_edges(key),
         login::login_tokens_accumulate(key),
+        login::login_nested_email(key),
         logout_tokens::logout_header_forms(key),
         logout_tokens::logout_segments(key),
         logout_tokens::logout_base64_header_payload(key),

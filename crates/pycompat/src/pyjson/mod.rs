@@ -134,7 +134,10 @@ mod tests {
     fn surrogates() {
         assert_eq!(ok(r#""\ud83d\ude00""#), PyValue::Str(PyStr::new("😀")));
         let lone = ok(r#""\ud800x""#);
-        assert_eq!(lone, PyValue::Str(PyStr { text: "\u{FFFD}x".into(), lone_surrogate: true }));
+        assert_eq!(
+            lone,
+            PyValue::Str(PyStr { text: "\u{FFFD}x".into(), lone_surrogate: true, surrogates: vec![(0, 0xD800)] })
+        );
         // Raw surrogates via surrogatepass.
         assert!(matches!(loads(b"\"\xed\xa0\x80\"", 10), Ok(PyValue::Str(s)) if s.lone_surrogate));
         assert_eq!(err(b"\"\xc0\x80\""), LoadError::Unicode);

@@ -117,12 +117,15 @@ impl fmt::Display for PyInt {
 pub struct PyStr {
     pub text: String,
     pub lone_surrogate: bool,
+    /// Each lone surrogate: the byte offset in `text` of the U+FFFD that
+    /// stands for it, and its code unit (for `repr`, which writes `\ud800`).
+    pub surrogates: Vec<(usize, u16)>,
 }
 
 impl PyStr {
     /// A string without lone surrogates.
     pub fn new(text: impl Into<String>) -> PyStr {
-        PyStr { text: text.into(), lone_surrogate: false }
+        PyStr { text: text.into(), lone_surrogate: false, surrogates: Vec::new() }
     }
 
     /// The text (lone surrogates shown as U+FFFD).
@@ -133,17 +136,17 @@ impl PyStr {
     /// Builds a string from Python code points; surrogates become U+FFFD.
     pub fn from_code_points(code_points: &[u32]) -> PyStr {
         let mut text = String::with_capacity(code_points.len());
-        let mut lone_surrogate = false;
+        let mut surrogates = Vec::new();
         for &cp in code_points {
             match char::from_u32(cp) {
                 Some(c) => text.push(c),
                 None => {
-                    lone_surrogate = true;
+                    surrogates.push((text.len(), cp as u16));
                     text.push('\u{FFFD}');
                 }
             }
         }
-        PyStr { text, lone_surrogate }
+        PyStr { text, lone_surrogate: !surrogates.is_empty(), surrogates }
     }
 }
 
