@@ -88,6 +88,9 @@ pub enum DbError {
     /// connection). The call itself may still finish later.
     #[error("the database did not answer within {} s", .0.as_secs())]
     Stalled(Duration),
+    /// Shadow mode's dry run: a write the database would refuse.
+    #[error("the database would refuse this write: {0}")]
+    DryRun(&'static str),
 }
 
 /// The longest a request waits for one database call, its wait for a
@@ -228,6 +231,12 @@ impl Database {
             Some(sqlite) => sqlite.queue_delete_token(token_id).await.map_err(|_| DbError::CommitStopped)?,
             None => self.run(move |store| store.delete_token(token_id)).await,
         }
+    }
+
+    /// Whether the database refuses a value longer than its `varchar`
+    /// (PostgreSQL, MySQL/MariaDB in Django's strict mode); SQLite does not.
+    pub fn enforces_lengths(&self) -> bool {
+        !self.is_embedded()
     }
 
     /// Shadow mode: the rows of a user (none when nobody has the email).

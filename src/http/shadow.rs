@@ -41,6 +41,11 @@ pub async fn exchange(
     let Some(recorder) = state.shadow.as_ref() else {
         return forwarder.forward(req, Body::Stream(payload)).await;
     };
+    if req.method() == actix_web::http::Method::CONNECT {
+        // Not forwardable (see `Forwarder::send`); no view writes for it.
+        recorder.skipped();
+        return respond(req, route, cors_on, Incoming::Payload(payload), state, &mut Writes::Commit).await;
+    }
     if !readable(req) || !recorder.sampled() {
         recorder.skipped();
         return forwarder.forward(req, Body::Stream(payload)).await;

@@ -38,6 +38,10 @@ pub enum Incoming {
     Read(Vec<u8>),
 }
 
+/// `users.email` and `tokens.token` are `varchar(100)`: PostgreSQL and
+/// MySQL/MariaDB (strict) refuse a longer value, SQLite stores it.
+const COLUMN_LENGTH: usize = 100;
+
 /// Where a view's writes go: to the database, or in shadow mode's dry run
 /// into a list (with whose rows the view read), the database untouched.
 pub enum Writes {
@@ -65,6 +69,10 @@ impl Writes {
         match self {
             Writes::Commit => state.db.create_user(email, hash).await,
             Writes::DryRun { intended, .. } => {
+                // what the database would refuse, as it would refuse it
+                if state.db.enforces_lengths() && email.chars().count() > COLUMN_LENGTH {
+                    return Err(DbError::DryRun("value too long for users.email varchar(100)"));
+                }
                 intended.push(Write::CreateUser { email });
                 Ok(Created::Created)
             }
@@ -75,6 +83,9 @@ impl Writes {
         match self {
             Writes::Commit => state.db.add_token(user_id, token).await,
             Writes::DryRun { intended, .. } => {
+                if state.db.enforces_lengths() && token.chars().count() > COLUMN_LENGTH {
+                    return Err(DbError::DryRun("value too long for tokens.token varchar(100)"));
+                }
                 intended.push(Write::AddToken { user_id, token });
                 Ok(())
             }

@@ -123,6 +123,10 @@ impl Forwarder {
 
     /// Sends the request; the upstream's answer, its body not yet read.
     pub async fn send(&self, req: &HttpRequest, body: Body) -> Result<awc::ClientResponse, Failure> {
+        if req.method() == Method::CONNECT {
+            // awc makes a tunnel of a CONNECT: it cannot carry Django's 405
+            return Err(Failure::Request("CONNECT is not forwarded (the client opens tunnels with it)".into()));
+        }
         let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
         let uri = Uri::builder()
             .scheme("http")
