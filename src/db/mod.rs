@@ -37,7 +37,7 @@ use crate::runtime::{self, Stopped};
 
 pub use inspect::{InspectRow, INSPECT_COLUMNS};
 pub use sessions::{Count, Counter, NewSession, SessionInfo, SessionRow, LAST_SEEN_GRANULARITY};
-pub use shadow::{Subject, UserState};
+pub use shadow::{stored_varchar, Subject, UserState};
 pub use store::Store;
 pub use time::unix_now;
 pub use url::{redact_url, DatabaseUrl};
@@ -233,10 +233,10 @@ impl Database {
         }
     }
 
-    /// Whether the database refuses a value longer than its `varchar`
-    /// (PostgreSQL, MySQL/MariaDB in Django's strict mode); SQLite does not.
-    pub fn enforces_lengths(&self) -> bool {
-        !self.is_embedded()
+    /// What this database stores for `value` in a `varchar(length)`
+    /// column (see [`stored_varchar`]); `None`: it refuses the value.
+    pub fn stored_varchar(&self, value: &str, length: usize) -> Option<String> {
+        stored_varchar(self.backend_name(), value, length)
     }
 
     /// Shadow mode: the rows of a user (none when nobody has the email).

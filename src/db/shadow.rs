@@ -51,3 +51,45 @@ impl Store {
         })
     }
 }
+
+/// What a `varchar(length)` column of this backend stores for `value`:
+/// SQLite stores any length; PostgreSQL cuts an excess made only of
+/// spaces and refuses any other; MySQL/MariaDB in Django's strict mode
+/// cut an excess of its space characters (tab, line feed, vertical tab,
+/// form feed, carriage return, space) and refuse any other. `None`: the
+/// insert fails.
+pub fn stored_varchar(backend: &str, value: &str, length: usize) -> Option<String> {
+    let Some((cut, _)) = value.char_indices().nth(length) else {
+        return Some(value.to_owned());
+    };
+    let excess = &value[cut..];
+    let cuttable = match backend {
+        "sqlite" => return Some(value.to_owned()),
+        "postgresql" => excess.chars().all(|c| c == ' '),
+        _ => excess.chars().all(|c| matches!(c, '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ')),
+    };
+    cuttable.then(|| value[..cut].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stored_varchar;
+
+    #[test]
+    fn each_backend_stores_an_over_long_value_as_it_does() {
+        let long = format!("{}@example.com", "f".repeat(88));
+        assert_eq!(long.chars().count(), 100);
+        for backend in ["sqlite", "postgresql", "mysql"] {
+            assert_eq!(stored_varchar(backend, &long, 100).as_deref(), Some(long.as_str()), "{backend}: fits");
+        }
+        let newline = format!("{long}\n");
+        assert_eq!(stored_varchar("sqlite", &newline, 100).as_deref(), Some(newline.as_str()));
+        assert_eq!(stored_varchar("postgresql", &newline, 100), None);
+        assert_eq!(stored_varchar("mysql", &newline, 100).as_deref(), Some(long.as_str()), "cut, as MariaDB does");
+        let spaces = format!("{long}   ");
+        assert_eq!(stored_varchar("postgresql", &spaces, 100).as_deref(), Some(long.as_str()));
+        let more = format!("{long}x");
+        assert_eq!((stored_varchar("postgresql", &more, 100), stored_varchar("mysql", &more, 100)), (None, None));
+        assert_eq!(stored_varchar("mysql", "\u{e9}", 1).as_deref(), Some("\u{e9}"), "characters, not bytes");
+    }
+}

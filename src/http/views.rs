@@ -38,8 +38,7 @@ pub enum Incoming {
     Read(Vec<u8>),
 }
 
-/// `users.email` and `tokens.token` are `varchar(100)`: PostgreSQL and
-/// MySQL/MariaDB (strict) refuse a longer value, SQLite stores it.
+/// `users.email` and `tokens.token` are `varchar(100)`.
 const COLUMN_LENGTH: usize = 100;
 
 /// Where a view's writes go: to the database, or in shadow mode's dry run
@@ -69,11 +68,15 @@ impl Writes {
         match self {
             Writes::Commit => state.db.create_user(email, hash).await,
             Writes::DryRun { intended, .. } => {
-                // what the database would refuse, as it would refuse it
-                if state.db.enforces_lengths() && email.chars().count() > COLUMN_LENGTH {
+                // what the database would refuse or cut, as it would
+                let Some(stored) = state.db.stored_varchar(&email, COLUMN_LENGTH) else {
                     return Err(DbError::DryRun("value too long for users.email varchar(100)"));
+                };
+                // MySQL cut it to an email that exists: Django's IntegrityError
+                if stored != email && state.db.email_exists(stored.clone()).await? {
+                    return Err(DbError::DryRun("the email, cut to varchar(100), is another user's"));
                 }
-                intended.push(Write::CreateUser { email });
+                intended.push(Write::CreateUser { email: stored });
                 Ok(Created::Created)
             }
         }
@@ -83,7 +86,7 @@ impl Writes {
         match self {
             Writes::Commit => state.db.add_token(user_id, token).await,
             Writes::DryRun { intended, .. } => {
-                if state.db.enforces_lengths() && token.chars().count() > COLUMN_LENGTH {
+                if state.db.stored_varchar(&token, COLUMN_LENGTH).is_none() {
                     return Err(DbError::DryRun("value too long for tokens.token varchar(100)"));
                 }
                 intended.push(Write::AddToken { user_id, token });
@@ -206,7 +209,8 @@ async fn signup_inner(
         return Ok(message!(400, "INVALID_PASSWORD"));
     }
     let (email, password) = (text(email)?.as_str().to_owned(), text(password)?.as_str().to_owned());
-    writes.reads(Subject::Email(email.clone()));
+    // whose rows: the email as the database would store it
+    writes.reads(Subject::Email(state.db.stored_varchar(&email, COLUMN_LENGTH).unwrap_or_else(|| email.clone())));
     if state.db.email_exists(email.clone()).await? {
         return Ok(message!(400, "EMAIL_ALREADY_EXISTS"));
     }

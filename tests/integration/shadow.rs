@@ -151,11 +151,8 @@ fn checked(summary: &Summary) -> [u64; 3] {
 fn matching_servers_report_nothing(backend: Backend) {
     let run = run(backend, KEY);
     let [matched, mismatched, racy] = checked(&run.summary);
-    // MySQL: the rows of an email ending in a control character are not
-    // found again after Django's signup (README, shadow mode's limits).
-    let racy_allowed = if backend == Backend::Mysql { 1 } else { 0 };
     assert!(
-        mismatched == 0 && racy <= racy_allowed,
+        mismatched == 0 && racy == 0,
         "shadow[{backend}]: differences with matching servers:\n{}",
         run.summary.render(&["shadow.jsonl".into()])
     );
