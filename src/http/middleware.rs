@@ -63,6 +63,9 @@ pub async fn django_stack(req: HttpRequest, payload: web::Payload) -> HttpRespon
     if let Some((started, raw_path)) = logged {
         log_request(req.method(), &raw_path, response.status(), started);
     }
+    // Header names as gunicorn writes Django's: `Content-Type`, `X-Frame-Options`.
+    let mut response = response;
+    response.head_mut().set_camel_case_headers(true);
     response
 }
 

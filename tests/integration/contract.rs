@@ -17,7 +17,7 @@
 use ledger_contract::client::Client;
 use ledger_contract::fixtures::{self, Fixture};
 use ledger_contract::kit::{in_process, Backend, TestDb};
-use ledger_contract::model::compare;
+use ledger_contract::model::compare_exact;
 use ledger_contract::report::{one_line, report, summary};
 use ledger_contract::scenarios;
 use ledger_server::server::BackgroundServer;
@@ -114,7 +114,7 @@ fn replay(backend: Backend) {
         for (i, ex) in fx.exchanges.iter().enumerate() {
             total += 1;
             let (actual, diff) = match client.send(&ex.request) {
-                Ok(actual) => match compare(&ex.response, &actual) {
+                Ok(actual) => match compare_exact(&ex.response, &actual) {
                     Ok(()) => {
                         identical += 1;
                         continue;

@@ -21,7 +21,7 @@ use ledger_contract::client::Client;
 use ledger_contract::kit::oracle::check_oracle_prerequisites;
 use ledger_contract::kit::rows::timestamp_shape;
 use ledger_contract::kit::{Backend, DbSnapshot, LedgerBinary, Oracle, TestDb};
-use ledger_contract::model::compare;
+use ledger_contract::model::compare_exact;
 use ledger_contract::report::{one_line, report, summary};
 use ledger_contract::{random, scenarios};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -151,7 +151,7 @@ fn differential(backend: Backend) {
                 })
                 .contract_only();
             let (actual, diff) = match ours.send(req) {
-                Ok(a) => match compare(&expected, &a) {
+                Ok(a) => match compare_exact(&expected, &a) {
                     Ok(()) => {
                         identical += 1;
                         continue;

@@ -188,6 +188,31 @@ pub fn compare(expected: &Response, actual: &Response) -> Result<(), String> {
     }
 }
 
+/// [`compare`], and the contract headers' names written in the same case
+/// (gunicorn writes `Content-Type`, not `content-type`: clients that
+/// compare raw headers see the difference).
+pub fn compare_exact(expected: &Response, actual: &Response) -> Result<(), String> {
+    let mut diffs: Vec<String> = compare(expected, actual).err().into_iter().collect();
+    let written = |r: &Response| {
+        let mut names: Vec<String> =
+            r.headers.iter().map(|(n, _)| n.clone()).filter(|n| is_contract_header(n)).collect();
+        names.sort_by_key(|n| n.to_ascii_lowercase());
+        names.dedup();
+        names
+    };
+    let (e, a) = (written(expected), written(actual));
+    for name in &e {
+        if let Some(other) = a.iter().find(|n| n.eq_ignore_ascii_case(name) && *n != name) {
+            diffs.push(format!("header name case: expected {name:?}, got {other:?}"));
+        }
+    }
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        Err(diffs.join("\n"))
+    }
+}
+
 /// A printable rendering of bytes: Rust-style escapes, cut at `max` bytes.
 pub fn show_bytes(b: &[u8], max: usize) -> String {
     let cut = b.len() > max;
