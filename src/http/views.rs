@@ -113,17 +113,9 @@ pub(crate) async fn request_body(req: &HttpRequest, incoming: Incoming) -> Resul
         Incoming::Payload(payload) => payload,
         Incoming::Read(body) => return declared_body(req, body),
     };
-    let declared = match req.headers().get("content-length") {
-        None => return Ok(Vec::new()),
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .ok_or(Answer::raises("ValueError: int() of CONTENT_LENGTH"))?,
+    let Some(declared) = declared_length(req)? else {
+        return Ok(Vec::new());
     };
-    if declared > MAX_BODY {
-        return Err(Answer::BadRequest);
-    }
     let mut body = Vec::with_capacity(declared as usize);
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| Answer::BadRequest)?;
@@ -136,19 +128,28 @@ pub(crate) async fn request_body(req: &HttpRequest, incoming: Incoming) -> Resul
     Ok(body)
 }
 
-/// [`request_body`] of bytes already read: the same checks of the header.
-fn declared_body(req: &HttpRequest, mut body: Vec<u8>) -> Result<Vec<u8>, Answer> {
-    let declared = match req.headers().get("content-length") {
-        None => return Ok(Vec::new()),
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .ok_or(Answer::raises("ValueError: int() of CONTENT_LENGTH"))?,
+/// `CONTENT_LENGTH` as Django reads it: none without the header; a value
+/// `int()` refuses raises; one over [`MAX_BODY`] is refused (400).
+fn declared_length(req: &HttpRequest) -> Result<Option<u64>, Answer> {
+    let Some(v) = req.headers().get("content-length") else {
+        return Ok(None);
     };
+    let declared = v
+        .to_str()
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .ok_or(Answer::raises("ValueError: int() of CONTENT_LENGTH"))?;
     if declared > MAX_BODY {
         return Err(Answer::BadRequest);
     }
+    Ok(Some(declared))
+}
+
+/// [`request_body`] of bytes already read: the same checks of the header.
+fn declared_body(req: &HttpRequest, mut body: Vec<u8>) -> Result<Vec<u8>, Answer> {
+    let Some(declared) = declared_length(req)? else {
+        return Ok(Vec::new());
+    };
     body.truncate(declared as usize);
     Ok(body)
 }

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use ledger_contract::client::Client;
 use ledger_contract::kit::oracle::check_oracle_prerequisites;
+use ledger_contract::kit::url::percent_decode;
 use ledger_contract::kit::{Backend, LedgerBinary, Oracle, ServerProcess, TestDb};
 use ledger_contract::model::compare;
 use ledger_contract::scenarios;
@@ -119,22 +120,7 @@ fn stalls(req: &ledger_contract::model::Request) -> bool {
 
 /// The path as Django's resolver sees it (percent-decoded, no query).
 fn path_info(path: &str) -> String {
-    let path = path.split('?').next().unwrap_or(path);
-    let bytes = path.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&path[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_decode(path.split('?').next().unwrap_or(path))
 }
 
 /// A string `password` of a JSON body, at least 8 characters (to grep for).

@@ -12,7 +12,8 @@ pub struct ServerUrl {
     pub query: String,
 }
 
-fn percent_decode(s: &str) -> String {
+/// `%XX` escapes decoded (anything else kept), as lossy UTF-8.
+pub fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -169,7 +169,7 @@ fn code_is_refused_at_its_line_and_column() {
 
 #[test]
 fn the_oracles_own_my_settings_is_refused_at_its_if() {
-    let text = include_str!("../../tests/data/oracle_my_settings.py");
+    let text = include_str!("../../../../tests/fixtures/django/oracle_my_settings.py");
     let e = refusal(text);
     assert_eq!((e.pos, e.target.as_deref()), (Pos { line: 9, col: 1 }, None));
     assert!(e.what.contains("`if` statement"), "{e}");
