@@ -3,6 +3,7 @@
 //!
 //! The folders name the parts of the domain; each imports only those
 //! listed before it:
+//! - [`telemetry`]: what the server tells about itself (metrics, logs);
 //! - [`runtime`]: where work runs (blocking threads, the bcrypt pool,
 //!   scheduling policy);
 //! - [`db`]: the tables, the pool, migrations and queries, behind an async
@@ -28,6 +29,7 @@ pub(crate) mod http;
 pub mod runtime;
 pub mod server;
 pub mod settings;
+pub mod telemetry;
 pub mod upstream;
 
 #[cfg(test)]
