@@ -29,6 +29,7 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const PAGE_HOST = '127.0.0.2';
 const PASSWORD = 'Passw0rd!';
 const EMAIL = 'browser@example.com';
+const STEP_TIMEOUT_MS = 20_000;
 
 function fail(message) {
   process.stderr.write(`flow.mjs: ${message}\n`);
@@ -238,6 +239,16 @@ function steps(withLedgers) {
   return list;
 }
 
+// A step that does not settle (an iframe that never reports back, a server
+// that never answers) fails the run, naming the step.
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no observation within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 async function runTarget(browser, pageOrigin, target) {
   const proxy = await startProxy(target.api);
   const context = await browser.newContext();
@@ -251,9 +262,10 @@ async function runTarget(browser, pageOrigin, target) {
       const { path, ...rest } = step.req(state);
       const req = { url: proxy.origin + path, ...rest };
       const before = proxy.seen.length;
-      const o = await page.evaluate(
-        ([r, inFrame]) => (inFrame ? observeInFrame(r) : observe(r)),
-        [req, Boolean(step.frame)],
+      const o = await withTimeout(
+        page.evaluate(([r, inFrame]) => (inFrame ? observeInFrame(r) : observe(r)), [req, Boolean(step.frame)]),
+        STEP_TIMEOUT_MS,
+        `${target.name}: step ${JSON.stringify(step.name)} (${req.method} ${path})`,
       );
       // the proxy reads a request head before it forwards it, and fetch settles only after the answer
       const seen = proxy.seen.slice(before);
@@ -284,7 +296,7 @@ async function main() {
   const pageServer = await startPageServer();
   let browser;
   try {
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, timeout: 30_000 });
   } catch (e) {
     fail(`cannot start ${CHROMIUM}: ${e.message}`);
   }
