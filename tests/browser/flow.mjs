@@ -29,7 +29,7 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const PAGE_HOST = '127.0.0.2';
 const PASSWORD = 'Passw0rd!';
 const EMAIL = 'browser@example.com';
-const STEP_TIMEOUT_MS = 20_000;
+const STEP_TIMEOUT_MS = 30_000;
 
 function fail(message) {
   process.stderr.write(`flow.mjs: ${message}\n`);
