@@ -6,7 +6,7 @@ use std::process::Command;
 use ledger_contract::fixtures;
 
 #[test]
-fn the_recorder_prints_a_progress_line_per_scenario_and_writes_its_fixtures() {
+fn oracle_recorder_prints_a_progress_line_per_scenario_and_writes_its_fixtures() {
     let out = tempfile::tempdir().unwrap();
     let names = ["happy_path", "cors_preflight"];
     let run = Command::new(env!("CARGO_BIN_EXE_ledger-record"))
