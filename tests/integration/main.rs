@@ -19,6 +19,7 @@
 //! | [`storage`] | storage faults (read-only file, unwritable `-shm`, read-only sessions): no crash, 500 while they last, writes recover | `chattr` and root; PostgreSQL, MariaDB |
 //! | [`pinned`] | what already survives stays pinned: slowloris, idle flood, full disk, frozen MariaDB, SIGKILL mid-write | root (the full-disk tmpfs), MySQL, PostgreSQL |
 //! | [`cli`] | settings precedence and errors, defaults, graceful SIGTERM, secret-free logs | nothing |
+//! | [`socket_activation`] | systemd's `LISTEN_FDS`: restarts on the passed socket under load fail no request; a passed fd that is not a listening socket stops startup | `systemd-socket-activate` (Debian's `systemd`) |
 //! | [`pysettings`] | Django's own `my_settings.py` (`--settings`, found in the working directory) and `--django-settings settings.py`: each backend connects; the oracle's file is refused in one line | the database server of the backend |
 //! | [`protocol`] | the documented parser-level differences | nothing |
 //!
@@ -70,6 +71,8 @@ mod pysettings;
 mod resilience;
 #[cfg(test)]
 mod shadow;
+#[cfg(test)]
+mod socket_activation;
 #[cfg(test)]
 mod storage;
 #[cfg(test)]
