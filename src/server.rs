@@ -137,7 +137,8 @@ pub(crate) fn main_listener(settings: &Settings, passed: &mut Passed) -> Result<
 
 /// Opens the database named by the settings (no connection yet).
 pub(crate) fn open_database(settings: &Settings) -> Result<Database, DbError> {
-    Database::open(&settings.database_url, settings.pool_size, settings.time_zone, settings.sqlite_mmap_size)
+    let (url, size, tz) = (&settings.database_url, settings.pool_size, settings.time_zone);
+    Database::open_with(url, size, tz, settings.sqlite_mmap_size, settings.database_pooler)
 }
 
 /// Opens the database and waits until it answers: a database server that

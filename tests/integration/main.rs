@@ -21,6 +21,7 @@
 //! | [`cli`] | settings precedence and errors, defaults, graceful SIGTERM, secret-free logs | nothing |
 //! | [`socket_activation`] | systemd's `LISTEN_FDS`: restarts on the passed socket under load fail no request; a passed fd that is not a listening socket stops startup | `systemd-socket-activate` (Debian's `systemd`) |
 //! | [`pysettings`] | Django's own `my_settings.py` (`--settings`, found in the working directory) and `--django-settings settings.py`: each backend connects; the oracle's file is refused in one line | the database server of the backend |
+//! | [`pooler`] | behind PgBouncer 1.18 in transaction mode, three instances sharing it: compat and hardened users' every answer, the rows, clean logs (`DATABASE_POOLER`) | PostgreSQL, `pgbouncer` |
 //! | [`protocol`] | the documented parser-level differences | nothing |
 //!
 //! Naming convention (`ledger_contract::kit::needs`): a test that needs a
@@ -63,6 +64,8 @@ mod interop_hardened;
 mod multi_process;
 #[cfg(test)]
 mod pinned;
+#[cfg(test)]
+mod pooler;
 #[cfg(test)]
 mod protocol;
 #[cfg(test)]
