@@ -144,7 +144,7 @@ pub enum Pooler {
     /// session, whose prepared statements and settings last.
     #[default]
     None,
-    /// A pooler in transaction (or statement) mode, PgBouncer's usual one:
+    /// A pooler in transaction mode, PgBouncer's usual one:
     /// each transaction (each statement outside one) may run on another
     /// server session. Statements are not kept prepared (diesel sends each
     /// with its parameters in one round trip, PostgreSQL's unnamed

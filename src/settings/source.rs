@@ -184,8 +184,8 @@ pub(super) fn mmap_size(raw: &str) -> Result<u64, String> {
 pub(super) fn pooler(raw: &str) -> Result<crate::db::Pooler, String> {
     match raw.trim().to_ascii_lowercase().as_str() {
         "none" | "session" => Ok(crate::db::Pooler::None),
-        "transaction" | "statement" => Ok(crate::db::Pooler::Transaction),
-        _ => Err(format!("{raw:?} is not a pooler mode (none, session, transaction or statement)")),
+        "transaction" => Ok(crate::db::Pooler::Transaction),
+        _ => Err(format!("{raw:?} is not a pooler mode (none, session or transaction)")),
     }
 }
 

@@ -321,3 +321,42 @@ fn listen_fds_of_another_process_is_ignored() {
     assert!(log.contains("LISTEN_FDS is meant for process 1, not this one"), "{log}");
     assert!(log.contains(&format!("listening on http://{}, BIND", running.addr)), "{log}");
 }
+
+/// `deploy/ledger-server.{socket,service}` pass `systemd-analyze verify`
+/// (no warning either: an unknown or misspelt key is one) with `ExecStart`
+/// pointed at the built binary, and hold what the README promises.
+#[test]
+fn the_deploy_units_verify_and_sandbox_the_server() {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    let dir = tempfile::tempdir().unwrap();
+    let socket = std::fs::read_to_string(deploy.join("ledger-server.socket")).unwrap();
+    let service = std::fs::read_to_string(deploy.join("ledger-server.service")).unwrap();
+    for line in ["ListenStream=8000", "Backlog=2048", "FileDescriptorName=http"] {
+        assert!(socket.lines().any(|l| l == line), "ledger-server.socket lacks {line}");
+    }
+    for line in [
+        "DynamicUser=yes",
+        "ProtectSystem=strict",
+        "StateDirectory=ledger-server",
+        "Environment=DATABASE_URL=/var/lib/ledger-server/db.sqlite3",
+        "NoNewPrivileges=yes",
+        "PrivateTmp=yes",
+        "ProtectHome=yes",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "KillSignal=SIGTERM",
+        "TimeoutStopSec=45",
+        "EnvironmentFile=/etc/ledger-server/ledger-server.env",
+    ] {
+        assert!(service.lines().any(|l| l == line), "ledger-server.service lacks {line}");
+    }
+    std::fs::write(dir.path().join("ledger-server.socket"), &socket).unwrap();
+    let service = service.replace("ExecStart=/usr/local/bin/ledger-server", &format!("ExecStart={BIN}"));
+    std::fs::write(dir.path().join("ledger-server.service"), service).unwrap();
+    let output = Command::new("systemd-analyze")
+        .args(["verify", "--man=no", "./ledger-server.socket", "./ledger-server.service"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("systemd-analyze (Debian's systemd package): {e}"));
+    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success() && said.trim().is_empty(), "{}: {said}", output.status);
+}
