@@ -111,7 +111,7 @@ impl Store {
     /// [`Store::ping`]). `sqlite_mmap_size`: SQLite's `PRAGMA mmap_size`
     /// for every connection (0: off); other backends ignore it.
     pub fn open(url: &DatabaseUrl, pool_size: u32, tz: chrono_tz::Tz, sqlite_mmap_size: u64) -> Result<Store, DbError> {
-        Store::open_with(url, pool_size, tz, sqlite_mmap_size, pool::Pooler::None)
+        Store::open_with(url, pool_size, tz, sqlite_mmap_size, super::Pooler::None)
     }
 
     /// [`Store::open`] behind a connection pooler (`DATABASE_POOLER`;
@@ -121,7 +121,7 @@ impl Store {
         pool_size: u32,
         tz: chrono_tz::Tz,
         sqlite_mmap_size: u64,
-        pooler: pool::Pooler,
+        pooler: super::Pooler,
     ) -> Result<Store, DbError> {
         #[cfg(not(feature = "postgres"))]
         let _ = pooler;
@@ -144,14 +144,14 @@ impl Store {
             // `create_user`).
             #[cfg(feature = "postgres")]
             DatabaseUrl::Postgres(url) => Backend::Postgres(match pooler {
-                pool::Pooler::None => {
+                super::Pooler::None => {
                     pool::pool(url, pool_size, "SET application_name = 'ledger-server'".into(), false, &reach, None)?
                 }
                 // Behind a transaction pooler a session's state is lost or
                 // leaks to other clients: the name goes in the startup
                 // packet (which PgBouncer keeps per client), and statements
                 // are sent unprepared, each in one round trip.
-                pool::Pooler::Transaction => pool::pool(
+                super::Pooler::Transaction => pool::pool(
                     &with_fallback_application_name(url),
                     pool_size,
                     String::new(),

@@ -314,7 +314,7 @@ fn listen_fds_of_another_process_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let server =
         LedgerBinary::serving(BIN, dir.path(), KEY, "db.sqlite3").setting("LISTEN_FDS", "1").setting("LISTEN_PID", "1");
-    let mut running = server.start().unwrap();
+    let running = server.start().unwrap();
     let answer = running.send(&Request::new("POST", "/users/login").body("{}"));
     assert_eq!((answer.status, answer.body.as_slice()), (400, br#"{"message": "KEY_ERROR"}"#.as_slice()));
     let log = running.log();
