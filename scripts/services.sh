@@ -6,8 +6,9 @@
 #     (libpq-dev, default-libmysqlclient-dev, pkg-config), PostgreSQL's
 #     server binaries (tests/integration/resilience.rs runs an instance of its own with
 #     initdb/pg_ctl), python3-venv when python3 cannot make a virtualenv
-#     (the Django oracle's run.sh builds one), and Chromium with its driver
-#     for tests/integration/browser.rs (Node.js and npm too when missing);
+#     (the Django oracle's run.sh builds one), Chromium with its driver
+#     for tests/integration/browser.rs (Node.js and npm too when missing),
+#     systemd's tools and pgbouncer;
 #   - a PostgreSQL server on 127.0.0.1:5432 where the role postgres logs in
 #     without a password (trust), as LEDGER_TEST_PG_URL's default expects;
 #   - a MariaDB server on 127.0.0.1:3306 where root logs in with an empty
@@ -55,6 +56,9 @@ want() {
   done
 }
 want libpq-dev default-libmysqlclient-dev pkg-config
+# systemd-socket-activate and systemd-analyze (tests/integration/socket_activation.rs),
+# PgBouncer (tests/integration/pooler.rs).
+want systemd pgbouncer
 # The server packages also bring the clients (psql, mariadb) used below.
 if ! answers "$PG_PORT" || ! have_pg_server_binaries || ! command -v psql >/dev/null; then
   want postgresql

@@ -38,6 +38,9 @@ pub enum StartupError {
     Database(#[from] DbError),
     #[error("BIND {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
+    /// A socket passed by socket activation (`LISTEN_FDS`) is unusable.
+    #[error("socket activation: {0}")]
+    Activation(std::io::Error),
     #[error("cannot start the bcrypt threads: {0}")]
     Threads(std::io::Error),
     #[error("server: {0}")]

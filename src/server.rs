@@ -2,12 +2,14 @@
 //! state, the actix `HttpServer`; and a server in the background for tests.
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_http::{error::DispatchError, Extensions, HttpService};
+use actix_http::{error::DispatchError, ConnectionType, Extensions, HttpService};
 use actix_rt::net::TcpStream;
 use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
-use actix_web::dev::AppConfig;
+use actix_web::dev::{AppConfig, ServiceResponse};
 use actix_web::{web, App};
 use futures_util::future::ready;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -51,9 +53,92 @@ fn listen(addrs: impl ToSocketAddrs) -> std::io::Result<TcpListener> {
     Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind")))
 }
 
+/// The listening sockets a supervisor passed: systemd's socket activation
+/// (`sd_listen_fds`), descriptors 3 to 3 + `LISTEN_FDS` - 1, for this
+/// process when `LISTEN_PID` names it, named by `LISTEN_FDNAMES`.
+pub(crate) struct Passed {
+    fds: listenfd::ListenFd,
+    names: Vec<String>,
+    /// `LISTEN_PID` when it names another process (the sockets are not ours).
+    other_pid: Option<String>,
+}
+
+impl Passed {
+    /// Takes them from the environment and clears it of the `LISTEN_*`
+    /// variables, as `sd_listen_fds(1)` does. Call it before any thread
+    /// starts: changing the environment races with threads reading it.
+    pub(crate) fn from_env() -> Passed {
+        let names =
+            std::env::var("LISTEN_FDNAMES").map(|n| n.split(':').map(str::to_owned).collect()).unwrap_or_default();
+        let pid = std::env::var("LISTEN_PID").ok().filter(|p| !p.is_empty());
+        let offered = std::env::var_os("LISTEN_FDS").is_some();
+        let other_pid = pid.filter(|p| offered && p.parse() != Ok(std::process::id()));
+        let fds = listenfd::ListenFd::from_env(); // removes LISTEN_PID and LISTEN_FDS
+        std::env::remove_var("LISTEN_FDNAMES");
+        Passed { fds, names, other_pid }
+    }
+
+    fn name(&self, index: usize) -> &str {
+        self.names.get(index).map_or("", String::as_str)
+    }
+
+    /// The main port's socket, if one was passed: the one not named
+    /// `admin`. It must be a listening TCP socket.
+    fn take_main(&mut self) -> std::io::Result<Option<(TcpListener, String)>> {
+        let main: Vec<usize> = (0..self.fds.len()).filter(|&i| self.name(i) != "admin").collect();
+        if main.len() > 1 {
+            let names: Vec<&str> = main.iter().map(|&i| self.name(i)).collect();
+            let msg = format!(
+                "{} sockets passed (LISTEN_FDNAMES {names:?}): ledger-server serves one, and one named `admin`",
+                main.len()
+            );
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, msg));
+        }
+        if (0..self.fds.len()).any(|i| self.name(i) == "admin") {
+            log::warn!("a socket named `admin` was passed (LISTEN_FDNAMES): not used by this build");
+        }
+        let Some(&index) = main.first() else { return Ok(None) };
+        let fd = 3 + index;
+        let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
+        let listener = self
+            .fds
+            .take_tcp_listener(index)
+            .map_err(|e| invalid(format!("{e} (a listening TCP socket is needed)")))?
+            .ok_or_else(|| invalid(format!("fd {fd} was already taken")))?;
+        if !socket2::SockRef::from(&listener).is_listener()? {
+            return Err(invalid(format!("fd {fd} is a TCP socket that is not listening (ListenStream= is needed)")));
+        }
+        listener.set_nonblocking(true)?;
+        let named = match self.name(index) {
+            "" => String::new(),
+            name => format!(" `{name}`"),
+        };
+        Ok(Some((listener, format!("fd {fd}{named}"))))
+    }
+}
+
+/// The main port's listener: the socket passed by socket activation if
+/// there is one (then `BIND` is not used), else `BIND` bound, and logged.
+pub(crate) fn main_listener(settings: &Settings, passed: &mut Passed) -> Result<TcpListener, StartupError> {
+    if let Some(pid) = &passed.other_pid {
+        log::warn!("LISTEN_FDS is meant for process {pid}, not this one ({}): ignored", std::process::id());
+    }
+    let (listener, from) = match passed.take_main().map_err(StartupError::Activation)? {
+        Some((listener, fd)) => (listener, format!("the socket passed as {fd} (LISTEN_FDS; BIND is not used)")),
+        None => {
+            let bind = |source| StartupError::Bind { addr: settings.bind.to_string(), source };
+            (listen(&settings.bind).map_err(bind)?, "BIND".to_string())
+        }
+    };
+    let addr = listener.local_addr().map_err(StartupError::Activation)?;
+    log::info!("listening on http://{addr}, {from}");
+    Ok(listener)
+}
+
 /// Opens the database named by the settings (no connection yet).
 pub(crate) fn open_database(settings: &Settings) -> Result<Database, DbError> {
-    Database::open(&settings.database_url, settings.pool_size, settings.time_zone, settings.sqlite_mmap_size)
+    let (url, size, tz) = (&settings.database_url, settings.pool_size, settings.time_zone);
+    Database::open_with(url, size, tz, settings.sqlite_mmap_size, settings.database_pooler)
 }
 
 /// Opens the database and waits until it answers: a database server that
@@ -226,7 +311,20 @@ pub(crate) fn http_server(
     if !signals {
         builder = builder.disable_signals();
     }
+    // Once a graceful shutdown starts, every answer carries `Connection:
+    // close` and closes its connection: a client sending continuously gets
+    // its answer and reconnects to the listening socket, which a supervisor
+    // (systemd) keeps open for the next process. Idle connections are left
+    // to their keep-alive deadline (not closed at once, where a request
+    // already on its way would meet the close): a restart races a client
+    // no more than the keep-alive deadline always does.
+    let draining = Arc::new(AtomicBool::new(false));
     let shutdown = builder.graceful_shutdown_signal();
+    let flag = draining.clone();
+    actix_rt::spawn(async move {
+        shutdown.notified().await;
+        flag.store(true, Ordering::Release);
+    });
     let deadlines = limits.deadlines;
     builder = builder.listen("ledger-server", listener, move || {
         let accept = fn_service(move |io: TcpStream| {
@@ -237,18 +335,21 @@ pub(crate) fn http_server(
         if let Some(door) = &state.front_door {
             app = app.app_data(Forwarder::new(door.clone()));
         }
-        let app = app.configure(http::configure).into_factory().map_err(|e: actix_web::Error| e.error_response());
-        let shutdown = shutdown.clone();
+        let draining = draining.clone();
+        let app = app.configure(http::configure).into_factory().map_err(|e: actix_web::Error| e.error_response()).map(
+            move |mut res: ServiceResponse| {
+                if draining.load(Ordering::Acquire) {
+                    res.response_mut().head_mut().set_connection_type(ConnectionType::Close);
+                }
+                res
+            },
+        );
         let h1 = HttpService::<Guarded, _, _>::build()
             .keep_alive(deadlines.idle)
             .client_request_timeout(deadlines.head)
             .client_disconnect_timeout(Duration::from_secs(1))
             .local_addr(addr)
             .on_connect_ext(|io: &Guarded, data: &mut Extensions| data.insert(io.watch()).map_or((), drop))
-            .graceful_shutdown_signal(move || {
-                let shutdown = shutdown.clone();
-                async move { shutdown.notified().await }
-            })
             .h1(map_config(app, |()| AppConfig::default()));
         accept.and_then(h1)
     })?;
@@ -258,6 +359,7 @@ pub(crate) fn http_server(
 /// The whole `serve` command: wait for the database, migrate, bind, serve
 /// until SIGTERM or Ctrl-C. `migrate_only` stops after migrating.
 pub async fn run(settings: Settings, connect_patience: Duration, migrate_only: bool) -> Result<(), StartupError> {
+    let mut passed = Passed::from_env();
     log::info!("database {}", settings.database_url);
     let db = connect_with_retry(&settings, connect_patience).await?;
     migrate(&db).await?;
@@ -272,9 +374,7 @@ pub async fn run(settings: Settings, connect_patience: Duration, migrate_only: b
         }
         Err(e) => log::warn!("cannot raise the open-file limit: {e}"),
     }
-    let bind = |source| StartupError::Bind { addr: settings.bind.to_string(), source };
-    let listener = listen(&settings.bind).map_err(bind)?;
-    log::info!("listening on http://{}", listener.local_addr().map_err(bind)?);
+    let listener = main_listener(&settings, &mut passed)?;
     let state = state(&settings, db)?;
     crate::runtime::heap::spawn_trimmer().map_err(StartupError::Threads)?;
     http_server(state, listener, limits, true).map_err(StartupError::Serve)?.await.map_err(StartupError::Serve)?;

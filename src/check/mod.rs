@@ -215,7 +215,7 @@ async fn connect(settings: &Settings) -> Result<Database, String> {
             return Err(format!("{} does not exist (not created: check writes nothing)", path.display()));
         }
     }
-    let db = Database::open(&settings.database_url, 2, settings.time_zone, 0)
+    let db = Database::open_with(&settings.database_url, 2, settings.time_zone, 0, settings.database_pooler)
         .map_err(|e| format!("{}: {e}", settings.database_url))?;
     db.ping().await.map_err(|e| format!("{}: {e}", settings.database_url))?;
     Ok(db)

@@ -36,6 +36,7 @@ use std::time::Duration;
 use crate::runtime::{self, Stopped};
 
 pub use inspect::{InspectRow, INSPECT_COLUMNS};
+pub use pool::Pooler;
 pub use sessions::{Count, Counter, NewSession, SessionInfo, SessionRow, LAST_SEEN_GRANULARITY};
 pub use shadow::{stored_varchar, Subject, UserState};
 pub use store::Store;
@@ -158,7 +159,18 @@ impl Database {
         tz: chrono_tz::Tz,
         sqlite_mmap_size: u64,
     ) -> Result<Database, DbError> {
-        Ok(Database { store: Arc::new(Store::open(url, pool_size, tz, sqlite_mmap_size)?) })
+        Database::open_with(url, pool_size, tz, sqlite_mmap_size, Pooler::None)
+    }
+
+    /// [`Database::open`] behind a connection pooler (`DATABASE_POOLER`).
+    pub fn open_with(
+        url: &DatabaseUrl,
+        pool_size: u32,
+        tz: chrono_tz::Tz,
+        sqlite_mmap_size: u64,
+        pooler: Pooler,
+    ) -> Result<Database, DbError> {
+        Ok(Database { store: Arc::new(Store::open_with(url, pool_size, tz, sqlite_mmap_size, pooler)?) })
     }
 
     /// Runs a request's query on the current worker's blocking threads,

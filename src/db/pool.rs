@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{CacheSize, SimpleConnection};
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, HandleError, ManageConnection, Pool, R2D2Connection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
@@ -137,6 +137,21 @@ impl Reachability {
     }
 }
 
+/// `DATABASE_POOLER`: what sits between ledger-server and PostgreSQL.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pooler {
+    /// Nothing, or a pooler in session mode: a connection is one server
+    /// session, whose prepared statements and settings last.
+    #[default]
+    None,
+    /// A pooler in transaction mode, PgBouncer's usual one:
+    /// each transaction (each statement outside one) may run on another
+    /// server session. Statements are not kept prepared (diesel sends each
+    /// with its parameters in one round trip, PostgreSQL's unnamed
+    /// statement) and nothing is `SET` for the session.
+    Transaction,
+}
+
 /// Per-connection settings, as Django's backends make them; a connection
 /// that got this far shows that the database server is reachable.
 #[derive(Debug)]
@@ -147,7 +162,9 @@ struct OnConnect {
 
 impl<C: R2D2Connection + SimpleConnection + 'static> CustomizeConnection<Conn<C>, diesel::r2d2::Error> for OnConnect {
     fn on_acquire(&self, conn: &mut Conn<C>) -> Result<(), diesel::r2d2::Error> {
-        conn.inner.batch_execute(&self.sql).map_err(diesel::r2d2::Error::QueryError)?;
+        if !self.sql.is_empty() {
+            conn.inner.batch_execute(&self.sql).map_err(diesel::r2d2::Error::QueryError)?;
+        }
         self.reach.set(None);
         Ok(())
     }
@@ -265,14 +282,18 @@ fn release_diverged_mapping<C: R2D2Connection + SimpleConnection + 'static>(
 ///
 /// Every checkout also checks the connection's [`Reachability`] generation
 /// (an atomic load): one opened before a storage fault is replaced.
+///
+/// `statements`: the prepared-statement cache of each connection, if not
+/// diesel's default (unbounded).
 pub(crate) fn pool<C: R2D2Connection + SimpleConnection + 'static>(
     url: &str,
     size: u32,
     on_connect: String,
     validate: bool,
     reach: &Arc<Reachability>,
+    statements: Option<CacheSize>,
 ) -> Result<DbPool<C>, DbError> {
-    let manager = Manager { inner: ConnectionManager::<C>::new(url), reach: reach.clone(), validate };
+    let manager = Manager { inner: ConnectionManager::<C>::new(url), reach: reach.clone(), validate, statements };
     Pool::builder()
         .max_size(size)
         .test_on_check_out(true)
@@ -317,6 +338,7 @@ pub(crate) struct Manager<C: R2D2Connection + 'static> {
     reach: Arc<Reachability>,
     /// Ping on checkout (MySQL, see [`pool`]).
     validate: bool,
+    statements: Option<CacheSize>,
 }
 
 impl<C: R2D2Connection + 'static> ManageConnection for Manager<C> {
@@ -326,7 +348,10 @@ impl<C: R2D2Connection + 'static> ManageConnection for Manager<C> {
     fn connect(&self) -> Result<Conn<C>, diesel::r2d2::Error> {
         // read first: a fault during the connect makes the new one stale too
         let generation = self.reach.generation();
-        let inner = self.inner.connect()?;
+        let mut inner = self.inner.connect()?;
+        if let Some(size) = self.statements {
+            inner.set_prepared_statement_cache_size(size);
+        }
         Ok(Conn { inner, generation, broken: false, _live: Live::new(&self.reach.live) })
     }
 

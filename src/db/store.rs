@@ -111,6 +111,20 @@ impl Store {
     /// [`Store::ping`]). `sqlite_mmap_size`: SQLite's `PRAGMA mmap_size`
     /// for every connection (0: off); other backends ignore it.
     pub fn open(url: &DatabaseUrl, pool_size: u32, tz: chrono_tz::Tz, sqlite_mmap_size: u64) -> Result<Store, DbError> {
+        Store::open_with(url, pool_size, tz, sqlite_mmap_size, super::Pooler::None)
+    }
+
+    /// [`Store::open`] behind a connection pooler (`DATABASE_POOLER`;
+    /// PostgreSQL only, the other backends ignore it).
+    pub fn open_with(
+        url: &DatabaseUrl,
+        pool_size: u32,
+        tz: chrono_tz::Tz,
+        sqlite_mmap_size: u64,
+        pooler: super::Pooler,
+    ) -> Result<Store, DbError> {
+        #[cfg(not(feature = "postgres"))]
+        let _ = pooler;
         let reach = Arc::new(match url {
             DatabaseUrl::Sqlite(path) => {
                 if let Err(e) = crate::runtime::sigbus::install() {
@@ -129,18 +143,33 @@ impl Store {
             // whose plan changes an answer is planned as Django's is (see
             // `create_user`).
             #[cfg(feature = "postgres")]
-            DatabaseUrl::Postgres(url) => Backend::Postgres(pool::pool(
-                url,
-                pool_size,
-                "SET application_name = 'ledger-server'".into(),
-                false,
-                &reach,
-            )?),
+            DatabaseUrl::Postgres(url) => Backend::Postgres(match pooler {
+                super::Pooler::None => {
+                    pool::pool(url, pool_size, "SET application_name = 'ledger-server'".into(), false, &reach, None)?
+                }
+                // Behind a transaction pooler a session's state is lost or
+                // leaks to other clients: the name goes in the startup
+                // packet (which PgBouncer keeps per client), and statements
+                // are sent unprepared, each in one round trip.
+                super::Pooler::Transaction => pool::pool(
+                    &with_fallback_application_name(url),
+                    pool_size,
+                    String::new(),
+                    false,
+                    &reach,
+                    Some(diesel::connection::CacheSize::Disabled),
+                )?,
+            }),
             // Django's MySQL OPTIONS: utf8mb4 and strict mode.
             #[cfg(feature = "mysql")]
-            DatabaseUrl::Mysql(url) => {
-                Backend::Mysql(pool::pool(url, pool_size, "SET sql_mode = 'STRICT_TRANS_TABLES'".into(), true, &reach)?)
-            }
+            DatabaseUrl::Mysql(url) => Backend::Mysql(pool::pool(
+                url,
+                pool_size,
+                "SET sql_mode = 'STRICT_TRANS_TABLES'".into(),
+                true,
+                &reach,
+                None,
+            )?),
         };
         Ok(Store { backend, tz, reach })
     }
@@ -182,4 +211,12 @@ impl Store {
             sqlite.wrote();
         }
     }
+}
+
+/// `url` with `fallback_application_name=ledger-server` added: libpq sends
+/// it as `application_name` in the startup packet unless the URL names one.
+#[cfg(feature = "postgres")]
+fn with_fallback_application_name(url: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}fallback_application_name=ledger-server")
 }

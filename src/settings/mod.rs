@@ -21,7 +21,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 
 use crate::auth::jwt::Algorithm;
-use crate::db::DatabaseUrl;
+use crate::db::{DatabaseUrl, Pooler};
 use source::{File, Toml};
 
 /// The development key used when no `SECRET_KEY` is configured.
@@ -86,6 +86,10 @@ settings! {
     bind: Bind = "BIND", Str, source::bind, Bind::Addr(DEFAULT_BIND);
     /// Connections in the database pool.
     pool_size: u32 = "POOL_SIZE", Int, source::pool_size, source::default_pool_size();
+    /// PostgreSQL: `transaction` behind a pooler in transaction mode
+    /// (PgBouncer's usual one): no prepared statements kept, no session
+    /// state; `none` (the default) otherwise.
+    database_pooler: Pooler = "DATABASE_POOLER", Str, source::pooler, Pooler::None;
     /// One log line per request (off by default, like gunicorn without
     /// `--access-logfile`, which is how the original runs).
     access_log: bool = "ACCESS_LOG", Bool, source::flag, false;

@@ -181,6 +181,14 @@ pub(super) fn mmap_size(raw: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
+pub(super) fn pooler(raw: &str) -> Result<crate::db::Pooler, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "none" | "session" => Ok(crate::db::Pooler::None),
+        "transaction" => Ok(crate::db::Pooler::Transaction),
+        _ => Err(format!("{raw:?} is not a pooler mode (none, session or transaction)")),
+    }
+}
+
 pub(super) fn profile(raw: &str) -> Result<Profile, String> {
     match raw.trim().to_ascii_lowercase().as_str() {
         "compat" => Ok(Profile::Compat),

@@ -20,7 +20,9 @@
 //! | [`storage`] | storage faults (read-only file, unwritable `-shm`, read-only sessions): no crash, 500 while they last, writes recover | `chattr` and root; PostgreSQL, MariaDB |
 //! | [`pinned`] | what already survives stays pinned: slowloris, idle flood, full disk, frozen MariaDB, SIGKILL mid-write | root (the full-disk tmpfs), MySQL, PostgreSQL |
 //! | [`cli`] | settings precedence and errors, defaults, graceful SIGTERM, secret-free logs | nothing |
+//! | [`socket_activation`] | systemd's `LISTEN_FDS`: restarts on the passed socket under load fail no request; a passed fd that is not a listening socket stops startup | `systemd-socket-activate` (Debian's `systemd`) |
 //! | [`pysettings`] | Django's own `my_settings.py` (`--settings`, found in the working directory) and `--django-settings settings.py`: each backend connects; the oracle's file is refused in one line | the database server of the backend |
+//! | [`pooler`] | behind PgBouncer 1.18 in transaction mode, three instances sharing it: compat and hardened users' every answer, the rows, clean logs (`DATABASE_POOLER`) | PostgreSQL, `pgbouncer` |
 //! | [`protocol`] | the documented parser-level differences | nothing |
 //!
 //! Naming convention (`ledger_contract::kit::needs`): a test that needs a
@@ -66,6 +68,8 @@ mod multi_process;
 #[cfg(test)]
 mod pinned;
 #[cfg(test)]
+mod pooler;
+#[cfg(test)]
 mod protocol;
 #[cfg(test)]
 mod pysettings;
@@ -73,6 +77,8 @@ mod pysettings;
 mod resilience;
 #[cfg(test)]
 mod shadow;
+#[cfg(test)]
+mod socket_activation;
 #[cfg(test)]
 mod storage;
 #[cfg(test)]

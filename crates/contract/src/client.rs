@@ -82,6 +82,82 @@ impl Client {
     }
 }
 
+/// How a request on a [`KeepAlive`] connection went wrong.
+#[derive(Debug)]
+pub enum KeepAliveError {
+    /// The server closed a reused connection before any byte of the answer:
+    /// the one failure a client may retry without knowing whether the
+    /// request was processed (RFC 9112 §9.3.1: automatically only when it
+    /// is idempotent; browsers and proxies do so).
+    ClosedUnanswered(String),
+    /// Anything else: no connection, a cut or bad answer, a timeout.
+    Failed(String),
+}
+
+/// A client that keeps its connection alive between requests, as browsers
+/// and proxies do: it reconnects when the server closed it (`Connection:
+/// close`, or a close found before the next request is answered).
+#[derive(Debug)]
+pub struct KeepAlive {
+    pub client: Client,
+    stream: Option<TcpStream>,
+}
+
+impl KeepAlive {
+    pub fn new(addr: SocketAddr) -> KeepAlive {
+        KeepAlive { client: Client::new(addr), stream: None }
+    }
+
+    /// Sends `req` (with `Connection: keep-alive` unless it names a
+    /// `Connection`) on the open connection, or a new one, and reads the answer.
+    pub fn send(&mut self, req: &Request) -> Result<Response, KeepAliveError> {
+        let mut req = req.clone();
+        if req.get_header("connection").is_none() {
+            req = req.header("Connection", "keep-alive");
+        }
+        let wire = encode_request(&req);
+        let deadline = Instant::now() + self.client.total_timeout;
+        let reused = self.stream.is_some();
+        let mut stream = match self.stream.take() {
+            Some(stream) => stream,
+            None => {
+                let stream = TcpStream::connect_timeout(&self.client.addr, self.client.connect_timeout)
+                    .map_err(|e| KeepAliveError::Failed(format!("connect to {}: {e}", self.client.addr)))?;
+                let timeout = Some(self.client.io_timeout);
+                stream.set_read_timeout(timeout).map_err(|e| KeepAliveError::Failed(e.to_string()))?;
+                stream.set_write_timeout(timeout).map_err(|e| KeepAliveError::Failed(e.to_string()))?;
+                let _ = stream.set_nodelay(true);
+                stream
+            }
+        };
+        let written = stream.write_all(&wire).and_then(|_| stream.flush());
+        // Whether any byte of an answer arrives, before reading it.
+        let mut first = [0u8; 1];
+        let unanswered = match (&written, stream.peek(&mut first)) {
+            (_, Ok(0)) => Some("closed".to_string()),
+            (_, Err(e)) if e.kind() == ErrorKind::ConnectionReset => Some(e.to_string()),
+            (Err(e), _) => Some(format!("write: {e}")),
+            _ => None,
+        };
+        if let Some(why) = unanswered {
+            let message =
+                format!("{} connection {why} before any byte of the answer", ["new", "reused"][reused as usize]);
+            return Err(if reused {
+                KeepAliveError::ClosedUnanswered(message)
+            } else {
+                KeepAliveError::Failed(message)
+            });
+        }
+        let head_request = req.method.eq_ignore_ascii_case("HEAD");
+        let response = read_response(&mut stream, head_request, deadline).map_err(KeepAliveError::Failed)?;
+        let close = response.header_values("connection").iter().any(|v| v.eq_ignore_ascii_case(b"close"));
+        if !close {
+            self.stream = Some(stream);
+        }
+        Ok(response)
+    }
+}
+
 /// The exact bytes sent for a request.
 pub fn encode_request(req: &Request) -> Vec<u8> {
     let mut out = Vec::with_capacity(req.body.len() + 256);

@@ -47,7 +47,7 @@ impl Sqlite {
             "{ON_CONNECT} PRAGMA mmap_size = {mmap_size}; PRAGMA wal_autocheckpoint = {};",
             checkpoint::AUTOCHECKPOINT_PAGES
         );
-        let pool = pool::pool(path, pool_size, on_connect, false, reach)?;
+        let pool = pool::pool(path, pool_size, on_connect, false, reach, None)?;
         let checkpoints = checkpoint::Checkpointer::start(pool.clone(), reach.clone())
             .map_err(|source| DbError::Thread { what: "SQLite checkpoint", source })?;
         let checkpoints = Arc::new(checkpoints);
