@@ -120,7 +120,8 @@ pub(crate) fn state(settings: &Settings, db: Database) -> Result<web::Data<AppSt
         key: TokenKey::new(settings.secret_key.expose(), settings.algorithm),
         bcrypt: BcryptPool::per_core(Duration::from_secs(settings.login_queue_seconds.into()))
             .map_err(StartupError::Threads)?,
-        access_log: settings.access_log,
+        access_log: settings.access_log.into(),
+        trusted_proxies: settings.trusted_proxies.clone(),
         front_door: front_door(settings),
         shadow: recorder(settings)?,
     }))
@@ -276,6 +277,7 @@ pub async fn run(settings: Settings, connect_patience: Duration, migrate_only: b
     let listener = listen(&settings.bind).map_err(bind)?;
     log::info!("listening on http://{}", listener.local_addr().map_err(bind)?);
     let state = state(&settings, db)?;
+    http::reload::spawn(state.clone(), settings).map_err(StartupError::Threads)?;
     crate::runtime::heap::spawn_trimmer().map_err(StartupError::Threads)?;
     http_server(state, listener, limits, true).map_err(StartupError::Serve)?.await.map_err(StartupError::Serve)?;
     log::info!("stopped");

@@ -18,6 +18,7 @@
 //! | [`hostile`] | clients that try to take the server down: impatient login storms, slow heads and bodies, pipelining non-readers, connection limits | nothing |
 //! | [`storage`] | storage faults (read-only file, unwritable `-shm`, read-only sessions): no crash, 500 while they last, writes recover | `chattr` and root; PostgreSQL, MariaDB |
 //! | [`pinned`] | what already survives stays pinned: slowloris, idle flood, full disk, frozen MariaDB, SIGKILL mid-write | root (the full-disk tmpfs), MySQL, PostgreSQL |
+//! | [`logs`] | `LOG_FORMAT = "json"` lines and their request fields, `LOG_LEVEL` and `RUST_LOG`, the request id (a trusted proxy's or generated; logged, forwarded, never answered), no secret at `RUST_LOG=trace`, SIGHUP's reload of `LOG_LEVEL`, `ACCESS_LOG`, `SHADOW_SAMPLE` | PostgreSQL (the trace test) |
 //! | [`cli`] | settings precedence and errors, defaults, graceful SIGTERM, secret-free logs | nothing |
 //! | [`pysettings`] | Django's own `my_settings.py` (`--settings`, found in the working directory) and `--django-settings settings.py`: each backend connects; the oracle's file is refused in one line | the database server of the backend |
 //! | [`protocol`] | the documented parser-level differences | nothing |
@@ -58,6 +59,8 @@ mod hostile;
 mod interop;
 #[cfg(test)]
 mod interop_hardened;
+#[cfg(test)]
+mod logs;
 #[cfg(test)]
 mod multi_process;
 #[cfg(test)]
