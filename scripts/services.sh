@@ -5,8 +5,9 @@
 #   - Debian packages: the client libraries that the Rust build links
 #     (libpq-dev, default-libmysqlclient-dev, pkg-config), PostgreSQL's
 #     server binaries (tests/integration/resilience.rs runs an instance of its own with
-#     initdb/pg_ctl), and python3-venv when python3 cannot make a virtualenv
-#     (the Django oracle's run.sh builds one);
+#     initdb/pg_ctl), python3-venv when python3 cannot make a virtualenv
+#     (the Django oracle's run.sh builds one), and Chromium with its driver
+#     for tests/integration/browser.rs (Node.js and npm too when missing);
 #   - a PostgreSQL server on 127.0.0.1:5432 where the role postgres logs in
 #     without a password (trust), as LEDGER_TEST_PG_URL's default expects;
 #   - a MariaDB server on 127.0.0.1:3306 where root logs in with an empty
@@ -67,6 +68,13 @@ fi
 if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
   want python3-venv
 fi
+# tests/integration/browser.rs: headless Chromium (/usr/bin/chromium) driven
+# by playwright-core (tests/browser, `npm ci` in scripts/test.sh), which
+# needs Node.js 20 or later.
+want chromium chromium-driver
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  want nodejs npm
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   say "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -74,6 +82,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 have_pg_server_binaries || die "no PostgreSQL server binaries under /usr/lib/postgresql after installing postgresql"
+[ -x /usr/bin/chromium ] || die "no /usr/bin/chromium after installing chromium"
+node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+if [ "$node_major" -lt 20 ]; then
+  say "warning: Node.js $(node --version 2>/dev/null || echo missing) is older than 20: tests/integration/browser.rs will fail"
+fi
 
 # MariaDB Connector/C 3.3.19, in Debian's libmariadb3 10.11.17 and 10.11.18,
 # returns no rows for diesel's read of __diesel_schema_migrations (CONC-812):
@@ -160,4 +173,5 @@ fi
 
 say "PostgreSQL $(pg_tcp 'SHOW server_version') on 127.0.0.1:$PG_PORT (role postgres, trust); server binaries: $(compgen -G '/usr/lib/postgresql/*/bin' | tr '\n' ' ')"
 say "MariaDB $(my_tcp 'SELECT VERSION()') on 127.0.0.1:$MY_PORT (root, empty password)"
+say "browser: $(/usr/bin/chromium --version 2>/dev/null | head -n 1), node $(node --version)"
 say "pkg-config: libpq $(pkg-config --modversion libpq), mysqlclient $(pkg-config --modversion mysqlclient 2>/dev/null || pkg-config --modversion libmariadb)"

@@ -6,8 +6,9 @@
 #
 # It prepares what the tests need first: system packages and the database
 # servers (scripts/services.sh: PostgreSQL on 127.0.0.1:5432, MariaDB on
-# 127.0.0.1:3306, installed and started if missing), the oracle's Python
-# environment (../shared/reference/run.sh builds it on first use) and
+# 127.0.0.1:3306, installed and started if missing; Chromium), the oracle's
+# Python environment (../shared/reference/run.sh builds it on first use),
+# the browser test's node modules (npm ci in tests/browser) and
 # cargo-nextest. Extra arguments go to `cargo nextest run` (e.g. a test-name
 # filter); .config/nextest.toml sets the parallelism and timeouts. The last
 # line printed is nextest's summary line.
@@ -29,6 +30,11 @@ echo "== preparing the Django oracle's environment"
 tmpdb="$(mktemp -d)/prepare.sqlite3"
 REF_DB_NAME="$tmpdb" "$oracle/run.sh" migrate
 rm -rf "$(dirname "$tmpdb")"
+
+# The browser test's playwright-core, as package-lock.json pins it (it
+# downloads no browser: the test drives the system's Chromium).
+echo "== tests/browser: npm ci"
+npm ci --prefix "$root/tests/browser" --no-audit --no-fund --loglevel=error
 
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "== installing cargo-nextest"

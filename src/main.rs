@@ -20,8 +20,12 @@ const DEFAULT_LEVEL: &str = "info";
 const CONNECT_PATIENCE: Duration = Duration::from_secs(300);
 
 #[derive(Parser)]
-#[command(name = "ledger-server", version, about = "The household-ledger users app, in Rust")]
+#[command(name = "ledger-server", about = "The household-ledger users app, in Rust", disable_version_flag = true)]
 struct Cli {
+    /// Print the version, the commit, the backends built in and the
+    /// profile the settings choose, then exit.
+    #[arg(short = 'V', long)]
+    version: bool,
     /// Settings file: TOML, or Django's my_settings.py (`.py`) (default:
     /// my_settings.toml, else my_settings.py, in the working directory).
     #[arg(long, value_name = "PATH", global = true)]
@@ -57,6 +61,10 @@ fn main() -> ExitCode {
     logs::init();
     let cli = Cli::parse();
     let sources = || Sources { file: cli.settings.as_deref(), django: cli.django_settings.as_deref(), dotenv: true };
+    if cli.version {
+        print!("{}", version(sources()));
+        return ExitCode::SUCCESS;
+    }
     if matches!(cli.command, Some(Command::Check)) {
         logs::configure(logs::Format::Text, DEFAULT_LEVEL);
         return ExitCode::from(ledger_server::check::run(sources()));
@@ -107,6 +115,25 @@ fn shadow_report(sources: Sources<'_>, files: &[PathBuf]) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `--version`: what was built, and the profile these settings choose.
+fn version(sources: Sources<'_>) -> String {
+    let backends: Vec<&str> =
+        [("sqlite", true), ("postgres", cfg!(feature = "postgres")), ("mysql", cfg!(feature = "mysql"))]
+            .into_iter()
+            .filter_map(|(name, built)| built.then_some(name))
+            .collect();
+    let profile = match Settings::load(sources) {
+        Ok(settings) => settings.profile.to_string(),
+        Err(e) => format!("unknown (the settings do not load: {e})"),
+    };
+    format!(
+        "ledger-server {}\ncommit: {}\nbackends: {}\nprofile: {profile}\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("LEDGER_COMMIT"),
+        backends.join(", ")
+    )
 }
 
 /// Settings that work but deserve a word.

@@ -24,21 +24,26 @@ HARDENED = "ledger-hardened"
 
 
 def play_round(b, rnd):
-    """Every workload once, on servers already started."""
-    preflight(b, rnd)
-    reject(b, rnd)
+    """Every workload once, on servers already started, each announced by
+    a progress line (round, step, elapsed time of the round)."""
+    steps = [("preflight", lambda: preflight(b, rnd)), ("reject", lambda: reject(b, rnd))]
     # big, small, small, big (mirrored in odd rounds), repeated
     # guard_passes times: each size's runs then center on the
     # same moment, whatever the machine's drift within the round
     sizes = ("big", "small") if rnd % 2 == 0 else ("small", "big")
     for size in (sizes + sizes[::-1]) * b.cfg.guard_passes:
-        guard(b, rnd, size)
-    logout(b, rnd)
-    logout_bursts(b, rnd)
-    login(b, rnd)
+        steps.append((f"guard-{size}", lambda size=size: guard(b, rnd, size)))
+    steps += [("logout", lambda: logout(b, rnd)), ("logout bursts", lambda: logout_bursts(b, rnd)),
+              ("login", lambda: login(b, rnd))]
     if rnd == b.cfg.rounds - 1:
-        login_timing(b, rnd)
-    storm(b, rnd)
+        steps.append(("login timing", lambda: login_timing(b, rnd)))
+    steps.append(("storm", lambda: storm(b, rnd)))
+    started = time.monotonic()
+    for i, (name, step) in enumerate(steps, 1):
+        took = int(time.monotonic() - started)
+        log(f"{b.name}: round {rnd + 1}/{b.cfg.rounds}, workload {i}/{len(steps)}: {name} "
+            f"(round running {took // 60}:{took % 60:02d})")
+        step()
 
 
 def order(rnd, kinds=("django", "ledger")):

@@ -17,6 +17,7 @@ use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, VARY};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
@@ -109,8 +110,20 @@ pub async fn respond(
         log_fault(req, &answer);
         let mut res = answer.into_response();
         insert(res.headers_mut(), XFRAME);
+        common_length(&mut res);
         cors_and_security(&mut res, cors_on, origin.as_deref(), req, hardened);
         res
+    }
+}
+
+/// CommonMiddleware.process_response: a body that is not streamed gets its
+/// `Content-Length` here, after `X-Frame-Options`, unless the view set one.
+/// actix writes the body's own length in the field's place.
+fn common_length(res: &mut HttpResponse) {
+    if let BodySize::Sized(n) = res.body().size() {
+        if !res.headers().contains_key(CONTENT_LENGTH) {
+            res.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(n));
+        }
     }
 }
 
@@ -133,6 +146,7 @@ async fn front_door(
             let origin = joined_header(req, "origin").map(Cow::into_owned);
             let mut res = answer.into_response();
             insert(res.headers_mut(), XFRAME);
+            common_length(&mut res);
             cors_and_security(&mut res, cors::enabled(path_info), origin.as_deref(), req, hardened);
             return res;
         }

@@ -214,6 +214,16 @@ pub enum Profile {
     Hardened,
 }
 
+impl std::fmt::Display for Profile {
+    /// As `PROFILE` spells it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Profile::Compat => "compat",
+            Profile::Hardened => "hardened",
+        })
+    }
+}
+
 /// `TRUSTED_PROXIES`: the networks of the proxies in front of the server.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TrustedProxies(pub Vec<ipnet::IpNet>);

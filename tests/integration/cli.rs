@@ -1,5 +1,6 @@
 //! The `ledger-server` binary as an operator meets it: settings errors,
-//! defaults, `migrate`, graceful shutdown, and logs without secrets.
+//! defaults, `migrate`, graceful shutdown, logs without secrets, and
+//! `--version`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -220,4 +221,30 @@ fn a_broken_env_file_is_named_without_showing_its_line() {
     assert_eq!(lines.len(), 1, "{stderr}");
     assert!(lines[0].contains(".env"), "{}", lines[0]);
     assert!(!stderr.contains("hunter2"), "the .env line is shown: {stderr}");
+}
+
+#[test]
+fn version_names_the_release_the_commit_the_backends_and_the_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("git runs");
+    let head = String::from_utf8(head.stdout).unwrap().trim().to_owned();
+    assert_eq!(head.len(), 40, "the tests run in a git checkout");
+    let (code, out) = run_to_end(binary(dir.path()).arg("--version"));
+    assert_eq!(code, Some(0), "{out}");
+    // The integration tests run the binary built with every feature.
+    let expected = format!(
+        "ledger-server {}\ncommit: {head}\nbackends: sqlite, postgres, mysql\nprofile: compat\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(out.ends_with(&expected), "expected {expected:?} at the end of {out:?}");
+    let (code, out) = run_to_end(binary(dir.path()).arg("-V").setting("PROFILE", "hardened"));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.ends_with("profile: hardened\n"), "{out:?}");
+    let (code, out) = run_to_end(binary(dir.path()).arg("--version").setting("PROFILE", "paranoid"));
+    assert_eq!(code, Some(0), "--version works whatever the settings: {out}");
+    assert!(out.contains("profile: unknown (the settings do not load: setting PROFILE"), "{out:?}");
 }

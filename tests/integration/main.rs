@@ -3,6 +3,7 @@
 //!
 //! | module | what it proves | needs |
 //! | --- | --- | --- |
+//! | [`browser`] | the frontend's flow in headless Chromium on another origin (preflights, credentials, a refused header, `Origin: null`): Django, ledger-server alone and behind the front door see the same; hardened as documented | the oracle, Chromium, `tests/browser/node_modules` |
 //! | [`check`] | `ledger-server check`: Django's and ledger-server's schemas pass; an altered column, tokens of another key, a closed upstream fail; no secret in the output | the oracle, the database server |
 //! | [`contract`] | every recorded exchange replays identically, per backend | the database server of the backend |
 //! | [`differential`] | live oracle vs the real binary, named + seeded random scenarios, per backend | the oracle, the database server |
@@ -37,6 +38,8 @@
 // `cfg(test)` (always true in a test binary) marks the modules as test
 // code, whose helpers clippy then lets unwrap as the tests do
 // (clippy.toml: allow-unwrap-in-tests).
+#[cfg(test)]
+mod browser;
 #[cfg(test)]
 mod check;
 #[cfg(test)]

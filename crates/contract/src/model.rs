@@ -189,7 +189,8 @@ pub fn compare(expected: &Response, actual: &Response) -> Result<(), String> {
 }
 
 /// [`compare`], and the contract headers' names written in the same case
-/// (gunicorn writes `Content-Type`, not `content-type`: clients that
+/// and the same order (gunicorn writes `Content-Type`, not `content-type`,
+/// and Django's fields in the order its middleware sets them: clients that
 /// compare raw headers see the difference).
 pub fn compare_exact(expected: &Response, actual: &Response) -> Result<(), String> {
     let mut diffs: Vec<String> = compare(expected, actual).err().into_iter().collect();
@@ -205,6 +206,22 @@ pub fn compare_exact(expected: &Response, actual: &Response) -> Result<(), Strin
         if let Some(other) = a.iter().find(|n| n.eq_ignore_ascii_case(name) && *n != name) {
             diffs.push(format!("header name case: expected {name:?}, got {other:?}"));
         }
+    }
+    // The order the contract headers are written in, as clients comparing
+    // raw heads see it.
+    let order = |r: &Response| -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for (n, _) in r.headers.iter().filter(|(n, _)| is_contract_header(n)) {
+            let lower = n.to_ascii_lowercase();
+            if !names.contains(&lower) {
+                names.push(lower);
+            }
+        }
+        names
+    };
+    let (eo, ao) = (order(expected), order(actual));
+    if diffs.is_empty() && eo != ao {
+        diffs.push(format!("header order: expected {eo:?}, got {ao:?}"));
     }
     if diffs.is_empty() {
         Ok(())

@@ -174,7 +174,8 @@ fn record_backend(
     let started = Instant::now();
     let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
     let mut total = 0;
-    for s in list {
+    eprintln!("{backend}: recording {} scenarios", list.len());
+    for (done, s) in list.iter().enumerate() {
         db.reset(s.user_id_start)?;
         let t = Instant::now();
         let fx = record_scenario(&client, key, backend, s)?;
@@ -184,14 +185,19 @@ fn record_backend(
         }
         total += fx.exchanges.len();
         let path = fixtures::write(&out, &fx)?;
+        // One progress line per scenario, as it ends.
         println!(
-            "{:<8} {:<36} {:>4} exchanges  {:>6.1}s  {}",
+            "{:<8} [{}/{}] {:<36} {:>4} exchanges  {:>6.1}s  ({:.1}s in all)  {}",
             backend.name(),
+            done + 1,
+            list.len(),
             s.name,
             fx.exchanges.len(),
             t.elapsed().as_secs_f64(),
+            started.elapsed().as_secs_f64(),
             path.display()
         );
+        std::io::Write::flush(&mut std::io::stdout()).map_err(|e| format!("stdout: {e}"))?;
     }
     db.reset(None)?;
     if args.only.is_empty() {

@@ -95,7 +95,19 @@ pub(crate) trait MessageType: Sized {
             }
         }
 
+        // ledger-server: an answer whose header map holds `Content-Length`
+        // (set where Django's middleware sets it) gets the body's length
+        // written at that place, as gunicorn writes Django's fields in order.
+        let is_answer = self.status().is_some();
+        let placed_len = match length {
+            BodySize::Sized(n) if is_answer && skip_len && self.headers().contains_key(CONTENT_LENGTH) => {
+                Some(itoa::Buffer::new().format(n).to_owned())
+            }
+            _ => None,
+        };
+
         match length {
+            _ if placed_len.is_some() => dst.put_slice(b"\r\n"),
             BodySize::Stream => {
                 if chunked {
                     skip_len = true;
@@ -113,6 +125,14 @@ pub(crate) trait MessageType: Sized {
             BodySize::Sized(0) => dst.put_slice(b"\r\ncontent-length: 0\r\n"),
             BodySize::Sized(len) => helpers::write_content_length(len, dst, camel_case),
             BodySize::None => dst.put_slice(b"\r\n"),
+        }
+
+        // ledger-server: an answer's `Date` comes first, as gunicorn's does
+        // (after the length when that is not placed in the map).
+        let mut has_date = false;
+        if is_answer && !self.headers().contains_key(DATE) {
+            config.write_date_header(dst, camel_case);
+            has_date = true;
         }
 
         // Connection
@@ -160,7 +180,7 @@ pub(crate) trait MessageType: Sized {
 
         // write headers
 
-        let mut has_date = false;
+        let mut len_written = false;
 
         let mut buf = dst.chunk_mut().as_mut_ptr();
         let mut remaining = dst.capacity() - dst.len();
@@ -171,18 +191,28 @@ pub(crate) trait MessageType: Sized {
         let mut pos = 0;
 
         self.write_headers(|key, value| {
-            match *key {
+            let placed = match *key {
                 CONNECTION => return,
+                CONTENT_LENGTH if placed_len.is_some() => {
+                    if len_written {
+                        return;
+                    }
+                    len_written = true;
+                    placed_len.as_deref()
+                }
                 TRANSFER_ENCODING | CONTENT_LENGTH if skip_len => return,
-                DATE => has_date = true,
-                _ => {}
-            }
+                DATE => {
+                    has_date = true;
+                    None
+                }
+                _ => None,
+            };
 
             let k = key.as_str().as_bytes();
             let k_len = k.len();
 
             for val in value.iter() {
-                let v = val.as_ref();
+                let v = placed.map_or(val.as_ref(), str::as_bytes);
                 let v_len = v.len();
 
                 // key length + value length + colon + space + \r\n
@@ -228,6 +258,9 @@ pub(crate) trait MessageType: Sized {
 
                 pos += len;
                 remaining -= len;
+                if placed.is_some() {
+                    break; // one `Content-Length`, whatever the map held
+                }
             }
         });
 

@@ -1,8 +1,12 @@
 //! A multi-value [`HeaderMap`] and its iterators.
 
-use std::{borrow::Cow, collections::hash_map, iter, ops};
+use std::{borrow::Cow, iter, ops};
 
-use foldhash::{HashMap as FoldHashMap, HashMapExt as _};
+// ledger-server: an insertion-ordered map, so that an answer's header
+// fields are written in the order they were set (as Django and gunicorn
+// write them); upstream uses a `HashMap`, whose order is random.
+use indexmap::map as hash_map;
+type FoldHashMap<K, V> = indexmap::IndexMap<K, V, foldhash::fast::RandomState>;
 use http::header::{HeaderName, HeaderValue};
 use smallvec::{smallvec, SmallVec};
 
@@ -116,7 +120,7 @@ impl HeaderMap {
     /// ```
     pub fn with_capacity(capacity: usize) -> Self {
         HeaderMap {
-            inner: FoldHashMap::with_capacity(capacity),
+            inner: FoldHashMap::with_capacity_and_hasher(capacity, Default::default()),
         }
     }
 
@@ -458,8 +462,8 @@ impl HeaderMap {
     /// ```
     pub fn remove(&mut self, key: impl AsHeaderName) -> Removed {
         let value = match key.try_as_name(super::as_name::Seal) {
-            Ok(Cow::Borrowed(name)) => self.inner.remove(name),
-            Ok(Cow::Owned(name)) => self.inner.remove(&name),
+            Ok(Cow::Borrowed(name)) => self.inner.shift_remove(name),
+            Ok(Cow::Owned(name)) => self.inner.shift_remove(&name),
             Err(_) => None,
         };
 
@@ -627,7 +631,7 @@ impl HeaderMap {
     /// ```
     pub fn drain(&mut self) -> Drain<'_> {
         let len = self.len();
-        Drain::new(self.inner.drain(), len)
+        Drain::new(self.inner.drain(..), len)
     }
 }
 
