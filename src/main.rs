@@ -62,6 +62,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let sources = || Sources { file: cli.settings.as_deref(), django: cli.django_settings.as_deref(), dotenv: true };
     if cli.version {
+        logs::configure(logs::Format::Text, DEFAULT_LEVEL);
         print!("{}", version(sources()));
         return ExitCode::SUCCESS;
     }
