@@ -11,6 +11,10 @@ use ledger_server::db::DatabaseUrl;
 use ledger_server::error::StartupError;
 use ledger_server::server;
 use ledger_server::settings::{Settings, Sources};
+use ledger_server::telemetry::log as logs;
+
+/// `LOG_LEVEL`'s default, for the commands that read no settings first.
+const DEFAULT_LEVEL: &str = "info";
 
 /// How long to wait for an unreachable database server at start.
 const CONNECT_PATIENCE: Duration = Duration::from_secs(300);
@@ -53,30 +57,34 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // Lines are kept until the settings name the format and the level.
+    logs::init();
     let cli = Cli::parse();
     let sources = || Sources { file: cli.settings.as_deref(), django: cli.django_settings.as_deref(), dotenv: true };
     if cli.version {
+        logs::configure(logs::Format::Text, DEFAULT_LEVEL);
         print!("{}", version(sources()));
         return ExitCode::SUCCESS;
     }
     if matches!(cli.command, Some(Command::Check)) {
+        logs::configure(logs::Format::Text, DEFAULT_LEVEL);
         return ExitCode::from(ledger_server::check::run(sources()));
     }
     if let Some(Command::ShadowReport { files }) = &cli.command {
+        logs::configure(logs::Format::Text, DEFAULT_LEVEL);
         return shadow_report(sources(), files);
     }
     let migrate_only = matches!(cli.command, Some(Command::Migrate));
-    let started =
-        Settings::load(Sources { file: cli.settings.as_deref(), django: cli.django_settings.as_deref(), dotenv: true })
-            .map_err(StartupError::from)
-            .and_then(|settings| {
-                warn_about(&settings);
-                actix_rt::System::new().block_on(server::run(settings, CONNECT_PATIENCE, migrate_only))
-            });
+    let started = Settings::load(sources()).map_err(StartupError::from).and_then(|settings| {
+        logs::configure(settings.log_format, &settings.log_level);
+        warn_about(&settings);
+        actix_rt::System::new().block_on(server::run(settings, CONNECT_PATIENCE, migrate_only))
+    });
     match started {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // the lines kept so far (a bad setting: in the default format)
+            logs::configure(logs::Format::Text, DEFAULT_LEVEL);
             eprintln!("ledger-server: {e}");
             ExitCode::from(e.exit_code())
         }

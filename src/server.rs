@@ -205,7 +205,8 @@ pub(crate) fn state(settings: &Settings, db: Database) -> Result<web::Data<AppSt
         key: TokenKey::new(settings.secret_key.expose(), settings.algorithm),
         bcrypt: BcryptPool::per_core(Duration::from_secs(settings.login_queue_seconds.into()))
             .map_err(StartupError::Threads)?,
-        access_log: settings.access_log,
+        access_log: settings.access_log.into(),
+        trusted_proxies: settings.trusted_proxies.clone(),
         front_door: front_door(settings),
         shadow: recorder(settings)?,
     }))
@@ -376,6 +377,7 @@ pub async fn run(settings: Settings, connect_patience: Duration, migrate_only: b
     }
     let listener = main_listener(&settings, &mut passed)?;
     let state = state(&settings, db)?;
+    http::reload::spawn(state.clone(), settings).map_err(StartupError::Threads)?;
     crate::runtime::heap::spawn_trimmer().map_err(StartupError::Threads)?;
     http_server(state, listener, limits, true).map_err(StartupError::Serve)?.await.map_err(StartupError::Serve)?;
     log::info!("stopped");

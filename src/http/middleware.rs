@@ -10,15 +10,17 @@
 //!
 //! A response made by an outer layer skips the inner layers' headers, as in
 //! Django. It also routes by Django's `path_info` (the fully percent-decoded
-//! path) and, with `ACCESS_LOG`, logs one line per request.
+//! path) and, with `ACCESS_LOG`, logs one line per request (with its
+//! [`RequestId`], as a 500's line has it too).
 
 use std::borrow::Cow;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, VARY};
 use actix_web::http::{Method, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 
 use super::conn::Watch;
 use super::cors;
@@ -29,6 +31,7 @@ use super::routes;
 use super::shadow;
 use super::state::AppState;
 use super::views::{self, Incoming, Writes};
+use crate::telemetry::log::RequestId;
 use crate::upstream::{Body, Forwarder};
 
 const NOSNIFF: (&str, &str) = ("x-content-type-options", "nosniff");
@@ -41,20 +44,24 @@ pub async fn django_stack(req: HttpRequest, payload: web::Payload) -> HttpRespon
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         let missing = std::io::Error::other("the application state is missing");
         let answer = Answer::ServerError(Fault::internal(missing));
-        log_fault(req.method(), req.path(), &answer);
+        log_fault(&req, &answer);
         return answer.into_response();
     };
-    let logged = state.access_log.then(|| (Instant::now(), req.path().to_owned()));
+    let logged = state.access_log.load(Ordering::Relaxed).then(|| (Instant::now(), req.path().to_owned()));
     let path_info = routes::path_info(req.uri().path().as_bytes());
     let route = routes::resolve(&path_info, state.hardened.is_some());
     let response = match req.app_data::<Forwarder>() {
         // Shadow mode: Django answers `/users/*`, checked against a dry run.
         Some(forwarder) if state.shadow.is_some() && path_info.starts_with("/users/") => {
+            request_id(&req); // sent on to Django
             let cors_on = cors::enabled(&path_info);
             shadow::exchange(forwarder, &req, route, cors_on, payload, &state).await
         }
         // The front door: Django's middleware answers the rest of the product.
-        Some(forwarder) if route.is_none() => front_door(forwarder, &req, &path_info, payload, &state).await,
+        Some(forwarder) if route.is_none() => {
+            request_id(&req); // sent on to Django
+            front_door(forwarder, &req, &path_info, payload, &state).await
+        }
         _ => {
             let cors_on = cors::enabled(&path_info);
             drop(path_info);
@@ -62,7 +69,7 @@ pub async fn django_stack(req: HttpRequest, payload: web::Payload) -> HttpRespon
         }
     };
     if let Some((started, raw_path)) = logged {
-        log_request(req.method(), &raw_path, response.status(), started);
+        log_request(&req, &raw_path, response.status(), started);
     }
     // Header names as gunicorn writes Django's: `Content-Type`, `X-Frame-Options`.
     let mut response = response;
@@ -100,7 +107,7 @@ pub async fn respond(
         res
     } else {
         let answer = views::dispatch(route, req, incoming, state.clone(), writes).await;
-        log_fault(req.method(), req.path(), &answer);
+        log_fault(req, &answer);
         let mut res = answer.into_response();
         insert(res.headers_mut(), XFRAME);
         common_length(&mut res);
@@ -135,7 +142,7 @@ async fn front_door(
     let hardened = state.hardened.is_some();
     if hardened && req.method() != Method::OPTIONS && forwarder.door().is_guarded(path_info) {
         if let Err(answer) = hardened::guard::check(req, state, true).await {
-            log_fault(req.method(), req.path(), &answer);
+            log_fault(req, &answer);
             let origin = joined_header(req, "origin").map(Cow::into_owned);
             let mut res = answer.into_response();
             insert(res.headers_mut(), XFRAME);
@@ -157,7 +164,7 @@ fn cors_and_security(res: &mut HttpResponse, cors_on: bool, origin: Option<&[u8]
             if !hardened && cors::urlparse_raises(origin) {
                 // The exception replaces the response with the 500 page,
                 // which only the security middleware sees.
-                log_fault(method, req.path(), &Answer::raises("ValueError: urlparse() of the Origin header"));
+                log_fault(req, &Answer::raises("ValueError: urlparse() of the Origin header"));
                 *res = middleware_error_page(500);
                 security(res);
                 return;
@@ -204,16 +211,47 @@ fn host_is_valid(req: &HttpRequest) -> bool {
 /// ledger-server's own failure, a warning when the original raises there
 /// too. The path is logged without its query string; causes never hold a
 /// secret (see the error policy in src/error.rs).
-fn log_fault(method: &Method, path: &str, answer: &Answer) {
-    match answer {
-        Answer::ServerError(fault @ Fault::Internal(_)) => log::error!("{method} {path}: 500: {fault}"),
-        Answer::ServerError(fault @ Fault::AsOriginal(_)) => log::warn!("{method} {path}: 500: {fault}"),
-        _ => {}
-    }
+fn log_fault(req: &HttpRequest, answer: &Answer) {
+    let Answer::ServerError(fault) = answer else { return };
+    let (method, path, id) = (req.method(), req.path(), request_id(req));
+    let level = match fault {
+        Fault::Internal(_) => log::Level::Error,
+        Fault::AsOriginal(_) => log::Level::Warn,
+    };
+    log::log!(level, method = method.as_str(), path = path, request_id = id.as_str(); "{method} {path}: 500: {fault}");
 }
 
-fn log_request(method: &Method, path: &str, status: StatusCode, started: Instant) {
+/// The access line: `POST /users/login 200 1.23ms`, with the fields
+/// `method`, `path` (never the query string), `status`, `duration` (ms),
+/// `client` (the TCP peer's address) and `request_id`.
+fn log_request(req: &HttpRequest, path: &str, status: StatusCode, started: Instant) {
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     let level = if status.is_server_error() { log::Level::Warn } else { log::Level::Info };
-    log::log!(target: "ledger_server::request", level, "{method} {path} {} {ms:.2}ms", status.as_u16());
+    let client = req.peer_addr().map(|peer| crate::settings::canonical_ip(peer.ip()).to_string()).unwrap_or_default();
+    let (method, id, duration) = (req.method(), request_id(req), (ms * 1000.0).round() / 1000.0);
+    log::log!(
+        target: "ledger_server::request",
+        level,
+        method = method.as_str(), path = path, status = status.as_u16(), duration = duration,
+        client = client.as_str(), request_id = id.as_str();
+        "{method} {path} {} {ms:.2}ms", status.as_u16()
+    );
+}
+
+/// This request's id ([`RequestId`]: a trusted proxy's `X-Request-Id`, or
+/// a fresh one), made when first needed (the access line, a 500's line, a
+/// forward) and kept in the request's extensions: nothing is spent on it
+/// otherwise, and it is never put into the answer.
+pub(crate) fn request_id(req: &HttpRequest) -> RequestId {
+    if let Some(id) = req.extensions().get::<RequestId>() {
+        return id.clone();
+    }
+    let trusted = req.app_data::<web::Data<AppState>>().is_some_and(|state| {
+        !state.trusted_proxies.0.is_empty()
+            && req.peer_addr().is_some_and(|peer| state.trusted_proxies.contains(&peer.ip()))
+    });
+    let proxied = trusted.then(|| req.headers().get(RequestId::HEADER)).flatten();
+    let id = proxied.and_then(|value| RequestId::accept(value.as_bytes())).unwrap_or_else(RequestId::generate);
+    req.extensions_mut().insert(id.clone());
+    id
 }

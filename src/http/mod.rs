@@ -3,7 +3,9 @@
 //! ([`views`]) with `log_in_confirm` as an extractor ([`guard`]), the
 //! answers Django builds ([`response`]), and how the refusals and failures
 //! of the layers below become those answers ([`refusals`]); below them,
-//! each client connection's deadlines and back-pressure ([`conn`]).
+//! each client connection's deadlines and back-pressure ([`conn`]); and
+//! SIGHUP's reload of the settings the running server can change
+//! ([`reload`]).
 
 pub mod conn;
 pub mod cors;
@@ -12,6 +14,7 @@ pub mod hardened;
 pub mod headers;
 pub mod middleware;
 pub mod refusals;
+pub mod reload;
 pub mod response;
 pub mod routes;
 pub mod shadow;

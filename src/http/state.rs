@@ -1,5 +1,7 @@
 //! What every handler shares.
 
+use std::sync::atomic::AtomicBool;
+
 use crate::auth::jwt::TokenKey;
 use crate::db::Database;
 use crate::runtime::BcryptPool;
@@ -12,8 +14,10 @@ pub struct AppState {
     pub db: Database,
     pub key: TokenKey,
     pub bcrypt: BcryptPool,
-    /// `ACCESS_LOG`: one log line per request.
-    pub access_log: bool,
+    /// `ACCESS_LOG`: one log line per request (SIGHUP may change it).
+    pub access_log: AtomicBool,
+    /// `TRUSTED_PROXIES`: the peers whose `X-Request-Id` is taken.
+    pub trusted_proxies: TrustedProxies,
     /// The hardened profile's settings; `None` under compat.
     pub hardened: Option<Hardened>,
     /// `UPSTREAM`: the front door's settings (each worker has its own

@@ -14,6 +14,7 @@
 
 mod django_checks;
 mod django_py;
+pub mod reload;
 mod source;
 
 use std::fmt;
@@ -47,6 +48,8 @@ macro_rules! settings {
             $( $(#[doc = $doc])* pub $field: $ty, )*
             /// The keys a source set (the others have their defaults).
             pub explicit: Vec<&'static str>,
+            /// Where they were read, to read them again (SIGHUP).
+            pub origin: Option<reload::Origin>,
         }
 
         /// The keys a settings file may hold, and the environment variables read.
@@ -67,9 +70,17 @@ macro_rules! settings {
                         None => $default,
                     }, )*
                     explicit,
+                    origin: None,
                 };
                 settings.check_combination()?;
                 Ok(settings)
+            }
+
+            /// The keys whose values differ in `other`.
+            pub fn differing(&self, other: &Settings) -> Vec<&'static str> {
+                let mut keys = Vec::new();
+                $( if self.$field != other.$field { keys.push($key); } )*
+                keys
             }
         }
     };
@@ -91,8 +102,12 @@ settings! {
     /// state; `none` (the default) otherwise.
     database_pooler: Pooler = "DATABASE_POOLER", Str, source::pooler, Pooler::None;
     /// One log line per request (off by default, like gunicorn without
-    /// `--access-logfile`, which is how the original runs).
+    /// `--access-logfile`, which is how the original runs). SIGHUP reloads it.
     access_log: bool = "ACCESS_LOG", Bool, source::flag, false;
+    /// `text` (env_logger's lines) or `json` (one object per line).
+    log_format: crate::telemetry::log::Format = "LOG_FORMAT", Str, source::log_format, Default::default();
+    /// The log level (`RUST_LOG`, when set, wins); SIGHUP reloads it.
+    log_level: String = "LOG_LEVEL", Str, source::log_level, "info".to_owned();
     /// SQLite only: bytes of the database file each connection maps into
     /// memory (`PRAGMA mmap_size`); 0, the default, reads pages with
     /// `pread` into a small page cache. Mapping makes lookups in a big
@@ -128,8 +143,9 @@ settings! {
     login_max_failures_per_ip: u32 = "LOGIN_MAX_FAILURES_PER_IP", Int, source::pool_size, 100;
     /// Hardened: signups from one client address within the window.
     signup_max_per_ip: u32 = "SIGNUP_MAX_PER_IP", Int, source::pool_size, 100;
-    /// Hardened: the peers whose `X-Forwarded-For` names the client
-    /// (addresses or CIDR blocks, comma-separated); none by default.
+    /// The peers whose `X-Request-Id` is taken (both profiles) and, under
+    /// hardened, whose `X-Forwarded-For` names the client (addresses or
+    /// CIDR blocks, comma-separated); none by default.
     trusted_proxies: TrustedProxies = "TRUSTED_PROXIES", Str, source::trusted_proxies, TrustedProxies::default();
     /// Hardened: the bcrypt cost of new hashes (the original's is 12);
     /// a login re-hashes a hash of a lower cost.
@@ -151,7 +167,8 @@ settings! {
     shadow: bool = "SHADOW", Bool, source::flag, false;
     /// Shadow mode: the JSON-lines file mismatches are appended to.
     shadow_log: std::path::PathBuf = "SHADOW_LOG", Str, source::path, std::path::PathBuf::from("shadow.jsonl");
-    /// Shadow mode: the share of `/users/*` requests checked, 0 to 1.
+    /// Shadow mode: the share of `/users/*` requests checked, 0 to 1;
+    /// SIGHUP reloads it.
     shadow_sample: f64 = "SHADOW_SAMPLE", Number, source::share, 1.0;
 }
 
@@ -162,7 +179,6 @@ pub const HARDENED_ONLY: &[&str] = &[
     "LOGIN_WINDOW",
     "LOGIN_MAX_FAILURES_PER_IP",
     "SIGNUP_MAX_PER_IP",
-    "TRUSTED_PROXIES",
     "BCRYPT_COST",
     "SESSION_SWEEP_SECONDS",
     "GUARDED_UPSTREAM",
@@ -261,7 +277,7 @@ impl ToSocketAddrs for Bind {
 }
 
 /// `SECRET_KEY`: never shown, not even in debug output.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SecretKey {
     value: String,
     insecure: bool,
@@ -381,20 +397,25 @@ impl Settings {
     /// Loads the settings from the file, `.env` and the environment
     /// (`.env` first: a Python settings file's `os.environ` sees it).
     pub fn load(sources: Sources<'_>) -> Result<Settings, SettingsError> {
+        let mut origin = reload::Origin::of(&sources);
         if sources.dotenv {
+            // the variables `.env` gives (those of the environment win), for SIGHUP
+            origin.from_dotenv = dotenvy::dotenv_iter()
+                .map(|vars| {
+                    vars.filter_map(Result::ok).map(|(k, _)| k).filter(|k| std::env::var_os(k).is_none()).collect()
+                })
+                .unwrap_or_default();
             match dotenvy::dotenv() {
-                Ok(_) => {}
+                Ok(path) => origin.dotenv_path = Some(path),
                 Err(e) if e.not_found() => {}
-                // A line that does not parse is not shown: it may hold a secret.
-                Err(dotenvy::Error::LineParse(_, at)) => {
-                    return Err(SettingsError::DotEnv(format!("a line cannot be parsed (at character {at})")))
-                }
-                Err(e) => return Err(SettingsError::DotEnv(e.to_string())),
+                Err(e) => return Err(reload::dotenv_error(e)),
             }
         }
         let env = |key: &str| std::env::var(key).ok();
         let file = Settings::read_file(&sources, &env)?;
-        Settings::resolve(&file, &env)
+        let mut settings = Settings::resolve(&file, &env)?;
+        settings.origin = Some(origin);
+        Ok(settings)
     }
 
     /// The settings file's table: TOML, or Django's Python files.

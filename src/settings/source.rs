@@ -283,6 +283,15 @@ pub(super) fn path(raw: &str) -> Result<std::path::PathBuf, String> {
 }
 
 /// A share from 0 to 1.
+pub(super) fn log_format(raw: &str) -> Result<crate::telemetry::log::Format, String> {
+    raw.parse()
+}
+
+pub(super) fn log_level(raw: &str) -> Result<String, String> {
+    crate::telemetry::log::check_level(raw)?;
+    Ok(raw.trim().to_owned())
+}
+
 pub(super) fn share(raw: &str) -> Result<f64, String> {
     match raw.trim().parse::<f64>() {
         Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),

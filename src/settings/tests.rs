@@ -30,7 +30,8 @@ fn hardened_settings_are_read_and_compat_names_them_ignored() {
     assert!(s.trusted_proxies.0.is_empty());
     assert!(s.ignored_under_compat().is_empty());
     let s = resolve("TOKEN_TTL = 5\nBCRYPT_COST = 13", &[("TRUSTED_PROXIES", "10.0.0.0/8, ::1")]).unwrap();
-    assert_eq!(s.ignored_under_compat(), vec!["TOKEN_TTL", "TRUSTED_PROXIES", "BCRYPT_COST"]);
+    // TRUSTED_PROXIES is read under compat too (the request id)
+    assert_eq!(s.ignored_under_compat(), vec!["TOKEN_TTL", "BCRYPT_COST"]);
     assert!(s.trusted_proxies.contains(&"10.1.2.3".parse().unwrap()));
     assert!(s.trusted_proxies.contains(&"::ffff:10.1.2.3".parse().unwrap()), "IPv4-mapped");
     assert!(s.trusted_proxies.contains(&"::1".parse().unwrap()));
@@ -183,4 +184,46 @@ fn debug_output_hides_the_key_and_password() {
     let shown = format!("{s:?}");
     assert!(!shown.contains("s3cr3t-value"));
     assert!(!shown.contains(":pw@"));
+}
+
+/// SIGHUP's reading again: what changed, by name; the reloadable ones
+/// with their values; a file that no longer parses is an error.
+#[test]
+fn settings_read_again_name_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reload.toml");
+    std::fs::write(&path, "ACCESS_LOG = false\nLOG_LEVEL = \"warn\"\nSECRET_KEY = \"k1\"\n").unwrap();
+    let sources = Sources { file: Some(&path), django: None, dotenv: false };
+    let mut running = Settings::load(sources).unwrap();
+    assert_eq!((running.access_log, running.log_level.as_str()), (false, "warn"));
+    std::fs::write(&path, "ACCESS_LOG = true\nLOG_LEVEL = \"info\"\nSECRET_KEY = \"k2\"\nPOOL_SIZE = 3\n").unwrap();
+    let new = running.reload().unwrap();
+    let changes: Vec<String> = running.changes(&new).iter().map(ToString::to_string).collect();
+    assert_eq!(
+        changes,
+        [
+            "SECRET_KEY changed: it needs a restart to take effect (the running server keeps its value)",
+            "POOL_SIZE changed: it needs a restart to take effect (the running server keeps its value)",
+            "ACCESS_LOG: false → true",
+            "LOG_LEVEL: warn → info",
+        ]
+    );
+    running.adopt_reloadable(&new);
+    assert_eq!(running.changes(&new).len(), 2, "the restart-only changes stay pending");
+    assert_eq!(running.secret_key.expose(), "k1");
+    std::fs::write(&path, "ACCESS_LOG = [\n").unwrap();
+    assert!(matches!(running.reload(), Err(SettingsError::BadToml { .. })));
+    assert!(Settings::for_tests("k", "db.sqlite3").reload().is_err(), "test settings have no origin");
+}
+
+#[test]
+fn log_settings_parse_and_refuse() {
+    let s = resolve("LOG_FORMAT = \"json\"\nLOG_LEVEL = \"info,ledger_server=debug\"", &[]).unwrap();
+    assert_eq!((s.log_format, s.log_level.as_str()), (crate::telemetry::log::Format::Json, "info,ledger_server=debug"));
+    let d = resolve("", &[]).unwrap();
+    assert_eq!((d.log_format, d.log_level.as_str()), (crate::telemetry::log::Format::Text, "info"));
+    for (key, bad) in [("LOG_FORMAT", "xml"), ("LOG_LEVEL", "loud")] {
+        let err = resolve("", &[(key, bad)]).unwrap_err().to_string();
+        assert!(err.contains(key), "{err}");
+    }
 }

@@ -9,7 +9,9 @@
 //! chunked one chunked). Hop-by-hop headers (RFC 9110 §7.6.1: `Connection`
 //! and the fields it names, `Keep-Alive`, `Proxy-Connection`, `TE`,
 //! `Transfer-Encoding`, `Upgrade`) stop here, in both directions;
-//! `X-Forwarded-For` and `X-Forwarded-Proto` are appended. Nothing is
+//! `X-Forwarded-For` and `X-Forwarded-Proto` are appended, and
+//! `X-Request-Id` is the request's id (a client's own is replaced unless
+//! it came through a trusted proxy). Nothing is
 //! decompressed or buffered: bodies flow through in the chunks they
 //! arrive in. Connections to the upstream are pooled per worker.
 //!
@@ -28,10 +30,11 @@ use actix_web::body::{BodyStream, None as NoBody, SizedStream};
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode, Uri};
 use actix_web::web::Bytes;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
 use crate::settings::{Settings, Upstream};
+use crate::telemetry::log::RequestId;
 
 /// What the front door needs of the settings (shared by every worker).
 #[derive(Clone, Debug)]
@@ -139,6 +142,7 @@ impl Forwarder {
         let head = out.headers_mut();
         copy_end_to_end(req.headers(), head);
         forwarded_for(req, head);
+        request_id(req, head);
         let sent = match body {
             Body::Stream(payload) => match request_length(req) {
                 Framing::Length(n) => out.send_body(SizedStream::new(n, payload)),
@@ -222,7 +226,12 @@ impl Failure {
             Failure::Exchange(e) => (StatusCode::BAD_GATEWAY, e.clone()),
             Failure::Request(e) => (StatusCode::BAD_GATEWAY, format!("the request cannot be forwarded: {e}")),
         };
-        log::error!("{} {}: {}: upstream {upstream}: {cause}", req.method(), req.path(), status.as_u16());
+        let id = req.extensions().get::<RequestId>().map(|id| id.to_string()).unwrap_or_default();
+        let (method, path) = (req.method(), req.path());
+        log::error!(
+            method = method.as_str(), path = path, request_id = id.as_str();
+            "{method} {path}: {}: upstream {upstream}: {cause}", status.as_u16()
+        );
         plain(status)
     }
 }
@@ -287,6 +296,15 @@ pub fn copy_end_to_end(from: &HeaderMap, to: &mut HeaderMap) {
             continue;
         }
         to.append(name.clone(), value.clone());
+    }
+}
+
+/// `X-Request-Id`: the id the middleware gave the request (a trusted
+/// proxy's, or a fresh one), in place of any the client sent.
+fn request_id(req: &HttpRequest, head: &mut HeaderMap) {
+    let id = req.extensions().get::<RequestId>().cloned().unwrap_or_else(RequestId::generate);
+    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
+        head.insert(HeaderName::from_static(RequestId::HEADER), value);
     }
 }
 

@@ -292,7 +292,8 @@ enum Event {
 pub struct Recorder {
     pub counters: Counters,
     pub redactor: Redactor,
-    pub sample: f64,
+    /// `SHADOW_SAMPLE` (an `f64`'s bits; SIGHUP may change it).
+    sample: AtomicU64,
     events: Mutex<Option<mpsc::Sender<Event>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -309,7 +310,7 @@ impl Recorder {
         Ok(Recorder {
             counters: Counters::default(),
             redactor,
-            sample,
+            sample: AtomicU64::new(sample.to_bits()),
             events: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
         })
@@ -317,14 +318,28 @@ impl Recorder {
 
     /// Whether to check this request (`SHADOW_SAMPLE`).
     pub fn sampled(&self) -> bool {
-        if self.sample >= 1.0 {
+        let sample = self.sample();
+        if sample >= 1.0 {
             return true;
+        }
+        if sample <= 0.0 {
+            return false;
         }
         let mut bytes = [0u8; 8];
         if getrandom::fill(&mut bytes).is_err() {
             return false;
         }
-        ((u64::from_le_bytes(bytes) >> 11) as f64 / ((1u64 << 53) as f64)) < self.sample
+        ((u64::from_le_bytes(bytes) >> 11) as f64 / ((1u64 << 53) as f64)) < sample
+    }
+
+    /// `SHADOW_SAMPLE` as it is now.
+    pub fn sample(&self) -> f64 {
+        f64::from_bits(self.sample.load(Ordering::Relaxed))
+    }
+
+    /// A new `SHADOW_SAMPLE` (SIGHUP), for the requests that follow.
+    pub fn set_sample(&self, sample: f64) {
+        self.sample.store(sample.to_bits(), Ordering::Relaxed);
     }
 
     pub fn skipped(&self) {

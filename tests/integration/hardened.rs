@@ -1800,7 +1800,6 @@ fn hardened_sqlite_settings_under_compat_are_ignored_with_a_warning() {
         ("LOGIN_WINDOW", "60"),
         ("LOGIN_MAX_FAILURES_PER_IP", "1"),
         ("SIGNUP_MAX_PER_IP", "1"),
-        ("TRUSTED_PROXIES", "127.0.0.1"),
         ("BCRYPT_COST", "5"),
         ("SESSION_SWEEP_SECONDS", "1"),
     ];

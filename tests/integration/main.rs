@@ -19,6 +19,7 @@
 //! | [`hostile`] | clients that try to take the server down: impatient login storms, slow heads and bodies, pipelining non-readers, connection limits | nothing |
 //! | [`storage`] | storage faults (read-only file, unwritable `-shm`, read-only sessions): no crash, 500 while they last, writes recover | `chattr` and root; PostgreSQL, MariaDB |
 //! | [`pinned`] | what already survives stays pinned: slowloris, idle flood, full disk, frozen MariaDB, SIGKILL mid-write | root (the full-disk tmpfs), MySQL, PostgreSQL |
+//! | [`logs`] | `LOG_FORMAT = "json"` lines and their request fields, `LOG_LEVEL` and `RUST_LOG`, the request id (a trusted proxy's or generated; logged, forwarded, never answered), no secret at `RUST_LOG=trace`, SIGHUP's reload of `LOG_LEVEL`, `ACCESS_LOG`, `SHADOW_SAMPLE` | PostgreSQL (the trace test) |
 //! | [`cli`] | settings precedence and errors, defaults, graceful SIGTERM, secret-free logs | nothing |
 //! | [`socket_activation`] | systemd's `LISTEN_FDS`: restarts on the passed socket under load fail no request; a passed fd that is not a listening socket stops startup | `systemd-socket-activate` (Debian's `systemd`) |
 //! | [`pysettings`] | Django's own `my_settings.py` (`--settings`, found in the working directory) and `--django-settings settings.py`: each backend connects; the oracle's file is refused in one line | the database server of the backend |
@@ -63,6 +64,8 @@ mod hostile;
 mod interop;
 #[cfg(test)]
 mod interop_hardened;
+#[cfg(test)]
+mod logs;
 #[cfg(test)]
 mod multi_process;
 #[cfg(test)]
