@@ -2,3 +2,5 @@
 //!
 //! First in the import order, so that every other part can record into it;
 //! it imports nothing of the crate.
+
+pub mod metrics;
