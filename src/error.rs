@@ -38,6 +38,8 @@ pub enum StartupError {
     Database(#[from] DbError),
     #[error("BIND {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
+    #[error("ADMIN_BIND {addr}: {source}")]
+    AdminBind { addr: String, source: std::io::Error },
     #[error("cannot start the bcrypt threads: {0}")]
     Threads(std::io::Error),
     #[error("server: {0}")]

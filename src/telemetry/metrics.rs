@@ -27,8 +27,8 @@ use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// The media type of [`render`]'s text.
@@ -194,7 +194,11 @@ impl Metrics {
         );
         let throttled = registered(
             &r,
-            counter_vec("ledger_throttled_total", "Hardened: logins and signups refused (429) by throttling.", &["route"]),
+            counter_vec(
+                "ledger_throttled_total",
+                "Hardened: logins and signups refused (429) by throttling.",
+                &["route"],
+            ),
         );
         Metrics {
             requests: registered(
@@ -224,10 +228,7 @@ impl Metrics {
                 &r,
                 histogram("ledger_bcrypt_wait_seconds", "Time a bcrypt job waited for a thread.", WAITS),
             ),
-            bcrypt_checks: registered(
-                &r,
-                counter("ledger_bcrypt_checks_total", "bcrypt hashes and checks computed."),
-            ),
+            bcrypt_checks: registered(&r, counter("ledger_bcrypt_checks_total", "bcrypt hashes and checks computed.")),
             bcrypt_refused: registered(
                 &r,
                 counter("ledger_bcrypt_refused_total", "bcrypt jobs refused at once (503 SERVER_BUSY)."),
@@ -275,7 +276,9 @@ pub fn request(route: Route, method: &str, status: u16, profile: Profile, took: 
     let (method, class) = (method_index(method), class_index(status));
     let slot = ((route.index() * METHODS.len() + method) * CLASSES.len() + class) * 2 + profile as usize;
     m.request_slots[slot]
-        .get_or_init(|| m.requests.with_label_values(&[route.label(), METHODS[method], CLASSES[class], profile.label()]))
+        .get_or_init(|| {
+            m.requests.with_label_values(&[route.label(), METHODS[method], CLASSES[class], profile.label()])
+        })
         .inc();
     m.latency_slots[route.index()]
         .get_or_init(|| m.latency.with_label_values(&[route.label()]))
@@ -388,9 +391,8 @@ mod tests {
 
     #[test]
     fn the_slot_table_covers_every_label_set() {
-        let last = ((Route::NotFound.index() * METHODS.len() + METHODS.len() - 1) * CLASSES.len() + CLASSES.len() - 1)
-            * 2
-            + 1;
+        let last =
+            ((Route::NotFound.index() * METHODS.len() + METHODS.len() - 1) * CLASSES.len() + CLASSES.len() - 1) * 2 + 1;
         assert_eq!(last + 1, REQUEST_SLOTS);
         assert_eq!(class_index(0), 0);
         assert_eq!(class_index(101), 0);
