@@ -3,6 +3,7 @@
 //!
 //! | module | what it proves | needs |
 //! | --- | --- | --- |
+//! | [`admin`] | the admin listener (`ADMIN_BIND`): alive, ready (503 naming the database down then back without a restart, an altered schema, a missing upstream), `/metrics` counts exactly what was sent and moves for bcrypt, pool, group commit, upstream, shadow and throttling; the main port's `/metrics` stays Django's 404 | PostgreSQL's server programs (one test) |
 //! | [`check`] | `ledger-server check`: Django's and ledger-server's schemas pass; an altered column, tokens of another key, a closed upstream fail; no secret in the output | the oracle, the database server |
 //! | [`contract`] | every recorded exchange replays identically, per backend | the database server of the backend |
 //! | [`differential`] | live oracle vs the real binary, named + seeded random scenarios, per backend | the oracle, the database server |
@@ -36,6 +37,8 @@
 // `cfg(test)` (always true in a test binary) marks the modules as test
 // code, whose helpers clippy then lets unwrap as the tests do
 // (clippy.toml: allow-unwrap-in-tests).
+#[cfg(test)]
+mod admin;
 #[cfg(test)]
 mod check;
 #[cfg(test)]
