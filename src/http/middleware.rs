@@ -49,7 +49,7 @@ pub async fn django_stack(req: HttpRequest, payload: web::Payload) -> HttpRespon
     let logged = state.access_log.then(|| req.path().to_owned());
     let path_info = routes::path_info(req.uri().path().as_bytes());
     let route = routes::resolve(&path_info, state.hardened.is_some());
-    let metric = routes::metric(route, req.app_data::<Forwarder>().is_some());
+    let metric = routes::metric(route, state.front_door.is_some());
     let response = match req.app_data::<Forwarder>() {
         // Shadow mode: Django answers `/users/*`, checked against a dry run.
         Some(forwarder) if state.shadow.is_some() && path_info.starts_with("/users/") => {
