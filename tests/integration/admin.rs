@@ -372,3 +372,19 @@ fn postgres_admin_ready_follows_the_database_down_and_back() {
     assert_eq!(s.send(&login("pg@example.com")).status, 200, "served again without a restart");
     assert!(!s.main.log().contains(secret), "the password in the log");
 }
+
+/// An `ADMIN_BIND` that cannot be bound stops the start, in one line naming it.
+#[test]
+fn admin_bind_in_use_stops_the_start() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let db = sqlite("admin_bind_taken");
+    let dir = tempfile::tempdir().unwrap();
+    let finished = LedgerBinary::serving(crate::BIN, dir.path(), KEY, db.database_url())
+        .setting("BIND", free_addr().unwrap().to_string())
+        .setting("ADMIN_BIND", taken.local_addr().unwrap().to_string())
+        .run(Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(finished.status.code(), Some(1), "{}", finished.log);
+    let line = format!("ADMIN_BIND {}: ", taken.local_addr().unwrap());
+    assert!(finished.log.contains(&line), "no {line:?} in:\n{}", finished.log);
+}
