@@ -388,3 +388,45 @@ fn admin_bind_in_use_stops_the_start() {
     let line = format!("ADMIN_BIND {}: ", taken.local_addr().unwrap());
     assert!(finished.log.contains(&line), "no {line:?} in:\n{}", finished.log);
 }
+
+/// A burst of logins: the bcrypt queue's depth is seen above 0 while it
+/// lasts and 0 after; every job run is counted and waited for, and every
+/// `503 SERVER_BUSY` answer is one refused job.
+#[test]
+fn admin_bcrypt_metrics_follow_a_login_burst() {
+    let db = sqlite("admin_bcrypt");
+    let s = Served::start(db.database_url(), &[("LOGIN_QUEUE_SECONDS", "1")]);
+    assert_eq!(s.send(&signup("burst@example.com")).status, 201);
+    let before = s.metrics();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (statuses, deepest) = std::thread::scope(|scope| {
+        let logins: Vec<_> = (0..16)
+            .map(|_| {
+                let client = s.main.client.clone();
+                scope.spawn(move || client.send(&login("burst@example.com")).unwrap().status)
+            })
+            .collect();
+        let watcher = scope.spawn(|| {
+            let mut deepest = 0.0f64;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                deepest = deepest.max(s.metrics().get("ledger_bcrypt_queue_depth", &[]));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            deepest
+        });
+        let statuses: Vec<u16> = logins.into_iter().map(|t| t.join().unwrap()).collect();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        (statuses, watcher.join().unwrap())
+    });
+    let ok = statuses.iter().filter(|s| **s == 200).count() as f64;
+    let busy = statuses.iter().filter(|s| **s == 503).count() as f64;
+    eprintln!("burst: {ok} answered, {busy} SERVER_BUSY, queue depth up to {deepest}");
+    assert_eq!(ok + busy, 16.0, "{statuses:?}");
+    assert!(deepest >= 1.0, "the queue was never seen waiting: {statuses:?}");
+    let m = s.metrics().since(&before);
+    assert_eq!(m.get("ledger_bcrypt_refused_total", &[]), busy, "{statuses:?}");
+    assert_eq!(m.get("ledger_bcrypt_checks_total", &[]), ok, "{statuses:?}");
+    assert_eq!(m.get("ledger_bcrypt_wait_seconds_count", &[]), ok);
+    assert_eq!(m.requests("users/login", "POST", "5xx", "compat"), busy);
+    assert_eq!(s.metrics().get("ledger_bcrypt_queue_depth", &[]), 0.0);
+}
