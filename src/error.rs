@@ -41,6 +41,8 @@ pub enum StartupError {
     /// A socket passed by socket activation (`LISTEN_FDS`) is unusable.
     #[error("socket activation: {0}")]
     Activation(std::io::Error),
+    #[error("ADMIN_BIND {addr}: {source}")]
+    AdminBind { addr: String, source: std::io::Error },
     #[error("cannot start the bcrypt threads: {0}")]
     Threads(std::io::Error),
     #[error("server: {0}")]

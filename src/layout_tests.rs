@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Each module may import only those before it.
-const ORDER: [&str; 10] =
-    ["telemetry", "runtime", "db", "auth", "settings", "upstream", "http", "error", "check", "server"];
+const ORDER: [&str; 11] =
+    ["telemetry", "runtime", "db", "auth", "settings", "upstream", "http", "error", "check", "admin", "server"];
 const MAX_LINES: usize = 500;
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

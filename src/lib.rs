@@ -16,11 +16,13 @@
 //!   guard extractor, answers);
 //! - [`error`]: the error policy and startup errors;
 //! - `ledger-server check`, the switch-day checks (read-only): [`check`];
+//! - the admin listener (`ADMIN_BIND`: health and metrics): `admin`;
 //! - startup, last: [`server`].
 //!
 //! Python's own semantics (json, base64, int, re) are the `pycompat` crate;
 //! the contract tooling and test kit are `ledger-contract`.
 
+pub(crate) mod admin;
 pub mod auth;
 pub mod check;
 pub mod db;

@@ -377,11 +377,33 @@ pub async fn run(settings: Settings, connect_patience: Duration, migrate_only: b
     }
     let listener = main_listener(&settings, &mut passed)?;
     let state = state(&settings, db)?;
+    let admin = admin_listener(&settings, &state.db)?;
     http::reload::spawn(state.clone(), settings).map_err(StartupError::Threads)?;
     crate::runtime::heap::spawn_trimmer().map_err(StartupError::Threads)?;
-    http_server(state, listener, limits, true).map_err(StartupError::Serve)?.await.map_err(StartupError::Serve)?;
+    let served = http_server(state, listener, limits, true).map_err(StartupError::Serve)?.await;
+    if let Some(admin) = admin {
+        admin.stop(true).await;
+    }
+    served.map_err(StartupError::Serve)?;
     log::info!("stopped");
     Ok(())
+}
+
+/// `ADMIN_BIND`: the admin listener ([`crate::admin`]), served beside the
+/// main one in this actix System; its handle, to stop it once the main
+/// server has stopped.
+fn admin_listener(settings: &Settings, db: &Database) -> Result<Option<actix_web::dev::ServerHandle>, StartupError> {
+    let Some(bind) = &settings.admin_bind else { return Ok(None) };
+    let failed = |source| StartupError::AdminBind { addr: bind.to_string(), source };
+    let listener = listen(bind).map_err(failed)?;
+    log::info!(
+        "admin listener on http://{} (/health/alive, /health/ready, /metrics)",
+        listener.local_addr().map_err(failed)?
+    );
+    let server = crate::admin::server(listener, db.clone(), settings).map_err(failed)?;
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    Ok(Some(handle))
 }
 
 /// A server running on its own thread (for tests): migrated, bound to

@@ -221,6 +221,22 @@ async fn connect(settings: &Settings) -> Result<Database, String> {
     Ok(db)
 }
 
+/// The `schema` check alone, for the admin listener's readiness: every
+/// difference of `users` and `tokens` from Django's migration (none: as
+/// expected), nothing printed.
+pub(crate) async fn schema_differences(db: &Database) -> Result<Vec<String>, DbError> {
+    schema::differences(db, Kind::of(db)).await
+}
+
+/// The `upstream` check alone: `GET /` answered within `timeout` (blocks:
+/// call it off the async workers).
+pub(crate) fn probe_upstream(
+    upstream: &crate::settings::Upstream,
+    timeout: std::time::Duration,
+) -> Result<String, String> {
+    upstream::probe(upstream, timeout)
+}
+
 /// A database error as a check's detail.
 pub(crate) fn db_fail(report: &mut Report, name: &'static str, e: DbError) {
     report.line(Status::Fail, name, format!("cannot read: {e}"));

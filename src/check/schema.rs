@@ -31,7 +31,7 @@ pub(crate) async fn check(db: &Database, kind: Kind, report: &mut Report) {
 }
 
 /// Every difference from Django's schema, one sentence each.
-async fn differences(db: &Database, kind: Kind) -> Result<Vec<String>, DbError> {
+pub(crate) async fn differences(db: &Database, kind: Kind) -> Result<Vec<String>, DbError> {
     let mut missing = Vec::new();
     for table in TABLES {
         if !kind.has_table(db, table).await? {

@@ -16,30 +16,32 @@ pub(crate) fn check(settings: &Settings, report: &mut Report) {
         report.line(Status::Skip, "upstream", "UPSTREAM not set");
         return;
     };
-    match probe(upstream) {
+    match probe(upstream, TIMEOUT) {
         Ok(status) => report.line(Status::Ok, "upstream", format!("{upstream} answers GET / with {status}")),
         Err(e) => report.line(Status::Fail, "upstream", format!("{upstream}: {e}")),
     }
 }
 
-/// The status line's code and reason of `GET /`.
-fn probe(upstream: &Upstream) -> Result<String, String> {
+/// The status line's code and reason of `GET /`, within `timeout` for the
+/// connection and again for the answer (the admin listener's readiness
+/// uses it too).
+pub(crate) fn probe(upstream: &Upstream, timeout: Duration) -> Result<String, String> {
     let authority = upstream.authority();
     let addrs: Vec<_> =
         authority.to_socket_addrs().map_err(|e| format!("cannot resolve {}: {e}", upstream.host))?.collect();
     let mut last = format!("{} resolves to no address", upstream.host);
     for addr in addrs {
-        match TcpStream::connect_timeout(&addr, TIMEOUT) {
-            Ok(stream) => return status_line(stream, &authority),
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(stream) => return status_line(stream, &authority, timeout),
             Err(e) => last = format!("cannot connect to {addr}: {e}"),
         }
     }
     Err(last)
 }
 
-fn status_line(mut stream: TcpStream, authority: &str) -> Result<String, String> {
-    stream.set_read_timeout(Some(TIMEOUT)).map_err(|e| e.to_string())?;
-    stream.set_write_timeout(Some(TIMEOUT)).map_err(|e| e.to_string())?;
+fn status_line(mut stream: TcpStream, authority: &str, timeout: Duration) -> Result<String, String> {
+    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
     let request = format!("GET / HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).map_err(|e| format!("cannot send GET /: {e}"))?;
     let mut head = Vec::new();
@@ -48,7 +50,7 @@ fn status_line(mut stream: TcpStream, authority: &str) -> Result<String, String>
         match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => head.extend_from_slice(&buf[..n]),
-            Err(e) => return Err(format!("no answer within {} s: {e}", TIMEOUT.as_secs())),
+            Err(e) => return Err(format!("no answer within {} s: {e}", timeout.as_secs())),
         }
     }
     let text = String::from_utf8_lossy(&head);

@@ -343,6 +343,12 @@ impl Database {
         self.store.pool_size()
     }
 
+    /// The pool's `(max size, open connections, idle connections)`, for
+    /// the metrics.
+    pub fn pool_state(&self) -> (u32, u32, u32) {
+        self.store.pool_state()
+    }
+
     /// The backend's name, for logs.
     pub fn backend_name(&self) -> &'static str {
         self.store.backend_name()

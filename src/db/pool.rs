@@ -230,6 +230,7 @@ pub(crate) fn checkout<C: R2D2Connection + SimpleConnection + 'static>(
                 // A connection that fails the check is broken now: dropping
                 // it discards it, and the loop takes another.
                 if !reach.is_suspect() || !dropped(&mut **conn) {
+                    crate::telemetry::metrics::pool_checkout(started.elapsed());
                     return Ok(conn);
                 }
                 log::info!("dropping a database connection the server closed");

@@ -185,6 +185,18 @@ impl Store {
         }
     }
 
+    /// The pool's `(max size, open connections, idle connections)`.
+    pub fn pool_state(&self) -> (u32, u32, u32) {
+        let state = |max: u32, s: diesel::r2d2::State| (max, s.connections, s.idle_connections);
+        match &self.backend {
+            Backend::Sqlite(sqlite) => state(sqlite.pool.max_size(), sqlite.pool.state()),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pool) => state(pool.max_size(), pool.state()),
+            #[cfg(feature = "mysql")]
+            Backend::Mysql(pool) => state(pool.max_size(), pool.state()),
+        }
+    }
+
     /// The backend's name, for logs.
     pub fn backend_name(&self) -> &'static str {
         match self.backend {

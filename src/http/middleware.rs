@@ -32,6 +32,7 @@ use super::shadow;
 use super::state::AppState;
 use super::views::{self, Incoming, Writes};
 use crate::telemetry::log::RequestId;
+use crate::telemetry::metrics;
 use crate::upstream::{Body, Forwarder};
 
 const NOSNIFF: (&str, &str) = ("x-content-type-options", "nosniff");
@@ -47,9 +48,11 @@ pub async fn django_stack(req: HttpRequest, payload: web::Payload) -> HttpRespon
         log_fault(&req, &answer);
         return answer.into_response();
     };
-    let logged = state.access_log.load(Ordering::Relaxed).then(|| (Instant::now(), req.path().to_owned()));
+    let started = Instant::now();
+    let logged = state.access_log.load(Ordering::Relaxed).then(|| req.path().to_owned());
     let path_info = routes::path_info(req.uri().path().as_bytes());
     let route = routes::resolve(&path_info, state.hardened.is_some());
+    let metric = routes::metric(route, state.front_door.is_some());
     let response = match req.app_data::<Forwarder>() {
         // Shadow mode: Django answers `/users/*`, checked against a dry run.
         Some(forwarder) if state.shadow.is_some() && path_info.starts_with("/users/") => {
@@ -68,9 +71,11 @@ pub async fn django_stack(req: HttpRequest, payload: web::Payload) -> HttpRespon
             respond(&req, route, cors_on, Incoming::Payload(payload), &state, &mut Writes::Commit).await
         }
     };
-    if let Some((started, raw_path)) = logged {
+    if let Some(raw_path) = logged {
         log_request(&req, &raw_path, response.status(), started);
     }
+    let profile = if state.hardened.is_some() { metrics::Profile::Hardened } else { metrics::Profile::Compat };
+    metrics::request(metric, req.method().as_str(), response.status().as_u16(), profile, started.elapsed());
     // Header names as gunicorn writes Django's: `Content-Type`, `X-Frame-Options`.
     let mut response = response;
     response.head_mut().set_camel_case_headers(true);

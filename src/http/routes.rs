@@ -4,6 +4,8 @@
 
 use std::borrow::Cow;
 
+use crate::telemetry::metrics;
+
 /// The users app's URLs, and the hardened profile's own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
@@ -30,6 +32,21 @@ impl Route {
             Route::LogoutAll => "/users/logout-all",
             Route::Sessions | Route::Session(_) => "/users/sessions",
         }
+    }
+}
+
+/// The metrics' name of where a request went: its route, else the front
+/// door when there is one (`forwarded`), else Django's 404.
+pub fn metric(route: Option<Route>, forwarded: bool) -> metrics::Route {
+    match route {
+        Some(Route::Signup) => metrics::Route::Signup,
+        Some(Route::Login) => metrics::Route::Login,
+        Some(Route::Logout) => metrics::Route::Logout,
+        Some(Route::LogoutAll) => metrics::Route::LogoutAll,
+        Some(Route::Sessions) => metrics::Route::Sessions,
+        Some(Route::Session(_)) => metrics::Route::Session,
+        None if forwarded => metrics::Route::Upstream,
+        None => metrics::Route::NotFound,
     }
 }
 

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::Stopped;
+use crate::telemetry::metrics;
 
 /// Why the pool did not run a job.
 #[derive(Debug, thiserror::Error)]
@@ -40,17 +41,23 @@ const CLOSED: Stopped = Stopped("the bcrypt pool is closed");
 /// A queued job, with a way to tell that nobody waits for it any more.
 trait Task: Send {
     fn abandoned(&self) -> bool;
+    fn queued_at(&self) -> Instant;
     fn run(self: Box<Self>);
 }
 
 struct Call<F, T> {
     f: F,
     reply: oneshot::Sender<T>,
+    queued: Instant,
 }
 
 impl<F: FnOnce() -> T + Send, T: Send> Task for Call<F, T> {
     fn abandoned(&self) -> bool {
         self.reply.is_closed()
+    }
+
+    fn queued_at(&self) -> Instant {
+        self.queued
     }
 
     fn run(self: Box<Self>) {
@@ -145,9 +152,11 @@ impl BcryptPool {
             let wait = queue.cost.saturating_mul(ahead.saturating_add(1)) / shared.threads;
             if wait > shared.max_wait {
                 let retry_after = (wait - shared.max_wait).max(Duration::from_secs(1));
+                metrics::bcrypt_refused();
                 return Err(Refused::Busy { limit: shared.max_wait, retry_after });
             }
-            queue.tasks.push_back(Box::new(Call { f, reply }));
+            queue.tasks.push_back(Box::new(Call { f, reply, queued: Instant::now() }));
+            metrics::bcrypt_queued(queue.tasks.len());
         }
         shared.ready.notify_one();
         answer.await.map_err(|_| CLOSED.into())
@@ -163,10 +172,15 @@ fn worker(shared: &Shared) {
                 if queue.closed {
                     return;
                 }
-                match queue.tasks.pop_front() {
+                let next = queue.tasks.pop_front();
+                if next.is_some() {
+                    metrics::bcrypt_queued(queue.tasks.len());
+                }
+                match next {
                     Some(task) if task.abandoned() => continue,
                     Some(task) => {
                         queue.running += 1;
+                        metrics::bcrypt_started(task.queued_at().elapsed());
                         break task;
                     }
                     None => queue = shared.ready.wait(queue).unwrap_or_else(|e| e.into_inner()),
@@ -176,6 +190,7 @@ fn worker(shared: &Shared) {
         let started = Instant::now();
         task.run();
         let took = started.elapsed();
+        metrics::bcrypt_done();
         let mut queue = shared.lock();
         queue.running -= 1;
         // A running mean that follows the machine's speed within ~8 checks.

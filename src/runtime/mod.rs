@@ -8,8 +8,8 @@
 //! - [`sigbus`]: SIGBUS from SQLite's `-shm` mapping survived, the third;
 //! - [`limits`]: the open-file limit, raised at start.
 //!
-//! This module imports nothing of the crate: callers map its [`Stopped`]
-//! error into their own.
+//! This module imports nothing of the crate but [`crate::telemetry`] (the
+//! bcrypt pool's metrics): callers map its [`Stopped`] error into their own.
 
 mod bcrypt_pool;
 pub(crate) mod heap;

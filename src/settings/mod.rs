@@ -95,6 +95,9 @@ settings! {
     time_zone: chrono_tz::Tz = "TIME_ZONE", Str, source::time_zone, chrono_tz::Asia::Seoul;
     /// `HOST:PORT`; a host name is resolved when the server binds.
     bind: Bind = "BIND", Str, source::bind, Bind::Addr(DEFAULT_BIND);
+    /// The admin listener (`/health/alive`, `/health/ready`, `/metrics`),
+    /// `HOST:PORT`; off by default. Never the main port's business.
+    admin_bind: Option<Bind> = "ADMIN_BIND", Str, source::admin_bind, None;
     /// Connections in the database pool.
     pool_size: u32 = "POOL_SIZE", Int, source::pool_size, source::default_pool_size();
     /// PostgreSQL: `transaction` behind a pooler in transaction mode

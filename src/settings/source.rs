@@ -146,6 +146,14 @@ pub(super) fn bind(raw: &str) -> Result<Bind, String> {
     }
 }
 
+/// `ADMIN_BIND`: empty is off, else `HOST:PORT` as for `BIND`.
+pub(super) fn admin_bind(raw: &str) -> Result<Option<Bind>, String> {
+    match raw.trim() {
+        "" => Ok(None),
+        raw => bind(raw).map(Some),
+    }
+}
+
 pub(super) fn pool_size(raw: &str) -> Result<u32, String> {
     match raw.trim().parse::<u32>() {
         Ok(0) => Err("must be at least 1".into()),

@@ -145,6 +145,7 @@ fn bad_settings_name_the_setting() {
         ("", &[("DATABASE_URL", "redis://x")], "DATABASE_URL"),
         ("", &[("TIME_ZONE", "Mars/Olympus")], "TIME_ZONE"),
         ("", &[("BIND", "nowhere")], "BIND"),
+        ("", &[("ADMIN_BIND", "nowhere")], "ADMIN_BIND"),
         ("", &[("POOL_SIZE", "many")], "POOL_SIZE"),
         ("", &[("ACCESS_LOG", "maybe")], "ACCESS_LOG"),
         ("", &[("SQLITE_MMAP_SIZE", "-1")], "SQLITE_MMAP_SIZE"),
@@ -164,6 +165,14 @@ fn bad_settings_name_the_setting() {
         assert!(err.contains(needle), "{err:?} does not name {needle}");
         assert!(!err.contains('\n'), "{err:?} is not one line");
     }
+}
+
+#[test]
+fn admin_bind_is_off_unless_set() {
+    assert_eq!(resolve("", &[]).unwrap().admin_bind, None);
+    assert_eq!(resolve("", &[("ADMIN_BIND", "")]).unwrap().admin_bind, None);
+    let s = resolve("ADMIN_BIND = \"127.0.0.1:9100\"", &[]).unwrap();
+    assert_eq!(s.admin_bind, Some(Bind::Addr("127.0.0.1:9100".parse().unwrap())));
 }
 
 #[test]

@@ -4,3 +4,4 @@
 //! it imports nothing of the crate.
 
 pub mod log;
+pub mod metrics;

@@ -35,6 +35,7 @@ use futures_util::StreamExt;
 
 use crate::settings::{Settings, Upstream};
 use crate::telemetry::log::RequestId;
+use crate::telemetry::metrics::{self, UpstreamError};
 
 /// What the front door needs of the settings (shared by every worker).
 #[derive(Clone, Debug)]
@@ -125,7 +126,21 @@ impl Forwarder {
     }
 
     /// Sends the request; the upstream's answer, its body not yet read.
+    /// Recorded in the metrics (count, latency to the answer head, errors).
     pub async fn send(&self, req: &HttpRequest, body: Body) -> Result<awc::ClientResponse, Failure> {
+        let started = std::time::Instant::now();
+        let sent = self.send_unrecorded(req, body).await;
+        metrics::upstream(match &sent {
+            Ok(_) => Ok(started.elapsed()),
+            Err(Failure::Connect(_)) => Err(UpstreamError::Connect),
+            Err(Failure::Timeout) => Err(UpstreamError::Timeout),
+            Err(Failure::Exchange(_)) => Err(UpstreamError::Exchange),
+            Err(Failure::Request(_)) => Err(UpstreamError::Request),
+        });
+        sent
+    }
+
+    async fn send_unrecorded(&self, req: &HttpRequest, body: Body) -> Result<awc::ClientResponse, Failure> {
         if req.method() == Method::CONNECT {
             // awc makes a tunnel of a CONNECT: it cannot carry Django's 405
             return Err(Failure::Request("CONNECT is not forwarded (the client opens tunnels with it)".into()));

@@ -31,6 +31,7 @@ use serde::Serialize;
 use sha2::Sha256;
 
 use crate::db::UserState;
+use crate::telemetry::metrics;
 
 /// The headers that are part of the contract (the oracle's README): the
 /// rest (`Date`, `Server`, `Connection`) come from the HTTP server.
@@ -344,17 +345,19 @@ impl Recorder {
 
     pub fn skipped(&self) {
         self.counters.skipped.fetch_add(1, Ordering::Relaxed);
+        metrics::shadow(metrics::Shadow::Skipped);
     }
 
     /// Records one check: the counters, the tally, and for a difference a
     /// log line (`line`, already redacted).
     pub fn record(&self, route: &str, answer: String, verdict: Verdict, line: Option<String>) {
-        let counter = match verdict {
-            Verdict::Matched => &self.counters.matched,
-            Verdict::Mismatched => &self.counters.mismatched,
-            Verdict::Racy => &self.counters.racy,
+        let (counter, metric) = match verdict {
+            Verdict::Matched => (&self.counters.matched, metrics::Shadow::Matched),
+            Verdict::Mismatched => (&self.counters.mismatched, metrics::Shadow::Mismatched),
+            Verdict::Racy => (&self.counters.racy, metrics::Shadow::Racy),
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        metrics::shadow(metric);
         if let Ok(events) = self.events.lock() {
             if let Some(tx) = events.as_ref() {
                 if let Some(line) = line {

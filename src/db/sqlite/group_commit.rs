@@ -60,6 +60,7 @@ impl GroupCommit {
                         Err(_) => break,
                     }
                 }
+                crate::telemetry::metrics::group_commit(batch.len());
                 commit(&pool, &reach, batch);
                 checkpointer.wrote();
             }

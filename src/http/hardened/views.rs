@@ -15,6 +15,7 @@ use crate::db::{Count, Counter, Created, NewSession};
 use crate::http::response::{message, Answer, Fault};
 use crate::http::state::{AppState, Hardened};
 use crate::http::views::{request_body, Incoming, BODY_JSON_MAX_DEPTH};
+use crate::telemetry::metrics;
 use pycompat::pyjson::{loads, PyStr, PyValue};
 use pycompat::pyregex::{email_ok, password_ok};
 
@@ -89,6 +90,7 @@ async fn signup_inner(req: &HttpRequest, payload: Incoming, state: &web::Data<Ap
     // a refused one is taken back (it must not extend the refusal).
     let counts = state.db.reserve_attempts(vec![address.clone()], now, now - window).await?;
     if let Err(refused) = throttle(&[(counts[0], cfg.signup_max_per_ip)], window, now) {
+        metrics::throttled(metrics::Route::Signup);
         state.db.release_attempts(vec![address], now).await?;
         return Err(refused);
     }
@@ -126,6 +128,7 @@ async fn login_inner(req: &HttpRequest, payload: Incoming, state: &web::Data<App
     let counts = state.db.reserve_attempts(both.clone(), now, now - window).await?;
     let limits = [(counts[0], cfg.login_max_failures), (counts[1], cfg.login_max_failures_per_ip)];
     if let Err(refused) = throttle(&limits, window, now) {
+        metrics::throttled(metrics::Route::Login);
         state.db.release_attempts(both, now).await?;
         return Err(refused);
     }
