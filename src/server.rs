@@ -94,10 +94,21 @@ impl Passed {
             );
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, msg));
         }
-        if (0..self.fds.len()).any(|i| self.name(i) == "admin") {
-            log::warn!("a socket named `admin` was passed (LISTEN_FDNAMES): not used by this build");
-        }
         let Some(&index) = main.first() else { return Ok(None) };
+        self.take(index)
+    }
+
+    /// The admin listener's socket, if one named `admin` was passed.
+    fn take_admin(&mut self) -> std::io::Result<Option<(TcpListener, String)>> {
+        match (0..self.fds.len()).find(|&i| self.name(i) == "admin") {
+            Some(index) => self.take(index),
+            None => Ok(None),
+        }
+    }
+
+    /// Passed socket `index`, which must be a listening TCP socket, and how
+    /// to name it in the log.
+    fn take(&mut self, index: usize) -> std::io::Result<Option<(TcpListener, String)>> {
         let fd = 3 + index;
         let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
         let listener = self
@@ -377,7 +388,7 @@ pub async fn run(settings: Settings, connect_patience: Duration, migrate_only: b
     }
     let listener = main_listener(&settings, &mut passed)?;
     let state = state(&settings, db)?;
-    let admin = admin_listener(&settings, &state.db)?;
+    let admin = admin_listener(&settings, &state.db, &mut passed)?;
     http::reload::spawn(state.clone(), settings).map_err(StartupError::Threads)?;
     crate::runtime::heap::spawn_trimmer().map_err(StartupError::Threads)?;
     let served = http_server(state, listener, limits, true).map_err(StartupError::Serve)?.await;
@@ -392,12 +403,24 @@ pub async fn run(settings: Settings, connect_patience: Duration, migrate_only: b
 /// `ADMIN_BIND`: the admin listener ([`crate::admin`]), served beside the
 /// main one in this actix System; its handle, to stop it once the main
 /// server has stopped.
-fn admin_listener(settings: &Settings, db: &Database) -> Result<Option<actix_web::dev::ServerHandle>, StartupError> {
-    let Some(bind) = &settings.admin_bind else { return Ok(None) };
-    let failed = |source| StartupError::AdminBind { addr: bind.to_string(), source };
-    let listener = listen(bind).map_err(failed)?;
+fn admin_listener(
+    settings: &Settings,
+    db: &Database,
+    passed: &mut Passed,
+) -> Result<Option<actix_web::dev::ServerHandle>, StartupError> {
+    let failed = |source| StartupError::AdminBind {
+        addr: settings.admin_bind.as_ref().map_or_else(|| "(the passed socket)".to_owned(), ToString::to_string),
+        source,
+    };
+    let (listener, from) = match passed.take_admin().map_err(StartupError::Activation)? {
+        Some((listener, fd)) => (listener, format!(", the socket passed as {fd} (ADMIN_BIND is not used)")),
+        None => {
+            let Some(bind) = &settings.admin_bind else { return Ok(None) };
+            (listen(bind).map_err(failed)?, String::new())
+        }
+    };
     log::info!(
-        "admin listener on http://{} (/health/alive, /health/ready, /metrics)",
+        "admin listener on http://{}{from} (/health/alive, /health/ready, /metrics)",
         listener.local_addr().map_err(failed)?
     );
     let server = crate::admin::server(listener, db.clone(), settings).map_err(failed)?;

@@ -360,3 +360,34 @@ fn the_deploy_units_verify_and_sandbox_the_server() {
     let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success() && said.trim().is_empty(), "{}: {said}", output.status);
 }
+
+/// A second socket named `admin` (`LISTEN_FDNAMES=http:admin`, as a
+/// `.socket` unit with two `ListenStream=` and `FileDescriptorName=` gives)
+/// is the admin listener's: `/health/alive` answers on it, `ADMIN_BIND`
+/// unused, and the main port still answers as Django.
+#[test]
+fn a_passed_socket_named_admin_is_the_admin_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let (addr, admin) = (free_addr().unwrap(), free_addr().unwrap());
+    let db = dir.join("db.sqlite3");
+    let mut cmd = Command::new("systemd-socket-activate");
+    cmd.arg("--listen").arg(addr.to_string()).arg("--listen").arg(admin.to_string()).arg("--fdname=http:admin");
+    for (k, v) in [("SECRET_KEY", KEY), ("DATABASE_URL", db.to_str().unwrap()), ("RUST_LOG", "info")] {
+        cmd.arg(format!("--setenv={k}={v}"));
+    }
+    cmd.arg(BIN).arg("serve").current_dir(dir);
+    let mut server = ProcessGroup::spawn("systemd-socket-activate", cmd, &dir.join("activate.log"))
+        .unwrap_or_else(|e| panic!("{e} (systemd-socket-activate is in Debian's systemd package)"));
+    // It execs the server on the first connection to either socket.
+    server.wait_http(addr, Duration::from_secs(60)).unwrap();
+    let main = ledger_contract::client::Client::new(addr);
+    let answer = main.send(&Request::new("POST", "/users/login").body("{}")).unwrap();
+    assert_eq!((answer.status, answer.body.as_slice()), (400, br#"{"message": "KEY_ERROR"}"#.as_slice()));
+    let alive = ledger_contract::client::Client::new(admin).send(&Request::new("GET", "/health/alive")).unwrap();
+    assert_eq!((alive.status, alive.body.as_slice()), (200, br#"{"status": "alive"}"#.as_slice()));
+    let log = server.log();
+    assert!(log.contains(&format!("admin listener on http://{admin}, the socket passed as fd 4 `admin`")), "{log}");
+    assert!(log.contains(&format!("listening on http://{addr}, the socket passed as fd 3 `http`")), "{log}");
+    server.terminate(Duration::from_secs(40)).unwrap();
+}
