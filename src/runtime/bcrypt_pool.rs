@@ -61,7 +61,10 @@ impl<F: FnOnce() -> T + Send, T: Send> Task for Call<F, T> {
     }
 
     fn run(self: Box<Self>) {
-        let _ = self.reply.send((self.f)());
+        let result = (self.f)();
+        // counted before the caller can see the result (and read the metric)
+        metrics::bcrypt_done();
+        let _ = self.reply.send(result);
     }
 }
 
@@ -190,7 +193,6 @@ fn worker(shared: &Shared) {
         let started = Instant::now();
         task.run();
         let took = started.elapsed();
-        metrics::bcrypt_done();
         let mut queue = shared.lock();
         queue.running -= 1;
         // A running mean that follows the machine's speed within ~8 checks.

@@ -1271,7 +1271,15 @@ fn throttle_burst(backend: Backend) {
         }
     }
     assert!(checked <= 3, "{checked} of 24 concurrent guesses were checked with LOGIN_MAX_FAILURES = 3");
-    assert_throttled("after the burst", &srv.send(&login_req(email, PASSWORD)));
+    // Each guess counts while it is decided, so a burst may leave fewer
+    // than the limit checked (never more): the account then holds exactly
+    // the checked failures, and is locked only when they reach the limit.
+    let after = srv.send(&login_req(email, PASSWORD));
+    if checked == 3 {
+        assert_throttled("after the burst", &after);
+    } else {
+        assert_eq!(after.status, 200, "after a burst with {checked} failures checked: {}", show(&after));
+    }
 
     // signups likewise: 24 at once from one address, SIGNUP_MAX_PER_IP = 3
     let db = create_db(backend, "h_thr_burst_signup");
