@@ -35,6 +35,10 @@ use prometheus::{
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Where a request went: the resolved route's name, never the raw path.
+/// Its own enum, not `http::routes::Route`: telemetry comes first in the
+/// import order, and it adds what is not a route (the front door, the 404)
+/// in a fixed set, one slot each in the table of series
+/// (`http::routes::metric` maps the two).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
     Signup,
