@@ -8,6 +8,8 @@
 //! - [`pyint`]: `int(x)` and truthiness;
 //! - [`pyrepr`]: `str(x)`/`repr(x)` and `json.dumps` of a flat dict;
 //! - [`pyregex`]: the signup email and password regexes;
+//! - [`pybcrypt`]: pyca bcrypt 3.2.0's `hashpw` and `checkpw`, on a fast
+//!   eksblowfish that can interleave two checks on one thread;
 //! - [`unicode_nd`], [`unicode_props`]: Unicode 14 tables generated from
 //!   Python 3.11 by `crates/pycompat/scripts/gen_vectors.py`.
 //!
@@ -38,6 +40,7 @@
 //! shows no change afterwards.
 
 pub mod pybase64;
+pub mod pybcrypt;
 pub mod pyint;
 pub mod pyjson;
 pub mod pylookup;
