@@ -1,14 +1,17 @@
-//! Passwords exactly as Python bcrypt 3.2.0 hashes and checks them.
+//! Passwords exactly as Python bcrypt 3.2.0 hashes and checks them, on
+//! [`pycompat::pybcrypt`] (an eksblowfish that can also run two checks
+//! interleaved on one thread).
 //!
-//! `bcrypt.hashpw(pw, bcrypt.gensalt())` gives `$2b$12$…`; the `bcrypt`
-//! crate gives identical bytes for the same salt (both cut the password to
-//! 72 bytes). `bcrypt.checkpw` is reproduced here rather than with the
-//! crate's `verify`, because Python parses the stored hash the way
-//! OpenBSD's C code does: `$2a$`, `$2b$` and `$2y$` are accepted, only the
-//! first 22 salt characters are read, and a hash of the wrong length is
-//! simply "no match" while a malformed salt raises (the 500 page).
+//! `bcrypt.hashpw(pw, bcrypt.gensalt())` gives `$2b$12$…`; `bcrypt.checkpw`
+//! parses the stored hash the way OpenBSD's C code does: `$2a$`, `$2b$` and
+//! `$2y$` are accepted, only the first 22 salt characters are read, and a
+//! hash of the wrong length is simply "no match" while a malformed salt
+//! raises (the 500 page). Passwords are cut to 72 bytes.
+//!
+//! A check can be split ([`CheckJob`]) so that its expensive part runs on
+//! the bcrypt pool, alone or paired with another.
 
-use bcrypt::Version;
+use pycompat::pybcrypt::{self, Eks, Setting};
 
 /// The cost `bcrypt.gensalt()` uses.
 pub const COST: u32 = 12;
@@ -17,6 +20,15 @@ pub const COST: u32 = 12;
 /// answers with the 500 page.
 #[derive(Debug, PartialEq, Eq)]
 pub struct PasswordError(pub &'static str);
+
+impl From<pybcrypt::Error> for PasswordError {
+    fn from(error: pybcrypt::Error) -> PasswordError {
+        PasswordError(error.0)
+    }
+}
+
+/// Called between the expensive rounds of a check or hash run here.
+fn pause() {}
 
 /// `bcrypt.hashpw(password, bcrypt.gensalt())` as text.
 pub fn hash(password: &[u8]) -> Result<String, PasswordError> {
@@ -28,24 +40,45 @@ pub fn hash_with_cost(password: &[u8], cost: u32) -> Result<String, PasswordErro
     if password.contains(&0) {
         return Err(PasswordError("password may not contain NUL bytes"));
     }
-    let parts = bcrypt::hash_with_result(truncate(password), cost).map_err(|_| PasswordError("invalid cost"))?;
-    Ok(parts.format_for_version(Version::TwoB))
+    if !(4..=31).contains(&cost) {
+        return Err(PasswordError("invalid cost"));
+    }
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|_| PasswordError("no random bytes for a salt"))?;
+    let setting = Setting { prefix: *b"$2b$", cost, salt };
+    let raw = setting.eks(password).run(&mut pause);
+    Ok(setting.text(&raw).iter().copied().map(char::from).collect())
 }
 
 /// `bcrypt.checkpw(password, stored)`: `Ok(false)` for a mismatch, `Err`
 /// where Python raises.
 pub fn check(password: &[u8], stored: &[u8]) -> Result<bool, PasswordError> {
-    if password.contains(&0) || stored.contains(&0) {
-        return Err(PasswordError("password and hashed_password may not contain NUL bytes"));
+    let job = CheckJob::new(password, stored)?;
+    Ok(job.finish(&job.eks().run(&mut pause)))
+}
+
+/// `bcrypt.checkpw(password, stored)` in three steps: [`CheckJob::new`]
+/// (parsing, cheap, where Python would raise), the expensive part
+/// ([`CheckJob::eks`], to run anywhere), [`CheckJob::finish`] (the
+/// constant-time comparison of the whole text).
+#[derive(Debug, Clone)]
+pub struct CheckJob(pybcrypt::Check);
+
+impl CheckJob {
+    /// Fails where `checkpw` raises: a NUL byte, an invalid salt.
+    pub fn new(password: &[u8], stored: &[u8]) -> Result<CheckJob, PasswordError> {
+        Ok(CheckJob(pybcrypt::Check::new(password, stored)?))
     }
-    let setting = Setting::parse(stored).ok_or(PasswordError("Invalid salt"))?;
-    let parts = bcrypt::hash_with_salt(truncate(password), setting.cost, setting.salt)
-        .map_err(|_| PasswordError("Invalid salt"))?;
-    let mut computed = parts.format_for_version(setting.version);
-    if stored.starts_with(b"$2y$") {
-        computed.replace_range(0..4, "$2y$");
+
+    /// The expensive part: its result goes to [`CheckJob::finish`].
+    pub fn eks(&self) -> &Eks {
+        self.0.eks()
     }
-    Ok(constant_time_eq(computed.as_bytes(), stored))
+
+    /// Whether the password matches, given the raw hash of [`CheckJob::eks`].
+    pub fn finish(&self, raw: &[u8; 24]) -> bool {
+        self.0.finish(raw)
+    }
 }
 
 /// The cost a stored hash was made with, when `check` can read it.
@@ -96,83 +129,6 @@ fn unmatchable_check(password: &[u8], cost: u32) {
     let unmatchable = format!("$2b${:02}$ledgerserverequalisingtOkkkkkkkkkkkkkkkkkkkkkkkkkkkkk", cost.clamp(4, 31));
     let password: Vec<u8> = password.iter().copied().filter(|&b| b != 0).collect();
     let _ = check(&password, unmatchable.as_bytes());
-}
-
-fn truncate(password: &[u8]) -> &[u8] {
-    &password[..password.len().min(72)]
-}
-
-/// The part of a stored hash that `bcrypt_hashpass` reads.
-struct Setting {
-    version: Version,
-    cost: u32,
-    salt: [u8; 16],
-}
-
-impl Setting {
-    /// OpenBSD `bcrypt_hashpass`'s parsing of `$2?$NN$<22 salt chars>…`
-    /// (after pyca's rewrite of `$2y$` to `$2b$`).
-    fn parse(stored: &[u8]) -> Option<Setting> {
-        let at = |i: usize| stored.get(i).copied().unwrap_or(0);
-        if at(0) != b'$' || at(1) != b'2' || at(3) != b'$' {
-            return None;
-        }
-        let version = match (at(2), stored.starts_with(b"$2y$")) {
-            (b'a', _) => Version::TwoA,
-            (b'b', _) | (b'y', true) => Version::TwoB,
-            _ => return None,
-        };
-        let (d1, d2) = (at(4), at(5));
-        if !d1.is_ascii_digit() || !d2.is_ascii_digit() || at(6) != b'$' {
-            return None;
-        }
-        let cost = u32::from((d1 - b'0') * 10 + (d2 - b'0'));
-        if !(4..=31).contains(&cost) {
-            return None;
-        }
-        let salt_text = &stored[7..];
-        // `strlen(salt) * 3 / 4 < BCRYPT_MAXSALT` → invalid.
-        if salt_text.len() * 3 / 4 < 16 {
-            return None;
-        }
-        Some(Setting { version, cost, salt: decode_salt(salt_text)? })
-    }
-}
-
-/// OpenBSD's `decode_base64` for the 16 salt bytes: reads 22 characters of
-/// the bcrypt alphabet; any other character (or a byte above 127) fails.
-fn decode_salt(text: &[u8]) -> Option<[u8; 16]> {
-    const ALPHABET: &[u8; 64] = b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let value = |i: usize| -> Option<u8> {
-        let c = *text.get(i)?;
-        ALPHABET.iter().position(|&a| a == c).map(|p| p as u8)
-    };
-    let mut out = [0u8; 16];
-    let mut n = 0;
-    let mut p = 0;
-    while n < 16 {
-        let (c1, c2) = (value(p)?, value(p + 1)?);
-        out[n] = (c1 << 2) | ((c2 & 0x30) >> 4);
-        n += 1;
-        if n == 16 {
-            break;
-        }
-        let c3 = value(p + 2)?;
-        out[n] = ((c2 & 0x0f) << 4) | ((c3 & 0x3c) >> 2);
-        n += 1;
-        if n == 16 {
-            break;
-        }
-        let c4 = value(p + 3)?;
-        out[n] = ((c3 & 0x03) << 6) | c4;
-        n += 1;
-        p += 4;
-    }
-    Some(out)
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
