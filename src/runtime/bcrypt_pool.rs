@@ -15,15 +15,28 @@
 //! is measured as the pool runs), so the waiting work is bounded. A job
 //! whose caller has gone (the client hung up, the request was dropped) is
 //! skipped when its turn comes instead of being computed for nobody.
+//!
+//! Besides closures ([`BcryptPool::run`]) the pool takes eksblowfish
+//! computations ([`BcryptPool::eks`]): a thread that takes one while
+//! another is queued takes both and runs them interleaved
+//! ([`pycompat::pybcrypt::eks2`]), two checks for little more than the
+//! time of one, so a login storm is served faster than one check at a time.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use pycompat::pybcrypt::Eks;
 use tokio::sync::oneshot;
 
 use super::Stopped;
 use crate::telemetry::metrics;
+
+mod jobs;
+#[cfg(test)]
+mod pair_tests;
+
+use jobs::{Call, EksTask, Job};
 
 /// Why the pool did not run a job.
 #[derive(Debug, thiserror::Error)]
@@ -38,41 +51,12 @@ pub(crate) enum Refused {
 
 const CLOSED: Stopped = Stopped("the bcrypt pool is closed");
 
-/// A queued job, with a way to tell that nobody waits for it any more.
-trait Task: Send {
-    fn abandoned(&self) -> bool;
-    fn queued_at(&self) -> Instant;
-    fn run(self: Box<Self>);
-}
-
-struct Call<F, T> {
-    f: F,
-    reply: oneshot::Sender<T>,
-    queued: Instant,
-}
-
-impl<F: FnOnce() -> T + Send, T: Send> Task for Call<F, T> {
-    fn abandoned(&self) -> bool {
-        self.reply.is_closed()
-    }
-
-    fn queued_at(&self) -> Instant {
-        self.queued
-    }
-
-    fn run(self: Box<Self>) {
-        let result = (self.f)();
-        // counted before the caller can see the result (and read the metric)
-        metrics::bcrypt_done();
-        let _ = self.reply.send(result);
-    }
-}
-
 struct Queue {
-    tasks: VecDeque<Box<dyn Task>>,
+    tasks: VecDeque<Job>,
     /// Jobs on a thread now.
     running: u32,
-    /// The running mean of one job's time on a thread.
+    /// The running mean of one job's time on a thread (a pair's time
+    /// counts half for each of its two jobs).
     cost: Duration,
     closed: bool,
 }
@@ -143,6 +127,21 @@ impl BcryptPool {
         T: Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
+        self.submit(Job::Closure(Box::new(Call { f, reply, queued: Instant::now() })))?;
+        answer.await.map_err(|_| CLOSED.into())
+    }
+
+    /// Runs the eksblowfish computation `eks` on the pool, paired with
+    /// another when one is waiting: its raw hash. Refused, and abandoned
+    /// when dropped, as [`BcryptPool::run`].
+    pub(crate) async fn eks(&self, eks: Eks) -> Result<[u8; 24], Refused> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Eks(EksTask { eks, reply, queued: Instant::now() }))?;
+        answer.await.map_err(|_| CLOSED.into())
+    }
+
+    /// Queues `job` at once, or refuses it at once.
+    fn submit(&self, job: Job) -> Result<(), Refused> {
         let shared = &self.handle.0;
         {
             let mut queue = shared.lock();
@@ -158,45 +157,45 @@ impl BcryptPool {
                 metrics::bcrypt_refused();
                 return Err(Refused::Busy { limit: shared.max_wait, retry_after });
             }
-            queue.tasks.push_back(Box::new(Call { f, reply, queued: Instant::now() }));
+            queue.tasks.push_back(job);
             metrics::bcrypt_queued(queue.tasks.len());
         }
         shared.ready.notify_one();
-        answer.await.map_err(|_| CLOSED.into())
+        Ok(())
     }
 }
+
+/// Called between the expensive rounds of eksblowfish on the threads.
+fn pause() {}
 
 fn worker(shared: &Shared) {
     super::sched::set_current_thread(super::sched::Policy::Idle);
     loop {
-        let task = {
+        let work = {
             let mut queue = shared.lock();
             loop {
                 if queue.closed {
                     return;
                 }
-                let next = queue.tasks.pop_front();
-                if next.is_some() {
-                    metrics::bcrypt_queued(queue.tasks.len());
-                }
-                match next {
-                    Some(task) if task.abandoned() => continue,
-                    Some(task) => {
-                        queue.running += 1;
-                        metrics::bcrypt_started(task.queued_at().elapsed());
-                        break task;
+                match jobs::take(&mut queue.tasks) {
+                    Some(work) => {
+                        queue.running += work.jobs();
+                        break work;
                     }
                     None => queue = shared.ready.wait(queue).unwrap_or_else(|e| e.into_inner()),
                 }
             }
         };
+        let jobs = work.jobs();
         let started = Instant::now();
-        task.run();
-        let took = started.elapsed();
+        work.run(&mut pause);
+        let per_job = started.elapsed() / jobs.max(1);
         let mut queue = shared.lock();
-        queue.running -= 1;
-        // A running mean that follows the machine's speed within ~8 checks.
-        queue.cost = (queue.cost * 7 + took) / 8;
+        queue.running -= jobs;
+        // A running mean that follows the machine's speed within ~8 jobs.
+        for _ in 0..jobs {
+            queue.cost = (queue.cost * 7 + per_job) / 8;
+        }
     }
 }
 
