@@ -157,4 +157,23 @@ def versions(cfg, backends):
         v["postgresql"] = cfg.pg.version()
         v["psycopg2"] = psycopg2.__version__.split()[0]
         v["libpq (ledger-server)"] = capture(["sh", "-c", "ls /usr/lib/x86_64-linux-gnu/libpq.so.5.* | head -1"])
+    if "mysql" in backends:
+        v.update(mysql_versions(cfg))
     return v
+
+
+def mysql_versions(cfg):
+    """The MySQL/MariaDB server, Django's driver (PyMySQL standing in for
+    mysqlclient, as the oracle's my_settings.py installs it) and the client
+    library ledger-server links (diesel's mysqlclient-sys)."""
+    import pymysql
+
+    lib = capture(["sh", "-c", "ls /usr/lib/x86_64-linux-gnu/libmariadb.so.3 /usr/lib/x86_64-linux-gnu/libmysqlclient.so.* "
+                               "2>/dev/null | head -1"])
+    pkg = capture(["sh", "-c", "dpkg-query -W -f '${Version}' libmariadb3 2>/dev/null"])
+    return {
+        "mariadb/mysql server": cfg.mysql.version(),
+        "pymysql (Django's MySQLdb, in place of mysqlclient)": pymysql.__version__,
+        "libmariadb (ledger-server)": f"{lib} ({'libmariadb3 ' + pkg if pkg else 'version unknown'}), "
+                                      f"mysqlclient-sys {cargo_lock_version('mysqlclient-sys')}",
+    }
