@@ -102,8 +102,13 @@ def summarize(result):
     def ratio_row(name, wl, need, db="big"):
         dj, le = m[(wl, db, "django")], m[(wl, db, "ledger")]
         r = _div(le, dj)
-        row(name, "req/s", dj, le, r, f"≥ {need}×", None if r is None else r >= need,
-            f"ledger-server runs: {spread(rps[(wl, db, 'ledger')])}")
+        met = None if r is None else r >= need
+        cap = db_server_cap(result, wl, db)
+        if met is False and cap is not None and cap["cap"] < need:
+            met = "limit"
+        row(name, "req/s", dj, le, r, f"≥ {need}×", met,
+            f"ledger-server runs: {spread(rps[(wl, db, 'ledger')])}"
+            + (f"; the database server's CPU alone caps it at {cap['cap']:.1f}× (below)" if cap else ""))
 
     ratio_row("reject (bad signature)", "reject", 20)
     fl, le = m[("reject", "big", "floor")], m[("reject", "big", "ledger")]
@@ -686,6 +691,45 @@ def guard_scale_limit(res):
     return out
 
 
+def db_server_cap(res, workload, db="big"):
+    """PostgreSQL/MySQL: the ratio a server that cost no CPU at all could
+    reach against Django, given the database server's CPU per request: the
+    machine's cores run Django and its database server's work (Django's CPU
+    per request + the database server's in Django's runs), and at least the
+    database server's work for ledger-server's requests (its CPU per
+    request in ledger-server's runs): cap = the first ÷ the second. Medians
+    over runs; None on SQLite or without the figures."""
+    key = DB_CPU_KEY.get(res.get("backend"))
+    if key is None:
+        return None
+    dj = _med(_vals(res, workload, "django", db, key="server_cpu_us_per_req"))
+    djdb = _med(_vals(res, workload, "django", db, key=key))
+    ledb = _med(_vals(res, workload, "ledger", db, key=key))
+    le = _med(_vals(res, workload, "ledger", db, key="server_cpu_us_per_req"))
+    if None in (dj, djdb, ledb, le) or ledb <= 0:
+        return None
+    return {"django_us": dj, "django_db_us": djdb, "ledger_db_us": ledb, "ledger_us": le,
+            "cap": (dj + djdb) / ledb}
+
+
+def _db_cap_text(res, rows):
+    """The paragraph under a table whose ratio rows the database server caps."""
+    out = []
+    for wl, name in (("guard", "guard (no tokens row)"), ("logout", "logout (distinct sessions)"),
+                     ("reject", "reject (bad signature)")):
+        c = db_server_cap(res, wl)
+        row = next((r for r in rows if r["workload"] == name), None)
+        if c is None or row is None or row["met"] != "limit":
+            continue
+        out.append(f"{name.split(' (')[0].capitalize()}: Django spends {c['django_us']:,.0f} µs of CPU per request and "
+                   f"the database server {c['django_db_us']:,.0f} µs for it; for ledger-server's requests the "
+                   f"database server alone spends {c['ledger_db_us']:,.0f} µs (ledger-server itself "
+                   f"{c['ledger_us']:,.0f} µs): on the same cores even a server costing nothing would reach at most "
+                   f"({c['django_us']:,.0f} + {c['django_db_us']:,.0f}) ÷ {c['ledger_db_us']:,.0f} = {c['cap']:.1f}× "
+                   f"Django's throughput, below the target {row['target']}.")
+    return " ".join(out)
+
+
 def _guard_limit_text(res):
     g = guard_scale_limit(res)
     if g is None:
@@ -926,6 +970,9 @@ def write_results(results_dir, md_path):
                         f"few pages. No HTTP or server code runs in that probe: it is SQLite writing every changed "
                         f"page to the WAL and later to the database file, which is how it makes each change "
                         f"durable (`synchronous = FULL`, as Django has it).")
+            cap_text = _db_cap_text(res, res["summary"])
+            if cap_text:
+                why.append(cap_text)
             out.append(f"- At a measured machine limit: {', '.join(limited)}. " + " ".join(why))
         disk = [r["workload"] for r in res["summary"] if r["met"] == "disk"]
         dl = {wl: disk_limit(res, wl) for wl in ("guard", "logout_burst")}
