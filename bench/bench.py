@@ -13,7 +13,7 @@ bench/RESULTS.md (report.py).
 The parts are in bench/driver/:
   config.py     the BENCH_* settings
   backend.py    one engine's run: databases, servers, rounds
-  databases.py  SQLite and PostgreSQL specifics
+  databases.py  SQLite, PostgreSQL and MySQL/MariaDB specifics
   workloads.py  the workloads of a round
   probes.py     bcrypt limit, the database's work alone, disk reads
   recorder.py   each wrk run, checked, with its CPU and I/O accounting
@@ -49,7 +49,7 @@ def parse_args():
     ap.add_argument("--bins", required=True)
     ap.add_argument("--oracle", required=True)
     ap.add_argument("--command", default="bench/run.sh")
-    ap.add_argument("backends", nargs="+", choices=["sqlite", "postgres"])
+    ap.add_argument("backends", nargs="+", choices=["sqlite", "postgres", "mysql"])
     return ap.parse_args()
 
 
@@ -63,7 +63,7 @@ def on_signal(signum, _frame):
 def server_commands(cfg, name, oracle):
     """How the servers were started, for the results (secrets elided)."""
     return {
-        "django": f"PORT=… REF_DB_ENGINE={'sqlite' if name == 'sqlite' else 'postgresql'} REF_DB_NAME=… "
+        "django": f"PORT=… REF_DB_ENGINE={ {'sqlite': 'sqlite', 'postgres': 'postgresql'}.get(name, name)} REF_DB_NAME=… "
                   f"REF_SECRET_KEY=… REF_WORKERS={cfg.django_workers} {os.path.relpath(oracle, ROOT)}/run.sh",
         "ledger": "SECRET_KEY=… DATABASE_URL=… BIND=… target/release/ledger-server serve"
                   + (f" (RUST_LOG={cfg.rust_log})" if cfg.rust_log else " (RUST_LOG unset: info)")
@@ -95,7 +95,8 @@ def run_backend(a, cfg, meta, b, outdir):
         "bcrypt": bcrypt_info,
         "lookups": b.lookups,
         "seed": b.seed_info,
-        "postgres_sizes": b.pg_info,
+        "postgres_sizes": b.pg_info if b.name == "postgres" else None,
+        "mysql_sizes": b.pg_info if b.name == "mysql" else None,
         "server_commands": server_commands(cfg, b.name, a.oracle),
         "runs": b.rec.runs,
         "servers": b.servers_seen,

@@ -12,7 +12,9 @@ import statistics
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BACKENDS = (("sqlite", "SQLite"), ("postgres", "PostgreSQL"))
+BACKENDS = (("sqlite", "SQLite"), ("postgres", "PostgreSQL"), ("mysql", "MySQL/MariaDB"))
+# the JSON key of the database server's CPU per request, by backend
+DB_CPU_KEY = {"postgres": "postgres_cpu_us_per_req", "mysql": "mysql_cpu_us_per_req"}
 
 
 def _vals(result, workload, server, db="big", key="rps"):
@@ -30,20 +32,43 @@ def _med(vals):
 
 
 def _paired_ratio(result, workload, server):
-    """The big database's throughput ÷ the small one's, per round (the
-    median of the round's runs of each size, measured in mirrored order
-    within a minute or two), and their median: the machine's speed drifts
-    by 10–20 % between rounds, which a ratio of medians taken from
-    different rounds would pick up."""
-    per_round = []
+    """The big database's throughput ÷ the small one's over adjacent pairs
+    of runs (each round runs the sizes in the order big, small, small, big,
+    …: every two consecutive runs of the server are one pair, measured
+    seconds apart) and their median over all rounds' pairs, with each
+    round's median pair for the notes: the machine's speed drifts by 10–20 %
+    within a minute here, which a ratio of medians picks up and a ratio of
+    neighbours mostly does not."""
+    pairs, per_round = [], []
     for rnd in sorted({r["round"] for r in result["runs"] if isinstance(r.get("round"), int)}):
-        big = [r["rps"] for r in result["runs"] if r.get("round") == rnd and r.get("workload") == workload
-               and r.get("server") == server and r.get("db") == "big" and r.get("rps") is not None]
-        small = [r["rps"] for r in result["runs"] if r.get("round") == rnd and r.get("workload") == workload
-                 and r.get("server") == server and r.get("db") == "small" and r.get("rps") is not None]
-        if big and small:
-            per_round.append(statistics.median(big) / statistics.median(small))
-    return _med(per_round), per_round
+        seq = [r for r in result["runs"] if r.get("round") == rnd and r.get("workload") == workload
+               and r.get("server") == server and r.get("db") in ("big", "small") and r.get("rps") is not None]
+        mine = []
+        for a, b in zip(seq[0::2], seq[1::2]):
+            size = {a["db"]: a["rps"], b["db"]: b["rps"]}
+            if len(size) == 2:
+                mine.append(size["big"] / size["small"])
+        if mine:
+            pairs += mine
+            per_round.append(statistics.median(mine))
+    return _med(pairs), per_round
+
+
+def _floor_pairs(result):
+    """reject: ledger-server ÷ the floor over the adjacent pairs of runs
+    (records with a "pair" number: ledger, floor, floor, ledger in a
+    round), median over all pairs; older results (one run of each a
+    round): the per-round ratio. (median, per-pair ratios)."""
+    ratios = []
+    for rnd in sorted({r["round"] for r in result["runs"] if isinstance(r.get("round"), int)}):
+        runs = [r for r in result["runs"] if r.get("round") == rnd and r.get("workload") == "reject"
+                and r.get("server") in ("ledger", "floor") and r.get("rps") is not None]
+        keys = sorted({r.get("pair", -1) for r in runs})
+        for k in keys:
+            by = {r["server"]: r["rps"] for r in runs if r.get("pair", -1) == k}
+            if len(by) == 2:
+                ratios.append(by["ledger"] / by["floor"])
+    return _med(ratios), ratios
 
 
 def _server_vals(result, server, db, key):
@@ -77,14 +102,20 @@ def summarize(result):
     def ratio_row(name, wl, need, db="big"):
         dj, le = m[(wl, db, "django")], m[(wl, db, "ledger")]
         r = _div(le, dj)
-        row(name, "req/s", dj, le, r, f"≥ {need}×", None if r is None else r >= need,
-            f"ledger-server runs: {spread(rps[(wl, db, 'ledger')])}")
+        met = None if r is None else r >= need
+        cap = db_server_cap(result, wl, db)
+        if met is False and cap is not None and cap["cap"] < need:
+            met = "limit"
+        row(name, "req/s", dj, le, r, f"≥ {need}×", met,
+            f"ledger-server runs: {spread(rps[(wl, db, 'ledger')])}"
+            + (f"; the database server's CPU alone caps it at {cap['cap']:.1f}× (below)" if cap else ""))
 
     ratio_row("reject (bad signature)", "reject", 20)
     fl, le = m[("reject", "big", "floor")], m[("reject", "big", "ledger")]
-    r = _div(le, fl)
+    r, pairs = _floor_pairs(result)
     row("reject vs bare actix-web floor (old column: the floor)", "req/s", fl, le, r, "≥ 0.80 of floor", None if r is None else r >= 0.8,
-        "the Django column holds the floor's throughput")
+        "the Django column holds the floor's throughput; new/old is the median over adjacent pairs of runs of "
+        "ledger-server ÷ floor (" + ", ".join(f"{v:.3f}" for v in pairs) + ")")
     ratio_row("guard (no tokens row)", "guard", 40)
     ratio_row("logout (distinct sessions)", "logout", 30)
 
@@ -170,6 +201,9 @@ def summarize(result):
         met = None if le is None else le >= 0.90
         if met is False and wl == "logout_burst" and logout_scale_limited(result):
             met = "limit"
+        if met is False and wl == "guard" and guard_scale_limit(result) is not None \
+                and guard_scale_limit(result)["limited"]:
+            met = "limit"
         dl = disk_limit(result, wl)
         if met is False and dl is not None and dl["disk_cpu_us"] > dl["budget_us"]:
             met = "disk"
@@ -177,14 +211,15 @@ def summarize(result):
         if met is False and mm is not None and mm["ratio"] >= 0.90 and mm["rss_ratio"] > 0.10:
             met = "trade-off"
         row(f"scale: {name}, {label['big']} ÷ {label['small']}", "ratio", dj, le, None, "≥ 0.90", met,
-            "median over rounds of each round's big ÷ small (ledger-server: "
+            "median over adjacent pairs of runs (big and small seconds apart) of big ÷ small; each round's "
+            "median pair, ledger-server: "
             + ", ".join(f"{v:.3f}" for v in rounds) + ")"
             + (f"; ledger-server read {dl['big_kib']:.2f} KiB per request from the disk on the big database, "
                f"{dl['small_kib']:.2f} on the small one" if dl is not None else ""))
         if mm is not None:
             row(f"scale: {name}, {label['big']} ÷ {label['small']}, ledger-server with `SQLITE_MMAP_SIZE`", "ratio",
                 None, mm["ratio"], None, "—", None,
-                "the same server on the same files, every connection mapping the whole database (per round: "
+                "the same server on the same files, every connection mapping the whole database (median pair per round: "
                 + ", ".join(f"{v:.3f}" for v in mm["rounds"]) + ")")
             if wl == "logout_burst" or _mmap_tradeoff(result, "logout_burst") is None:
                 row("peak RSS, ledger-server with `SQLITE_MMAP_SIZE`", "MiB", mm["django_mib"], mm["mib"],
@@ -423,11 +458,13 @@ def table_text(result, with_notes=False):
 
 def cost_table(result):
     """CPU time the servers spent per expected answer: robust to outside load."""
-    pg = result["backend"] == "postgres"
+    dbkey = DB_CPU_KEY.get(result["backend"])
+    pg = dbkey is not None
     head = "| workload | Django µs/req | ledger-server µs/req | Django ÷ ledger-server |"
     sep = "| --- | ---: | ---: | ---: |"
     if pg:
-        head += " PostgreSQL µs/req (Django / ledger-server) |"
+        head += (" PostgreSQL" if result["backend"] == "postgres" else " MySQL server (mariadbd, all threads)") \
+            + " µs/req (Django / ledger-server) |"
         sep += " ---: |"
     lines = [head, sep]
     for wl, db, name in (("reject", "big", "reject"), ("guard", "big", "guard"), ("guard", "small", "guard, small db"),
@@ -439,8 +476,8 @@ def cost_table(result):
         r = _div(dj, le)
         line = f"| {name} | {_fmt(dj, 'us')} | {_fmt(le, 'us')} | {_ratio(r)} |"
         if pg:
-            pd = _med(_vals(result, wl, "django", db, "postgres_cpu_us_per_req"))
-            pl = _med(_vals(result, wl, "ledger", db, "postgres_cpu_us_per_req"))
+            pd = _med(_vals(result, wl, "django", db, dbkey))
+            pl = _med(_vals(result, wl, "ledger", db, dbkey))
             line += f" {_fmt(pd, 'us')} / {_fmt(pl, 'us')} |"
         lines.append(line)
     fl = _med(_vals(result, "reject", "floor", "big", "server_cpu_us_per_req"))
@@ -557,10 +594,10 @@ def _pg_logout_cpu(res):
     each size (medians over all bursts) and the budget 1M ÷ 1k ≥ 0.90
     leaves: (ledger-server's + PostgreSQL's CPU per small-database logout)
     × (1 ÷ 0.90 − 1), both sharing the machine's cores. None on SQLite."""
-    if res.get("backend") != "postgres":
+    key = DB_CPU_KEY.get(res.get("backend"))
+    if key is None:
         return None
-    pg = {size: _med(_vals(res, "logout_burst", "ledger", size, key="postgres_cpu_us_per_req"))
-          for size in ("small", "big")}
+    pg = {size: _med(_vals(res, "logout_burst", "ledger", size, key=key)) for size in ("small", "big")}
     srv = _med(_vals(res, "logout_burst", "ledger", "small", key="server_cpu_us_per_req"))
     if pg["small"] is None or pg["big"] is None or srv is None:
         return None
@@ -612,6 +649,147 @@ def _wal_note(res):
                  + f" on the big database, {sum(tokens.values()):,.0f} MiB in all, against `shared_buffers` = "
                  f"{sizes['shared_buffers']}; the small database's fit many times over.")
     return text
+
+
+def _db_name(res):
+    return {"postgres": "PostgreSQL's own processes", "mysql": "the MySQL/MariaDB server (mariadbd, all threads)"}.get(
+        res.get("backend"), "the database")
+
+
+def guard_scale_limit(res):
+    """What the guard's database work alone costs more on the big database,
+    against what 1M ÷ 1k ≥ 0.90 allows, or None without the measurements.
+
+    SQLite (in the server's process): the lookup probe's CPU per lookup
+    (`lookup_cost`, the same query and connection settings, one thread,
+    servers stopped; medians over rounds) on each size; the budget is
+    ledger-server's CPU per guard request on the small database × (1 ÷ 0.90
+    − 1). PostgreSQL and MySQL (a server of their own): the database
+    server's CPU per guard request in ledger-server's runs on each size
+    (medians over all runs); the budget is (ledger-server's + the database
+    server's CPU per small-database request) × (1 ÷ 0.90 − 1), both sharing
+    the machine's cores. `limited`: the extra alone exceeds the budget."""
+    srv = _med(_vals(res, "guard", "ledger", "small", key="server_cpu_us_per_req"))
+    if srv is None:
+        return None
+    key = DB_CPU_KEY.get(res.get("backend"))
+    if key is None:
+        lookups = res.get("lookups") or []
+        med = {size: _med([r["cpu_us"] for r in lookups if r["db"] == size]) for size in ("small", "big")}
+        if None in med.values():
+            return None
+        out = {"kind": "lookup", "small_us": med["small"], "big_us": med["big"], "budget_us": _scale_budget(srv),
+               "server_small_us": srv}
+    else:
+        db = {size: _med(_vals(res, "guard", "ledger", size, key=key)) for size in ("small", "big")}
+        if None in db.values():
+            return None
+        out = {"kind": "server", "small_us": db["small"], "big_us": db["big"],
+               "budget_us": _scale_budget(srv + db["small"]), "server_small_us": srv}
+    out["extra_us"] = out["big_us"] - out["small_us"]
+    out["limited"] = out["extra_us"] > out["budget_us"]
+    return out
+
+
+def db_server_cap(res, workload, db="big"):
+    """PostgreSQL/MySQL: the ratio a server that cost no CPU at all could
+    reach against Django, given the database server's CPU per request: the
+    machine's cores run Django and its database server's work (Django's CPU
+    per request + the database server's in Django's runs), and at least the
+    database server's work for ledger-server's requests (its CPU per
+    request in ledger-server's runs): cap = the first ÷ the second. Medians
+    over runs; None on SQLite or without the figures."""
+    key = DB_CPU_KEY.get(res.get("backend"))
+    if key is None:
+        return None
+    dj = _med(_vals(res, workload, "django", db, key="server_cpu_us_per_req"))
+    djdb = _med(_vals(res, workload, "django", db, key=key))
+    ledb = _med(_vals(res, workload, "ledger", db, key=key))
+    le = _med(_vals(res, workload, "ledger", db, key="server_cpu_us_per_req"))
+    if None in (dj, djdb, ledb, le) or ledb <= 0:
+        return None
+    return {"django_us": dj, "django_db_us": djdb, "ledger_db_us": ledb, "ledger_us": le,
+            "cap": (dj + djdb) / ledb}
+
+
+def _db_cap_text(res, rows):
+    """The paragraph under a table whose ratio rows the database server caps."""
+    out = []
+    for wl, name in (("guard", "guard (no tokens row)"), ("logout", "logout (distinct sessions)"),
+                     ("reject", "reject (bad signature)")):
+        c = db_server_cap(res, wl)
+        row = next((r for r in rows if r["workload"] == name), None)
+        if c is None or row is None or row["met"] != "limit":
+            continue
+        out.append(f"{name.split(' (')[0].capitalize()}: Django spends {c['django_us']:,.0f} µs of CPU per request and "
+                   f"the database server {c['django_db_us']:,.0f} µs for it; for ledger-server's requests the "
+                   f"database server alone spends {c['ledger_db_us']:,.0f} µs (ledger-server itself "
+                   f"{c['ledger_us']:,.0f} µs): on the same cores even a server costing nothing would reach at most "
+                   f"({c['django_us']:,.0f} + {c['django_db_us']:,.0f}) ÷ {c['ledger_db_us']:,.0f} = {c['cap']:.1f}× "
+                   f"Django's throughput, below the target {row['target']}.")
+    return " ".join(out)
+
+
+def _guard_limit_text(res):
+    g = guard_scale_limit(res)
+    if g is None:
+        return ""
+    if g["kind"] == "lookup":
+        return (f"Guard scale: the guard's database lookup alone (`lookup_cost`: the same query, the same connection "
+                f"settings, one thread, servers stopped; medians over rounds) takes {g['small_us']:.1f} µs of CPU on "
+                f"the small database and {g['big_us']:.1f} µs on the big one: +{g['extra_us']:.1f} µs, where "
+                f"1M ÷ 1k ≥ 0.90 allows +{g['budget_us']:.1f} µs in all (ledger-server's {g['server_small_us']:.1f} µs "
+                f"of CPU per small-database guard request × (1 ÷ 0.90 − 1)). That difference is SQLite's own: its "
+                f"B-tree pages of a million rows are copied in from the kernel's page cache (or, mapped, miss the "
+                f"CPU's caches: the lookup probe above) where the thousand-row database's stay in the process; no "
+                f"HTTP or server code runs in the probe.")
+    return (f"Guard scale: {_db_name(res)} spent {g['small_us']:.1f} µs of CPU per guard request in ledger-server's "
+            f"small-database runs and {g['big_us']:.1f} µs in its big-database ones (medians over all runs): "
+            f"+{g['extra_us']:.1f} µs, where 1M ÷ 1k ≥ 0.90 allows +{g['budget_us']:.1f} µs in all ((ledger-server's "
+            f"{g['server_small_us']:.1f} µs + the database server's {g['small_us']:.1f} µs per small-database request) "
+            f"× (1 ÷ 0.90 − 1)). ledger-server sends the one query (the user's id and its tokens rows' ids, by the "
+            f"two indexes) for both sizes; the extra is the database server's.")
+
+
+def _guard_scale_note(res):
+    """The guard's scale row, where the time goes (every backend): the
+    database's extra work per request against the budget."""
+    g = guard_scale_limit(res)
+    if g is None:
+        return ""
+    what = ("the guard's lookup alone (`lookup_cost`, CPU)" if g["kind"] == "lookup"
+            else f"{_db_name(res)}, CPU per guard request in ledger-server's runs")
+    return (f"scale, guard: {what}: {g['small_us']:.1f} µs on the small database, {g['big_us']:.1f} µs on the big one "
+            f"({g['extra_us']:+.1f} µs), against a budget of {g['budget_us']:.1f} µs for 1M ÷ 1k ≥ 0.90 "
+            f"({'exceeded: a measured limit' if g['limited'] else 'within it'}).")
+
+
+def _mysql_note(res):
+    """MySQL: the InnoDB buffer pool against the big database's tables,
+    and what the scale runs read from the disk (pages not in the pool)."""
+    if res.get("backend") != "mysql":
+        return ""
+    parts = []
+    for wl, name in (("guard", "guard"), ("logout_burst", "logout bursts")):
+        per = {}
+        for size in ("small", "big"):
+            per[size] = _med(_vals(res, wl, "ledger", size,
+                                   key=lambda r: (r.get("mysql_status_per_req") or {}).get("Innodb_buffer_pool_reads")))
+        if None not in per.values():
+            parts.append(f"{name} {per['big']:.3f} InnoDB pages (16 KiB) read from the disk per request on the big "
+                         f"database, {per['small']:.3f} on the small one")
+    text = ("scale, MySQL's side (`SHOW GLOBAL STATUS` deltas around each run, the whole server; ledger-server's "
+            "runs, medians): " + "; ".join(parts) + "." if parts else "")
+    sizes = res.get("mysql_sizes")
+    if sizes:
+        rel = sizes["relations_mib"]
+        text += (f" The big database's tables: " + ", ".join(f"`{k}` {v:,.1f} MiB" for k, v in sorted(rel.items()))
+                 + f", against `innodb_buffer_pool_size` = {sizes['innodb_buffer_pool_size']} (shared by every "
+                   f"database of the server: Django's, ledger-server's and the hardened one), "
+                   f"`innodb_flush_method` = {sizes['innodb_flush_method']} (a page not in the pool is read from the "
+                   f"disk, not from the kernel's page cache).")
+    g = _guard_scale_note(res)
+    return (text + " " + g).strip()
 
 
 def _disk_note(res):
@@ -672,8 +850,9 @@ def write_results(results_dir, md_path):
                "over rounds; Django and ledger-server ran alternately on the same machine in the same run, each on "
                "its own identically seeded copy of the database.")
     out.append("")
-    out.append("Re-run everything (both backends, rewrites this file): `bench/run.sh`; one backend: "
-               "`bench/run.sh sqlite` or `bench/run.sh postgres` (the other backend's section is kept); "
+    out.append("Re-run everything (all three backends, rewrites this file): `bench/run.sh`; one backend: "
+               "`bench/run.sh sqlite`, `bench/run.sh postgres` or `bench/run.sh mysql` (the other backends' sections "
+               "are kept); "
                "smoke test: `bench/run.sh --quick` (writes only `bench/results/quick/`).")
     first = results[0][1]
     out += ["", "## Machine", "", "| | |", "| --- | --- |"]
@@ -723,7 +902,8 @@ def write_results(results_dir, md_path):
         cost = cost_table(res)
         if cost:
             out += ["", "CPU time per expected answer (utime + stime of the server's processes, gunicorn master and "
-                    "workers included; PostgreSQL's backends separately), medians over rounds:", "", cost, ""]
+                    "workers included; the database server's separately: PostgreSQL's backends, or the MySQL "
+                    "server's one process, all its threads, during the run), medians over rounds:", "", cost, ""]
         b = res["bcrypt"]
         out.append(f"- bcrypt limit: {b['cores']} cores ÷ {b['rust']['median_cpu_s'] * 1000:.1f} ms = "
                    f"{b['limit_rps']:.2f} logins/s: the median CPU time of {len(b['rust']['cpu_s'])} cost-12 checks "
@@ -737,6 +917,9 @@ def write_results(results_dir, md_path):
         wn = _wal_note(res)
         if wn:
             out.append(f"- {wn}")
+        mn = _mysql_note(res)
+        if mn:
+            out.append(f"- {mn}")
         dk = _disk_note(res)
         if dk:
             out.append(f"- {dk}")
@@ -757,15 +940,18 @@ def write_results(results_dir, md_path):
                 c, cpu, pg = _logout_ceiling(res), _logout_cpu(res), _pg_logout_cpu(res)
                 if pg is not None and pg["extra_us"] > pg["budget_us"]:
                     why.append(
-                        f"Logout scale: PostgreSQL's own processes spent {pg['small_us']:.0f} µs of CPU per logout in "
+                        f"Logout scale: {_db_name(res)} spent {pg['small_us']:.0f} µs of CPU per logout in "
                         f"ledger-server's small-database bursts and {pg['big_us']:.0f} µs in its big-database ones "
                         f"(medians over all bursts): +{pg['extra_us']:.0f} µs, where 1M ÷ 1k ≥ 0.90 allows "
                         f"+{pg['budget_us']:.0f} µs in all ((ledger-server's {pg['server_small_us']:.0f} µs + "
-                        f"PostgreSQL's {pg['small_us']:.0f} µs per small-database logout) × (1 ÷ 0.90 − 1)). "
+                        f"the database server's {pg['small_us']:.0f} µs per small-database logout) × (1 ÷ 0.90 − 1)). "
                         f"ledger-server sends one read of the two ids and the `DELETE … WHERE id = …` by primary "
                         f"key that Django's logout ends with; no HTTP or server code runs in those processes."
                         + (" The tables and indexes a logout touches are larger than PostgreSQL's buffer pool on "
-                           "the big database (the note above)." if res.get("postgres_sizes") else ""))
+                           "the big database (the note above)." if res.get("postgres_sizes") or res.get("mysql_sizes")
+                           else ""))
+            if any(w.startswith("scale: guard") for w in limited):
+                why.append(_guard_limit_text(res))
                 if c is not None and c[2] < 0.9 * c[1]:
                     why.append("Logout scale: SQLite's single writer deleting the big database's rows, 32 to a commit "
                                "and with nothing else running, is already slower than 0.90 of ledger-server's whole "
@@ -784,6 +970,9 @@ def write_results(results_dir, md_path):
                         f"few pages. No HTTP or server code runs in that probe: it is SQLite writing every changed "
                         f"page to the WAL and later to the database file, which is how it makes each change "
                         f"durable (`synchronous = FULL`, as Django has it).")
+            cap_text = _db_cap_text(res, res["summary"])
+            if cap_text:
+                why.append(cap_text)
             out.append(f"- At a measured machine limit: {', '.join(limited)}. " + " ".join(why))
         disk = [r["workload"] for r in res["summary"] if r["met"] == "disk"]
         dl = {wl: disk_limit(res, wl) for wl in ("guard", "logout_burst")}

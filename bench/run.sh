@@ -2,9 +2,9 @@
 # The benchmark suite: Django (the oracle) against ledger-server, same
 # machine, same run, same kind of database.
 #
-#   bench/run.sh                    # full run, SQLite then PostgreSQL;
+#   bench/run.sh                    # full run, SQLite, PostgreSQL, then MySQL/MariaDB;
 #                                   # writes bench/results/*.json and bench/RESULTS.md
-#   bench/run.sh sqlite             # one backend (sqlite | postgres | all)
+#   bench/run.sh sqlite             # one backend (sqlite | postgres | mysql | all)
 #   bench/run.sh --quick [backend]  # smoke test: tiny databases, 1 short round;
 #                                   # writes only bench/results/quick/
 #
@@ -25,7 +25,8 @@
 # BENCH_STORM_GUARD_CONNS, BENCH_STORM_GUARD_RATE, BENCH_PARALLEL_CHECKS, BENCH_BURST, BENCH_BURSTS, BENCH_DJANGO_BURSTS,
 # BENCH_DJANGO_WORKERS, BENCH_PORT_BASE (ports +1..+8), BENCH_QUIET_WAIT,
 # BENCH_HARDENED_SESSIONS, BENCH_TIMING_PAIRS, BENCH_SECRET_KEY, BENCH_RUST_LOG, BENCH_ACCESS_LOG, BENCH_PG_HOST/PORT/USER/PASSWORD,
-# BENCH_KEEP=1 (keep the temp dir and the bench_* PostgreSQL databases),
+# BENCH_MYSQL_HOST/PORT/USER/PASSWORD,
+# BENCH_KEEP=1 (keep the temp dir and the bench_* PostgreSQL and MySQL databases),
 # BENCH_NO_BUILD=1 (use the binaries already in target/release, or
 # $CARGO_TARGET_DIR/release).
 #
@@ -40,13 +41,13 @@ backends=()
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=(--quick) ;;
-    sqlite|postgres) backends+=("$arg") ;;
-    all) backends+=(sqlite postgres) ;;
+    sqlite|postgres|mysql) backends+=("$arg") ;;
+    all) backends+=(sqlite postgres mysql) ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d;s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "bench/run.sh: unknown argument $arg (use --quick, sqlite, postgres or all)" >&2; exit 2 ;;
+    *) echo "bench/run.sh: unknown argument $arg (use --quick, sqlite, postgres, mysql or all)" >&2; exit 2 ;;
   esac
 done
-[ ${#backends[@]} -gt 0 ] || backends=(sqlite postgres)
+[ ${#backends[@]} -gt 0 ] || backends=(sqlite postgres mysql)
 
 say() { echo "[bench/run.sh] $*"; }
 die() { echo "[bench/run.sh] ERROR: $*" >&2; exit 1; }
@@ -104,6 +105,11 @@ cd "$root"
 # --bin selects among both packages' binaries: all four, nothing else.
 build=(cargo build --release -p ledger-server -p ledger-bench-probes
   --bin ledger-server --bin floor --bin bcrypt_cost --bin lookup_cost)
+# MySQL/MariaDB is an opt-in feature (it links the MariaDB/MySQL client
+# library, libmariadb-dev): only a run that benches it builds it in.
+for b in "${backends[@]}"; do
+  if [ "$b" = mysql ]; then build+=(--features ledger-server/mysql); break; fi
+done
 if [ -z "${BENCH_NO_BUILD:-}" ]; then
   say "${build[*]}"
   "${build[@]}"

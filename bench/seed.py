@@ -17,7 +17,7 @@ logout user's row holds the digest of a hardened token instead (`sha256:`
 + hex of the JWT, see `HardenedTokens`) and has its `ledger_sessions` row,
 as a hardened login writes them.
 
-Runs under the oracle's virtualenv (psycopg2, bcrypt, PyJWT) or any Python
+Runs under the oracle's virtualenv (psycopg2, PyMySQL, bcrypt, PyJWT) or any Python
 with those modules; SQLite needs only the standard library.
 """
 
@@ -398,5 +398,173 @@ class Postgres:
         con = self.connect(dbname)
         try:
             return _count_in(con, "%s", uids)
+        finally:
+            con.close()
+
+
+# MySQL/MariaDB -----------------------------------------------------------------
+
+
+class Mysql:
+    """MariaDB (or MySQL) through PyMySQL, the driver the oracle's Django
+    uses (`pymysql.install_as_MySQLdb()` in its my_settings.py)."""
+
+    def __init__(self, host, port, user, password=""):
+        self.host, self.port, self.user, self.password = host, int(port), user, password
+
+    def connect(self, dbname=None, autocommit=True):
+        import pymysql
+
+        return pymysql.connect(host=self.host, port=self.port, user=self.user, password=self.password,
+                               database=dbname, autocommit=autocommit, local_infile=True, charset="utf8mb4")
+
+    def url(self, dbname):
+        auth = self.user + (":" + self.password if self.password else "")
+        return f"mysql://{auth}@{self.host}:{self.port}/{dbname}"
+
+    def drop(self, dbname):
+        con = self.connect()
+        try:
+            con.cursor().execute(f"DROP DATABASE IF EXISTS `{dbname}`")
+        finally:
+            con.close()
+
+    def create(self, dbname):
+        self.drop(dbname)
+        con = self.connect()
+        try:
+            con.cursor().execute(f"CREATE DATABASE `{dbname}` CHARACTER SET utf8mb4")
+        finally:
+            con.close()
+
+    def copy(self, src, dst):
+        """`dst` as a copy of `src`: every table's `SHOW CREATE TABLE`
+        (foreign keys included, which `CREATE TABLE … LIKE` drops), then
+        `INSERT … SELECT` of its rows, server-side."""
+        self.create(dst)
+        con = self.connect(dst, autocommit=False)
+        try:
+            cur = con.cursor()
+            cur.execute("SET foreign_key_checks = 0, unique_checks = 0")
+            cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
+                        "AND table_type = 'BASE TABLE' ORDER BY table_name", (src,))
+            tables = [r[0] for r in cur.fetchall()]
+            for t in tables:
+                cur.execute(f"SHOW CREATE TABLE `{src}`.`{t}`")
+                cur.execute(cur.fetchone()[1])
+            for t in tables:
+                cur.execute(f"INSERT INTO `{dst}`.`{t}` SELECT * FROM `{src}`.`{t}`")
+            con.commit()
+            cur.execute("SET foreign_key_checks = 1, unique_checks = 1")
+            for t in ("users", "tokens"):
+                cur.execute(f"ANALYZE TABLE `{t}`")
+                cur.fetchall()
+        finally:
+            con.close()
+
+    def version(self):
+        con = self.connect()
+        try:
+            cur = con.cursor()
+            cur.execute("SELECT VERSION()")
+            return cur.fetchone()[0]
+        finally:
+            con.close()
+
+    def _load(self, cur, path, table, columns):
+        cur.execute(f"LOAD DATA LOCAL INFILE %s INTO TABLE `{table}` CHARACTER SET utf8mb4 "
+                    f"FIELDS TERMINATED BY '\\t' LINES TERMINATED BY '\\n' ({columns})", (path,))
+
+    def seed(self, dbname, n, tokens, pw_hash, workdir=None):
+        """LOAD DATA LOCAL INFILE into the (empty, Django-migrated) tables in
+        one transaction (the rows written to temp files first); the
+        AUTO_INCREMENT counters follow the ids loaded. Then ANALYZE TABLE
+        (InnoDB's persistent statistics would sample them by themselves)."""
+        import os
+        import tempfile
+
+        con = self.connect(dbname, autocommit=False)
+        fd, path = tempfile.mkstemp(prefix="ledger-seed-", suffix=".tsv", dir=workdir)
+        try:
+            cur = con.cursor()
+            cur.execute("SET foreign_key_checks = 0, unique_checks = 0")
+            with os.fdopen(fd, "w") as f:
+                for uid in range(1, n + 1):
+                    stamp = _stamp(uid)
+                    f.write(f"{uid}\t{stamp}\t{stamp}\t{email(uid)}\t{pw_hash}\n")
+            self._load(cur, path, "users", "id, created_at, updated_at, email, password")
+            with open(path, "w") as f:
+                for tid, tok, uid in _token_rows(n, tokens):
+                    f.write(f"{tid}\t{tok}\t{uid}\n")
+            self._load(cur, path, "tokens", "id, token, user_id")
+            con.commit()
+            cur.execute("SET foreign_key_checks = 1, unique_checks = 1")
+            for t in ("users", "tokens"):
+                cur.execute(f"ANALYZE TABLE `{t}`")
+                cur.fetchall()
+            return _counts(con)
+        finally:
+            con.close()
+            if os.path.exists(path):
+                os.remove(path)
+
+    def seed_hardened(self, dbname, n, tokens, pw_hash, workdir=None):
+        """`seed` with digests, then each tokens row's `ledger_sessions` row."""
+        import os
+        import tempfile
+
+        counts = self.seed(dbname, n, tokens, pw_hash, workdir)
+        con = self.connect(dbname, autocommit=False)
+        fd, path = tempfile.mkstemp(prefix="ledger-seed-", suffix=".tsv", dir=workdir)
+        try:
+            cur = con.cursor()
+            cur.execute("SET foreign_key_checks = 0, unique_checks = 0")
+            with os.fdopen(fd, "w") as f:
+                for row in _session_rows(n, tokens):
+                    f.write("\t".join(str(v) for v in row) + "\n")
+            self._load(cur, path, "ledger_sessions", SESSION_COLUMNS)
+            con.commit()
+            cur.execute("ANALYZE TABLE ledger_sessions")
+            cur.fetchall()
+            cur.execute("SELECT COUNT(*) FROM ledger_sessions")
+            return counts + (cur.fetchone()[0],)
+        finally:
+            con.close()
+            if os.path.exists(path):
+                os.remove(path)
+
+    def stored_count(self, dbname, token_text):
+        con = self.connect(dbname)
+        try:
+            cur = con.cursor()
+            cur.execute("SELECT COUNT(*) FROM tokens WHERE token = %s", (token_text,))
+            return cur.fetchone()[0]
+        finally:
+            con.close()
+
+    def add_tokens(self, dbname, uids, tokens):
+        con = self.connect(dbname, autocommit=False)
+        try:
+            cur = con.cursor()
+            cur.executemany("INSERT INTO tokens (token, user_id) VALUES (%s, %s)", [(tokens.token(u), u) for u in uids])
+            con.commit()
+        finally:
+            con.close()
+
+    def token_count(self, dbname, uids):
+        con = self.connect(dbname)
+        try:
+            return _count_in(con, "%s", uids)
+        finally:
+            con.close()
+
+    def status(self, names):
+        """Global status counters (SHOW GLOBAL STATUS) by name, as ints."""
+        con = self.connect()
+        try:
+            cur = con.cursor()
+            cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN (" + ", ".join(["%s"] * len(names)) + ")",
+                        list(names))
+            return {k: int(v) for k, v in cur.fetchall()}
         finally:
             con.close()

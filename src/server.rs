@@ -214,13 +214,22 @@ pub(crate) fn state(settings: &Settings, db: Database) -> Result<web::Data<AppSt
         hardened,
         db,
         key: TokenKey::new(settings.secret_key.expose(), settings.algorithm),
-        bcrypt: BcryptPool::per_core(Duration::from_secs(settings.login_queue_seconds.into()))
-            .map_err(StartupError::Threads)?,
+        bcrypt: bcrypt_pool(settings)?,
         access_log: settings.access_log.into(),
         trusted_proxies: settings.trusted_proxies.clone(),
         front_door: front_door(settings),
         shadow: recorder(settings)?,
     }))
+}
+
+/// The bcrypt threads, with `BCRYPT_YIELD` and `BCRYPT_CGROUP` applied.
+fn bcrypt_pool(settings: &Settings) -> Result<BcryptPool, StartupError> {
+    crate::runtime::gate::set_enabled(settings.bcrypt_yield);
+    if !settings.bcrypt_yield {
+        log::info!("BCRYPT_YIELD is off: bcrypt does not pause for cheap requests");
+    }
+    let max_wait = Duration::from_secs(settings.login_queue_seconds.into());
+    BcryptPool::per_core(max_wait, settings.bcrypt_cgroup).map_err(StartupError::Threads)
 }
 
 /// `UPSTREAM`, announced.

@@ -59,22 +59,26 @@ def vm_kb(pid, key):
     return 0
 
 
+# The MySQL/MariaDB server's process names (one process, a thread per connection).
+MYSQL_COMMS = ("mariadbd", "mysqld")
+
+
 class CpuMeter:
     """How much CPU went to processes that are not part of the benchmark
     (other users of the machine) while a measurement ran, in cores. Ours:
-    the servers, wrk and this driver (by session) and PostgreSQL (with its
-    reaped backends)."""
+    the servers, wrk and this driver (by session), PostgreSQL (with its
+    reaped backends) and the MySQL/MariaDB server."""
 
     def __init__(self, sessions):
         self.sessions = sessions
 
     def snapshot(self):
-        """(time, busy ticks, steal ticks, our ticks, ticks by session, postgres ticks)."""
+        """(time, busy ticks, steal ticks, our ticks, ticks by session, postgres ticks, mysql ticks)."""
         with open("/proc/stat") as f:
             cpu = [int(x) for x in f.readline().split()[1:]]
         busy = cpu[0] + cpu[1] + cpu[2]
         steal = cpu[7] if len(cpu) > 7 else 0
-        ours = pg = 0
+        ours = pg = my = 0
         by_sid = {}
         mine = os.getsid(0)
         sessions = self.sessions()
@@ -85,10 +89,13 @@ class CpuMeter:
                 continue
             if comm == "postgres":
                 pg += own + children
+            elif comm in MYSQL_COMMS:
+                # one process: its ticks are every thread's
+                my += own
             elif sid in sessions or sid == mine:
                 ours += own
                 by_sid[sid] = by_sid.get(sid, 0) + own
-        return time.monotonic(), busy, steal, ours + pg, by_sid, pg
+        return time.monotonic(), busy, steal, ours + pg + my, by_sid, pg, my
 
     @staticmethod
     def foreign(a, b):

@@ -34,10 +34,10 @@ class Backend:
         self.db = {}  # (kind, size) -> sqlite path or postgres db name
         self.seed_info = {}
         self.servers = {}
-        self.rec = Recorder(name, self.servers, self.logdir, self.engine.wal_position)
+        self.rec = Recorder(name, self.servers, self.logdir, self.engine.wal_position, self.engine.counters)
         self.bcrypt = []  # one bcrypt measurement before each round
         self.lookups = []  # bench/probes' lookup_cost after each round, per database size
-        self.pg_info = None  # PostgreSQL: shared_buffers and the big database's relation sizes
+        self.pg_info = None  # PostgreSQL/MySQL: the buffer pool and the big database's relation sizes
 
     # databases
     def django_env(self, db):

@@ -49,6 +49,12 @@ class Config:
             os.environ.get("BENCH_PG_USER", "postgres"),
             os.environ.get("BENCH_PG_PASSWORD", ""),
         )
+        self.mysql = seed.Mysql(
+            os.environ.get("BENCH_MYSQL_HOST", "127.0.0.1"),
+            os.environ.get("BENCH_MYSQL_PORT", "3306"),
+            os.environ.get("BENCH_MYSQL_USER", "root"),
+            os.environ.get("BENCH_MYSQL_PASSWORD", ""),
+        )
         small_logout = sum(1 for u in range(1, self.small_users + 1) if seed.is_logout(u))
         if self.burst > small_logout:
             raise BenchError(f"BENCH_BURST={self.burst} exceeds the {small_logout} sessions of the small database")
@@ -60,6 +66,7 @@ class Config:
                 raise BenchError(f"{name} must be at least 1")
 
     def as_dict(self):
-        d = {k: v for k, v in self.__dict__.items() if k != "pg"}
+        d = {k: v for k, v in self.__dict__.items() if k not in ("pg", "mysql")}
         d["pg"] = f"{self.pg.user}@{self.pg.host}:{self.pg.port}"
+        d["mysql"] = f"{self.mysql.user}@{self.mysql.host}:{self.mysql.port}"
         return d

@@ -1,7 +1,9 @@
-"""What differs between the database engines: where the four databases
-live, how each is made and seeded, how the servers are pointed at one,
-how logout sessions are given back, and what only PostgreSQL can report
-(its WAL position, its buffer pool against the big database's size)."""
+"""What differs between the database engines (SQLite, PostgreSQL,
+MySQL/MariaDB): where the four databases live, how each is made and
+seeded, how the servers are pointed at one, how logout sessions are given
+back, and what only a database server can report (PostgreSQL's WAL
+position, MySQL's status counters, the buffer pool against the big
+database's size)."""
 
 import os
 import shutil
@@ -72,6 +74,10 @@ class Databases:
 
     def relation_sizes(self, db):
         """The buffer pool and a database's table and index sizes, or None."""
+        return None
+
+    def counters(self):
+        """The database server's status counters (MySQL), or None."""
         return None
 
     def drop(self, dbs):
@@ -198,4 +204,99 @@ class PostgresDatabases(Databases):
                     log(f"could not drop {db}: {e}")
 
 
-ENGINES = {"sqlite": SqliteDatabases, "postgres": PostgresDatabases}
+class MysqlDatabases(Databases):
+    """MariaDB/MySQL: one server process (mysqld/mariadbd, threads inside),
+    InnoDB tables, the databases copied server-side (`Mysql.copy`)."""
+
+    name = "mysql"
+    # status counters recorded around every run (SHOW GLOBAL STATUS, the
+    # whole server): InnoDB pages read from the disk (not found in the
+    # buffer pool), page requests, and the redo log's bytes
+    COUNTERS = ("Innodb_buffer_pool_reads", "Innodb_buffer_pool_read_requests", "Innodb_os_log_written",
+                "Innodb_data_read")
+
+    def __init__(self, cfg, workdir):
+        super().__init__(cfg, workdir)
+        self.my = cfg.mysql
+        self._con = None
+
+    def names(self, size):
+        return f"bench_django_{size}", f"bench_ledger_{size}"
+
+    def hardened_name(self):
+        return "bench_hardened_big"
+
+    def create(self, db):
+        self.my.create(db)
+
+    def seed(self, db, n, tokens, pw_hash):
+        return self.my.seed(db, n, tokens, pw_hash, self.dir)
+
+    def seed_hardened(self, db, n, tokens, pw_hash):
+        return self.my.seed_hardened(db, n, tokens, pw_hash, self.dir)
+
+    def stored_count(self, db, token_text):
+        return self.my.stored_count(db, token_text)
+
+    def copy(self, src, dst):
+        self.my.copy(src, dst)
+
+    def django_env(self, db):
+        return dict(REF_DB_ENGINE="mysql", REF_DB_NAME=db, REF_DB_HOST=self.my.host, REF_DB_PORT=str(self.my.port),
+                    REF_DB_USER=self.my.user, REF_DB_PASSWORD=self.my.password)
+
+    def url(self, db):
+        return self.my.url(db)
+
+    def add_tokens(self, db, uids, tokens):
+        self.my.add_tokens(db, uids, tokens)
+
+    def token_count(self, db, uids):
+        return self.my.token_count(db, uids)
+
+    def counters(self):
+        """The server's COUNTERS now, or None (losing them must not stop the run)."""
+        try:
+            if self._con is None:
+                self._con = self.my.connect()
+            cur = self._con.cursor()
+            cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN (" + ", ".join(["%s"] * len(self.COUNTERS)) + ")",
+                        list(self.COUNTERS))
+            return {k: int(v) for k, v in cur.fetchall()}
+        except Exception as e:  # noqa: BLE001
+            log(f"{self.name}: status counters unavailable: {e}")
+            self._con = None
+            return None
+
+    def relation_sizes(self, db):
+        """innodb_buffer_pool_size and the database's table and index sizes
+        (MiB, information_schema's estimates after ANALYZE TABLE)."""
+        con = self.my.connect(db)
+        try:
+            cur = con.cursor()
+            cur.execute("SELECT @@innodb_buffer_pool_size, @@innodb_flush_method")
+            pool, flush = cur.fetchone()
+            out = {"innodb_buffer_pool_size": f"{int(pool) // 2**20} MiB", "innodb_flush_method": flush}
+            cur.execute("SELECT table_name, data_length, index_length FROM information_schema.tables "
+                        "WHERE table_schema = %s AND table_name IN ('users', 'tokens')", (db,))
+            out["relations_mib"] = {}
+            for name, data, index in cur.fetchall():
+                out["relations_mib"][name] = round(int(data) / 2**20, 1)
+                out["relations_mib"][name + " (secondary indexes)"] = round(int(index) / 2**20, 1)
+            return out
+        finally:
+            con.close()
+
+    def drop(self, dbs):
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+        if not self.cfg.keep:
+            for db in dbs:
+                try:
+                    self.my.drop(db)
+                except Exception as e:  # noqa: BLE001 - cleanup must go on
+                    log(f"could not drop {db}: {e}")
+
+
+ENGINES = {"sqlite": SqliteDatabases, "postgres": PostgresDatabases, "mysql": MysqlDatabases}

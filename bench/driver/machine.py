@@ -113,17 +113,35 @@ def bundled_sqlite():
     return f"bundled by libsqlite3-sys {ver}"
 
 
+def _git_dir():
+    """.git, or in a worktree the directory its .git file names."""
+    dot = os.path.join(ROOT, ".git")
+    if os.path.isfile(dot):
+        line = open(dot).read().strip()
+        if line.startswith("gitdir: "):
+            return os.path.join(ROOT, line[8:])
+    return dot
+
+
+def _git_common_dir():
+    """Where refs live: a worktree's commondir, else the git dir itself."""
+    gd = _git_dir()
+    common = os.path.join(gd, "commondir")
+    return os.path.normpath(os.path.join(gd, open(common).read().strip())) if os.path.exists(common) else gd
+
+
 def git_head():
     """The commit checked out, read from .git (no git command)."""
     try:
-        head = open(os.path.join(ROOT, ".git", "HEAD")).read().strip()
+        head = open(os.path.join(_git_dir(), "HEAD")).read().strip()
         if not head.startswith("ref: "):
             return head
         ref = head[5:]
-        path = os.path.join(ROOT, ".git", ref)
+        common = _git_common_dir()
+        path = os.path.join(common, ref)
         if os.path.exists(path):
             return open(path).read().strip() + f" ({ref.rsplit('/', 1)[-1]})"
-        for line in open(os.path.join(ROOT, ".git", "packed-refs")):
+        for line in open(os.path.join(common, "packed-refs")):
             if line.strip().endswith(ref):
                 return line.split()[0] + f" ({ref.rsplit('/', 1)[-1]})"
     except OSError:
@@ -157,4 +175,24 @@ def versions(cfg, backends):
         v["postgresql"] = cfg.pg.version()
         v["psycopg2"] = psycopg2.__version__.split()[0]
         v["libpq (ledger-server)"] = capture(["sh", "-c", "ls /usr/lib/x86_64-linux-gnu/libpq.so.5.* | head -1"])
+    if "mysql" in backends:
+        v.update(mysql_versions(cfg))
     return v
+
+
+def mysql_versions(cfg):
+    """The MySQL/MariaDB server, Django's driver (PyMySQL standing in for
+    mysqlclient, as the oracle's my_settings.py installs it) and the client
+    library ledger-server links (diesel's mysqlclient-sys)."""
+    import importlib.metadata
+
+    lib = capture(["sh", "-c", "ls /usr/lib/x86_64-linux-gnu/libmariadb.so.3 /usr/lib/x86_64-linux-gnu/libmysqlclient.so.* "
+                               "2>/dev/null | head -1"])
+    pkg = capture(["sh", "-c", "dpkg-query -W -f '${Version}' libmariadb3 2>/dev/null"])
+    return {
+        "mariadb/mysql server": cfg.mysql.version(),
+        # its version_info is set to mysqlclient's 1.4.6 for Django's check: the distribution's own
+        "pymysql (Django's MySQLdb, in place of mysqlclient)": importlib.metadata.version("PyMySQL"),
+        "libmariadb (ledger-server)": f"{lib} ({'libmariadb3 ' + pkg if pkg else 'version unknown'}), "
+                                      f"mysqlclient-sys {cargo_lock_version('mysqlclient-sys')}",
+    }

@@ -14,9 +14,10 @@ class Recorder:
     `sessions` the sessions of our own processes (servers and wrk), which
     the meter counts as the benchmark's CPU."""
 
-    def __init__(self, name, servers, logdir, wal_position):
+    def __init__(self, name, servers, logdir, wal_position, counters=lambda: None):
         self.name, self.servers, self.logdir = name, servers, logdir
         self.wal_position = wal_position
+        self.counters = counters
         self.runs = []
         self.sessions = set()
         self.meter = CpuMeter(lambda: self.sessions)
@@ -29,6 +30,7 @@ class Recorder:
         sid = server.proc.pid
         disk_before = read_bytes(sid)
         wal_before = self.wal_position()
+        counters_before = self.counters()
         before = self.meter.snapshot()
         proc, out = wrk_start(argv, self.logdir)
         self.sessions.add(proc.pid)
@@ -38,6 +40,7 @@ class Recorder:
             self.sessions.discard(proc.pid)
         after = self.meter.snapshot()
         wal_after = self.wal_position()
+        counters_after = self.counters()
         disk = read_bytes(sid) - disk_before
         foreign, steal = CpuMeter.foreign(before, after)
         server.check_alive()
@@ -47,6 +50,8 @@ class Recorder:
                "server_cpu_us_per_req": round((after[4].get(sid, 0) - before[4].get(sid, 0)) * 1e6 / HZ
                                               / max(1, res["ok"]), 1),
                "postgres_cpu_us_per_req": round(max(0, after[5] - before[5]) * 1e6 / HZ / max(1, res["ok"]), 1),
+               # the MySQL/MariaDB server process (all its threads)
+               "mysql_cpu_us_per_req": round(max(0, after[6] - before[6]) * 1e6 / HZ / max(1, res["ok"]), 1),
                # what the server's processes had to read from the disk (not
                # from the page cache), per expected answer
                "server_disk_read_kib_per_req": round(max(0, disk) / 1024 / max(1, res["ok"]), 3),
@@ -55,6 +60,10 @@ class Recorder:
             # what the run made PostgreSQL write to its WAL (the whole
             # cluster: nothing else runs meanwhile), per expected answer
             rec["pg_wal_kib_per_req"] = round((wal_after - wal_before) / 1024 / max(1, res["ok"]), 2)
+        if counters_before and counters_after:
+            # MySQL: its status counters' deltas (the whole server), per expected answer
+            rec["mysql_status_per_req"] = {k: round((counters_after[k] - counters_before[k]) / max(1, res["ok"]), 3)
+                                           for k in counters_before if k in counters_after}
         rec.update(extra or {})
         check(rec)
         self.runs.append(rec)

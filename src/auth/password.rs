@@ -27,8 +27,11 @@ impl From<pybcrypt::Error> for PasswordError {
     }
 }
 
-/// Called between the expensive rounds of a check or hash run here.
-fn pause() {}
+/// Called between the expensive rounds of a check or hash run here: it
+/// gives way to cheap requests (`runtime::gate`).
+fn pause() {
+    crate::runtime::gate::pause_point();
+}
 
 /// `bcrypt.hashpw(password, bcrypt.gensalt())` as text.
 pub fn hash(password: &[u8]) -> Result<String, PasswordError> {

@@ -1,6 +1,6 @@
 //! SIGHUP: the settings are read again, as at start, and the three that
 //! can change without a restart are applied to the running server
-//! (`LOG_LEVEL`, `ACCESS_LOG`, `SHADOW_SAMPLE`), one log line each
+//! (`LOG_LEVEL`, `ACCESS_LOG`, `SHADOW_SAMPLE`, `BCRYPT_YIELD`), one log line each
 //! (`ACCESS_LOG: false → true`); every other changed setting gets one line
 //! saying it needs a restart. Settings that no longer load are logged and
 //! the running ones kept.
@@ -59,6 +59,7 @@ fn apply(state: &AppState, running: &Settings, new: &Settings) {
             Change::Applied { key, .. } => {
                 match key {
                     "ACCESS_LOG" => state.access_log.store(new.access_log, Ordering::Relaxed),
+                    "BCRYPT_YIELD" => crate::runtime::gate::set_enabled(new.bcrypt_yield),
                     "SHADOW_SAMPLE" => match &state.shadow {
                         Some(recorder) => recorder.set_sample(new.shadow_sample),
                         None => log::info!("SHADOW_SAMPLE: shadow mode is off; it applies once SHADOW is on"),

@@ -262,7 +262,12 @@ async fn login_inner(
     }
     let candidate = candidate.as_str().to_owned();
     let stored = user.password.clone();
-    let matches = state.bcrypt.run(move || password::check(candidate.as_bytes(), stored.as_bytes())).await??;
+    let matches = match password::CheckJob::new(candidate.as_bytes(), stored.as_bytes()) {
+        // the expensive part on the pool, paired with another login's when one waits
+        Ok(job) => job.finish(&state.bcrypt.eks(*job.eks()).await?),
+        // what Python raises, after the pool's refusal as before
+        Err(raised) => state.bcrypt.run(move || Err::<bool, _>(raised)).await??,
+    };
     if !matches {
         return Ok(message!(401, "INVALID_USER"));
     }

@@ -66,6 +66,9 @@ struct Shared {
     ready: Condvar,
     threads: u32,
     max_wait: Duration,
+    /// The idle cgroup the threads join, where one was made.
+    #[cfg(target_os = "linux")]
+    group: Option<super::cgroup::IdleGroup>,
 }
 
 impl Shared {
@@ -95,14 +98,23 @@ impl BcryptPool {
     /// work queued before it would take the threads longer than `max_wait`,
     /// counting `first_cost` per job until the first one has been timed.
     /// Fails only if the system refuses a thread.
+    #[cfg(test)]
     pub(crate) fn start(threads: usize, max_wait: Duration, first_cost: Duration) -> std::io::Result<BcryptPool> {
+        BcryptPool::start_in(threads, max_wait, first_cost, Idle::Off)
+    }
+
+    fn start_in(threads: usize, max_wait: Duration, first_cost: Duration, idle: Idle) -> std::io::Result<BcryptPool> {
         let threads = threads.max(1);
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue { tasks: VecDeque::new(), running: 0, cost: first_cost, closed: false }),
             ready: Condvar::new(),
             threads: u32::try_from(threads).unwrap_or(u32::MAX),
             max_wait,
+            #[cfg(target_os = "linux")]
+            group: idle_group(idle),
         });
+        #[cfg(not(target_os = "linux"))]
+        let _ = idle;
         let pool = BcryptPool { handle: Arc::new(Handle(shared.clone())) };
         for i in 0..threads {
             let shared = shared.clone();
@@ -111,11 +123,12 @@ impl BcryptPool {
         Ok(pool)
     }
 
-    /// One thread per available core; a cost-12 check is counted as 0.3 s
-    /// until the first one has been timed.
-    pub(crate) fn per_core(max_wait: Duration) -> std::io::Result<BcryptPool> {
+    /// One thread per available core, in an idle cgroup when `idle` says
+    /// so and one can be made; a cost-12 check is counted as 0.3 s until
+    /// the first one has been timed.
+    pub(crate) fn per_core(max_wait: Duration, idle: Idle) -> std::io::Result<BcryptPool> {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        BcryptPool::start(cores, max_wait, Duration::from_millis(300))
+        BcryptPool::start_in(cores, max_wait, Duration::from_millis(300), idle)
     }
 
     /// Runs `f` on the pool and waits for it without blocking the caller's
@@ -128,6 +141,8 @@ impl BcryptPool {
     {
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Closure(Box::new(Call { f, reply, queued: Instant::now() })))?;
+        // waiting for bcrypt is not cheap work that bcrypt should make way for
+        let _waiting = super::gate::Waiting::start();
         answer.await.map_err(|_| CLOSED.into())
     }
 
@@ -137,6 +152,7 @@ impl BcryptPool {
     pub(crate) async fn eks(&self, eks: Eks) -> Result<[u8; 24], Refused> {
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Eks(EksTask { eks, reply, queued: Instant::now() }))?;
+        let _waiting = super::gate::Waiting::start();
         answer.await.map_err(|_| CLOSED.into())
     }
 
@@ -165,11 +181,39 @@ impl BcryptPool {
     }
 }
 
-/// Called between the expensive rounds of eksblowfish on the threads.
-fn pause() {}
+/// Whether the pool's threads try an idle cgroup (`BCRYPT_CGROUP`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Idle {
+    /// Where one can be made; one line says what happened.
+    Auto,
+    Off,
+}
+
+#[cfg(target_os = "linux")]
+fn idle_group(idle: Idle) -> Option<super::cgroup::IdleGroup> {
+    if idle == Idle::Off {
+        return None;
+    }
+    match super::cgroup::IdleGroup::create() {
+        Ok(group) => {
+            log::info!("bcrypt threads run in the idle cgroup {}", group.describe());
+            Some(group)
+        }
+        Err(why) => {
+            log::info!("bcrypt threads stay in the server's cgroup (no idle cgroup: {why}); they run under SCHED_IDLE and pause for cheap requests");
+            None
+        }
+    }
+}
 
 fn worker(shared: &Shared) {
     super::sched::set_current_thread(super::sched::Policy::Idle);
+    #[cfg(target_os = "linux")]
+    if let Some(group) = &shared.group {
+        if let Err(why) = group.join_current_thread() {
+            log::warn!("a bcrypt thread could not join the idle cgroup: {why}");
+        }
+    }
     loop {
         let work = {
             let mut queue = shared.lock();
@@ -188,7 +232,8 @@ fn worker(shared: &Shared) {
         };
         let jobs = work.jobs();
         let started = Instant::now();
-        work.run(&mut pause);
+        // eksblowfish gives way to cheap requests between its rounds
+        work.run(&mut super::gate::pause_point);
         let per_job = started.elapsed() / jobs.max(1);
         let mut queue = shared.lock();
         queue.running -= jobs;

@@ -2,7 +2,9 @@
 //!
 //! - [`blocking`]: a synchronous database call, on the worker's blocking
 //!   threads under `SCHED_BATCH`;
-//! - [`BcryptPool`]: bcrypt, on threads of its own under `SCHED_IDLE`;
+//! - [`BcryptPool`]: bcrypt, on threads of its own under `SCHED_IDLE`, in
+//!   an idle cgroup where one may be made ([`cgroup`]), pausing while
+//!   cheap requests are served ([`gate`]);
 //! - [`sched`]: the scheduling policies, an `unsafe` helper;
 //! - [`heap`]: freed memory given back to the kernel, another;
 //! - [`sigbus`]: SIGBUS from SQLite's `-shm` mapping survived, the third;
@@ -12,11 +14,15 @@
 //! bcrypt pool's metrics): callers map its [`Stopped`] error into their own.
 
 mod bcrypt_pool;
+#[cfg(target_os = "linux")]
+pub(crate) mod cgroup;
+pub(crate) mod gate;
 pub(crate) mod heap;
 pub(crate) mod limits;
 pub(crate) mod sched;
 pub(crate) mod sigbus;
 
+pub use bcrypt_pool::Idle;
 pub(crate) use bcrypt_pool::{BcryptPool, Refused};
 
 /// The pool a job was sent to is gone (only while shutting down), or the

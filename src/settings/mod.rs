@@ -120,6 +120,12 @@ settings! {
     /// seconds; beyond it the request is answered at once with 503
     /// `SERVER_BUSY` (the work waiting for bcrypt stays bounded).
     login_queue_seconds: u32 = "LOGIN_QUEUE_SECONDS", Int, source::seconds, 10;
+    /// bcrypt pauses between its rounds while cheap requests are being
+    /// served (on by default; SIGHUP reloads it).
+    bcrypt_yield: bool = "BCRYPT_YIELD", Bool, source::flag, true;
+    /// `auto` (the default): the bcrypt threads run in an idle cgroup
+    /// where the server may create one; `off`: they never move.
+    bcrypt_cgroup: crate::runtime::Idle = "BCRYPT_CGROUP", Str, source::bcrypt_cgroup, crate::runtime::Idle::Auto;
     /// The longest a request head may take to arrive, from its first byte,
     /// in seconds (every request on a connection).
     head_timeout_seconds: u32 = "HEAD_TIMEOUT_SECONDS", Int, source::seconds, 5;

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use super::{Settings, SettingsError, Sources};
 
 /// The settings a running server applies when they change.
-pub const RELOADABLE: &[&str] = &["LOG_LEVEL", "ACCESS_LOG", "SHADOW_SAMPLE"];
+pub const RELOADABLE: &[&str] = &["LOG_LEVEL", "ACCESS_LOG", "SHADOW_SAMPLE", "BCRYPT_YIELD"];
 
 /// Where the settings were read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -123,6 +123,9 @@ impl Settings {
                     before: self.shadow_sample.to_string(),
                     after: new.shadow_sample.to_string(),
                 },
+                "BCRYPT_YIELD" => {
+                    Change::Applied { key, before: self.bcrypt_yield.to_string(), after: new.bcrypt_yield.to_string() }
+                }
                 other => Change::NeedsRestart(other),
             })
             .collect()
@@ -134,5 +137,6 @@ impl Settings {
         self.log_level.clone_from(&new.log_level);
         self.access_log = new.access_log;
         self.shadow_sample = new.shadow_sample;
+        self.bcrypt_yield = new.bcrypt_yield;
     }
 }

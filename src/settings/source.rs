@@ -197,6 +197,14 @@ pub(super) fn pooler(raw: &str) -> Result<crate::db::Pooler, String> {
     }
 }
 
+pub(super) fn bcrypt_cgroup(raw: &str) -> Result<crate::runtime::Idle, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "auto" => Ok(crate::runtime::Idle::Auto),
+        "off" => Ok(crate::runtime::Idle::Off),
+        _ => Err(format!("{raw:?} is not a BCRYPT_CGROUP mode (auto or off)")),
+    }
+}
+
 pub(super) fn profile(raw: &str) -> Result<Profile, String> {
     match raw.trim().to_ascii_lowercase().as_str() {
         "compat" => Ok(Profile::Compat),
