@@ -18,9 +18,10 @@
 //!
 //! Besides closures ([`BcryptPool::run`]) the pool takes eksblowfish
 //! computations ([`BcryptPool::eks`]): a thread that takes one while
-//! another is queued takes both and runs them interleaved
-//! ([`pycompat::pybcrypt::eks2`]), two checks for little more than the
-//! time of one, so a login storm is served faster than one check at a time.
+//! others are queued takes up to three and runs them interleaved
+//! ([`pycompat::pybcrypt::eks2`], `eks3`), several checks for little more
+//! than the time of one, so a login storm is served faster than one check
+//! at a time.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -56,7 +57,7 @@ struct Queue {
     /// Jobs on a thread now.
     running: u32,
     /// The running mean of one job's time on a thread (a pair's time
-    /// counts half for each of its two jobs).
+    /// counts half for each of its two jobs, a triple's a third).
     cost: Duration,
     closed: bool,
 }
@@ -146,8 +147,8 @@ impl BcryptPool {
         answer.await.map_err(|_| CLOSED.into())
     }
 
-    /// Runs the eksblowfish computation `eks` on the pool, paired with
-    /// another when one is waiting: its raw hash. Refused, and abandoned
+    /// Runs the eksblowfish computation `eks` on the pool, interleaved
+    /// with others when some are waiting: its raw hash. Refused, and abandoned
     /// when dropped, as [`BcryptPool::run`].
     pub(crate) async fn eks(&self, eks: Eks) -> Result<[u8; 24], Refused> {
         let (reply, answer) = oneshot::channel();

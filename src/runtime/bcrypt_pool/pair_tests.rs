@@ -1,4 +1,5 @@
-//! Eksblowfish jobs on the pool: paired when two wait, results unchanged.
+//! Eksblowfish jobs on the pool: paired (or three together) when several
+//! wait, results unchanged.
 
 use super::*;
 
@@ -15,6 +16,23 @@ async fn block(pool: &BcryptPool) -> (std::sync::mpsc::Sender<()>, actix_rt::tas
         actix_rt::time::sleep(Duration::from_millis(2)).await;
     }
     (release, blocker)
+}
+
+/// Jobs running and queued.
+fn load(pool: &BcryptPool) -> (u32, usize) {
+    let queue = pool.handle.0.lock();
+    (queue.running, queue.tasks.len())
+}
+
+/// Waits until the pool's threads are done (the answers come first).
+async fn settle(pool: &BcryptPool) {
+    for _ in 0..1_000 {
+        if load(pool) == (0, 0) {
+            return;
+        }
+        actix_rt::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("the pool did not settle");
 }
 
 #[actix_rt::test]
@@ -42,7 +60,7 @@ async fn two_waiting_checks_run_as_a_pair_with_the_same_results() {
     assert!(paired, "the two checks were not taken together");
     assert_eq!(first.await.unwrap().unwrap(), a.run(&mut || ()));
     assert_eq!(second.await.unwrap().unwrap(), b.run(&mut || ()));
-    assert_eq!(pool.handle.0.lock().running, 0);
+    settle(&pool).await;
     // alone, a check runs alone
     assert_eq!(pool.eks(job(4, 3)).await.unwrap(), job(4, 3).run(&mut || ()));
 }
@@ -70,12 +88,11 @@ async fn an_abandoned_check_is_not_paired() {
     assert_eq!(first.await.unwrap().unwrap(), job(8, 1).run(&mut || ()));
     assert_eq!(third.await.unwrap().unwrap(), job(8, 3).run(&mut || ()));
     assert_eq!(closure.await.unwrap().unwrap(), 7);
-    let queue = pool.handle.0.lock();
-    assert!(queue.tasks.is_empty() && queue.running == 0);
+    settle(&pool).await;
 }
 
-/// A pair's time counts half for each of its jobs: the waiting work is
-/// estimated per job.
+/// A pair counts as two jobs in the running mean of a job's cost (each
+/// with half the pair's time).
 #[actix_rt::test]
 async fn a_pair_is_accounted_per_job() {
     let pool = BcryptPool::start(1, Duration::from_secs(60), Duration::from_secs(1)).unwrap();
@@ -90,15 +107,41 @@ async fn a_pair_is_accounted_per_job() {
     }
     release.send(()).unwrap();
     blocker.await.unwrap().unwrap();
-    let after_blocker = pool.handle.0.lock().cost;
     a.await.unwrap().unwrap();
     b.await.unwrap().unwrap();
-    while pool.handle.0.lock().running > 0 {
+    settle(&pool).await;
+    // three updates of the mean, from 1 s, with jobs of a few
+    // milliseconds: about (7/8)^3 s = 670 ms (two updates would be 766)
+    let cost = pool.handle.0.lock().cost;
+    assert!(cost > Duration::from_millis(660) && cost < Duration::from_millis(720), "{cost:?}");
+}
+
+#[actix_rt::test]
+async fn three_waiting_checks_run_together_a_fourth_waits() {
+    let pool = BcryptPool::start(1, Duration::from_secs(60), Duration::from_millis(1)).unwrap();
+    let (release, blocker) = block(&pool).await;
+    let spawn = |eks: Eks| {
+        let p = pool.clone();
+        actix_rt::spawn(async move { p.eks(eks).await })
+    };
+    let jobs: Vec<Eks> = (1..=4).map(|i| job(8 + u32::from(i % 2), i)).collect();
+    let waiting: Vec<_> = jobs.iter().map(|&eks| spawn(eks)).collect();
+    while pool.handle.0.lock().tasks.len() < 4 {
         actix_rt::time::sleep(Duration::from_millis(1)).await;
     }
-    // two updates of the mean with a cost-4 job's share (about a
-    // millisecond), from about 7/8 s: about 49/64 of it
-    let cost = pool.handle.0.lock().cost;
-    let expected = after_blocker * 49 / 64;
-    assert!(cost <= expected + Duration::from_millis(20) && cost + Duration::from_millis(20) >= expected, "{cost:?}");
+    release.send(()).unwrap();
+    blocker.await.unwrap().unwrap();
+    let mut seen = (0, 0);
+    for _ in 0..4_000 {
+        let (running, queued) = load(&pool);
+        if running == 3 {
+            seen = (running, queued);
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_micros(250)).await;
+    }
+    assert_eq!(seen, (3, 1), "three taken together, the fourth left queued");
+    for (eks, answer) in jobs.iter().zip(waiting) {
+        assert_eq!(answer.await.unwrap().unwrap(), eks.run(&mut || ()));
+    }
 }
