@@ -395,7 +395,9 @@ fn admin_bind_in_use_stops_the_start() {
 #[test]
 fn admin_bcrypt_metrics_follow_a_login_burst() {
     let db = sqlite("admin_bcrypt");
-    let s = Served::start(db.database_url(), &[("LOGIN_QUEUE_SECONDS", "1")]);
+    // 2 s at 0.3 s a check over two threads admits about 13 of the 16: the
+    // threads take three each at once (interleaved), the rest wait
+    let s = Served::start(db.database_url(), &[("LOGIN_QUEUE_SECONDS", "2")]);
     assert_eq!(s.send(&signup("burst@example.com")).status, 201);
     let before = s.metrics();
     let done = std::sync::atomic::AtomicBool::new(false);
