@@ -175,8 +175,6 @@ impl BcryptPool {
             metrics::bcrypt_queued(queue.tasks.len());
         }
         shared.ready.notify_one();
-        // waiting for bcrypt is not cheap work that bcrypt should make way for
-        let _waiting = super::gate::Waiting::start();
         answer.await.map_err(|_| CLOSED.into())
     }
 }
