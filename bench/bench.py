@@ -34,6 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import report  # noqa: E402
+import report_paths  # noqa: E402
 from driver import procs  # noqa: E402
 from driver.backend import Backend  # noqa: E402
 from driver.common import CORES, HARDENED_SETTINGS, ROOT, BenchError, log  # noqa: E402
@@ -103,6 +104,7 @@ def run_backend(a, cfg, meta, b, outdir):
     }
     result["summary"] = report.summarize(result)
     result["hardened_summary"] = report.hardened_summary(result)
+    result["paths_summary"] = report_paths.paths_summary(result)
     path = os.path.join(outdir, f"{b.name}.json")
     with open(path, "w") as f:
         json.dump(result, f, indent=1)
@@ -111,6 +113,9 @@ def run_backend(a, cfg, meta, b, outdir):
     hardened = report.hardened_table_text(result)
     if hardened:
         print("hardened profile:\n" + hardened + "\n" + "\n".join(report.hardened_notes(result)), flush=True)
+    paths = report_paths.paths_table_text(result)
+    if paths:
+        print("new paths:\n" + paths + "\n" + "\n".join(report_paths.paths_notes(result)), flush=True)
 
 
 def main():

@@ -260,7 +260,10 @@ def hardened_summary(result):
             ("logout", "logout (distinct sessions)",
              "hardened deletes the presented token's row, found by its digest, and its ledger_sessions row"),
             ("login", "login", "hardened also writes a ledger_sessions row and reads the failure counts")):
-        row(name, "req/s", med(wl, "django"), med(wl, "ledger"), med(wl, HARDENED),
+        vs = _div(med(wl, HARDENED), med(wl, "ledger"))
+        # issue 17 §4: the hardened guard within 0.8× of compat's
+        target, met = ("≥ 0.8× compat", None if vs is None else vs >= 0.8) if wl == "guard" else ("—", None)
+        row(name, "req/s", med(wl, "django"), med(wl, "ledger"), med(wl, HARDENED), target, met,
             note=note + f"; CPU µs/req: Django {_fmt(cpu(wl, 'django'), 'us')}, compat {_fmt(cpu(wl, 'ledger'), 'us')}, "
                         f"hardened {_fmt(cpu(wl, HARDENED), 'us')}")
     sess = med("sessions", HARDENED)
@@ -833,6 +836,8 @@ def _hardened_section(res):
 
 
 def write_results(results_dir, md_path):
+    import report_paths  # the new paths' section (it imports this module's helpers)
+
     results = []
     for key, title in BACKENDS:
         path = os.path.join(results_dir, f"{key}.json")
@@ -1010,6 +1015,7 @@ def write_results(results_dir, md_path):
                 f"(about 50 MB for the guard users on the 1M database) inside a process allowed "
                 f"{0.10 * mm['django_mib']:.1f} MiB in all.")
         out += _hardened_section(res)
+        out += report_paths.paths_section(res)
     out += ["", "## Method", ""]
     out += [
         "- Seeding (`bench/seed.py`) writes straight into the databases: users with Django-shaped timestamps and one "

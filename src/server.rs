@@ -349,6 +349,10 @@ pub(crate) fn http_server(
     let deadlines = limits.deadlines;
     builder = builder.listen("ledger-server", listener, move || {
         let accept = fn_service(move |io: TcpStream| {
+            // As gunicorn's sockets: an answer streamed in pieces (the
+            // front door relays Django's as it comes) must not wait for
+            // the client's delayed ACK of the first (Nagle: +40 ms).
+            let _ = io.set_nodelay(true);
             let peer = io.peer_addr().ok();
             ready(Ok::<_, DispatchError>((Guarded::new(io, deadlines), peer)))
         });

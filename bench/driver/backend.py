@@ -8,7 +8,7 @@ import time
 
 import seed
 
-from . import probes, workloads
+from . import paths, probes, workloads
 from .common import HARDENED_SETTINGS, MMAP_SIZE, clean_env, log
 from .databases import ENGINES
 from .procs import run_checked
@@ -155,6 +155,7 @@ class Backend:
         self.servers[("ledger-hardened", "big")] = self.ledger_server("big", p + 8, hardened=True)
         self.servers[("floor", "big")] = Server("floor", "floor", p + 5, [os.path.join(self.bins, "floor")], env,
                                                 self.dir, self.logdir)
+        paths.setup(self)  # the new paths' servers (front door, shadow, admin, no-yield)
 
     def django_server(self, size, port):
         """gunicorn through the oracle's run.sh (which migrates first)."""

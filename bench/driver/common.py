@@ -31,6 +31,12 @@ HARDENED_KEYS = ("PROFILE", "TOKEN_TTL", "LOGIN_MAX_FAILURES", "LOGIN_WINDOW", "
                  "SIGNUP_MAX_PER_IP", "TRUSTED_PROXIES", "BCRYPT_COST", "SESSION_SWEEP_SECONDS")
 
 
+# Settings the new paths' servers set one by one (bench/driver/paths.py,
+# idle.py): none may come from the caller's environment.
+PATHS_KEYS = ("UPSTREAM", "UPSTREAM_TIMEOUT", "SHADOW", "SHADOW_LOG", "SHADOW_SAMPLE", "ADMIN_BIND",
+              "KEEP_ALIVE_SECONDS", "BCRYPT_YIELD", "BCRYPT_CGROUP", "MAX_CONNECTIONS")
+
+
 class BenchError(Exception):
     pass
 
@@ -61,5 +67,5 @@ def command_text(argv):
 def clean_env():
     """The environment minus settings that would change what is measured."""
     drop = {"SECRET_KEY", "ALGORITHM", "DATABASE_URL", "TIME_ZONE", "BIND", "POOL_SIZE", "ACCESS_LOG", "RUST_LOG", "PORT",
-            *HARDENED_KEYS}
+            *HARDENED_KEYS, *PATHS_KEYS}
     return {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("REF_") or k == "REF_VENV"}

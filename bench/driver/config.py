@@ -5,6 +5,7 @@ import os
 import seed
 
 from .common import CORES, BenchError, env_int
+from .paths_config import add_settings as add_paths_settings
 
 
 class Config:
@@ -55,6 +56,7 @@ class Config:
             os.environ.get("BENCH_MYSQL_USER", "root"),
             os.environ.get("BENCH_MYSQL_PASSWORD", ""),
         )
+        add_paths_settings(self, q)  # the new paths' workloads (paths_config.py)
         small_logout = sum(1 for u in range(1, self.small_users + 1) if seed.is_logout(u))
         if self.burst > small_logout:
             raise BenchError(f"BENCH_BURST={self.burst} exceeds the {small_logout} sessions of the small database")

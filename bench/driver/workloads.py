@@ -13,7 +13,7 @@ import time
 
 import seed
 
-from . import probes
+from . import paths, probes
 from .accounting import CpuMeter, wait_idle
 from .common import GUARD_BODY, LOGOUT_BODY, REJECT_BODY, BenchError, command_text, log
 from .procs import stop_group
@@ -38,6 +38,7 @@ def play_round(b, rnd):
     if rnd == b.cfg.rounds - 1:
         steps.append(("login timing", lambda: login_timing(b, rnd)))
     steps.append(("storm", lambda: storm(b, rnd)))
+    steps += paths.steps(b, rnd)  # the new paths: paths.py, storm_rates.py, idle.py
     started = time.monotonic()
     for i, (name, step) in enumerate(steps, 1):
         took = int(time.monotonic() - started)

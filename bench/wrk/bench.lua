@@ -6,6 +6,8 @@
 --   threads=T        the -t given to wrk (thread k uses lines k, k+T, ...)
 --   path=/users/x    the request path
 --   method=GET       the request method of mode=auth (POST by default)
+--   body=TEXT        mode=auth: the request body (JSON, sent with
+--                    Content-Type: application/json); none by default
 --   file=PATH        one token (mode=auth) or e-mail (mode=login) a line
 --   mode=auth        the line is the raw `Authorization` header value
 --   mode=login       the line is an e-mail; body {"email": .., "password": ..}
@@ -137,7 +139,9 @@ function init(args)
         local body = string.format('{"email": "%s", "password": "%s"}', line, o.password)
         reqs[#reqs + 1] = wrk.format("POST", path, { ["Content-Type"] = "application/json" }, body)
       else
-        reqs[#reqs + 1] = wrk.format(method, path, { ["Authorization"] = line }, nil)
+        local headers = { ["Authorization"] = line }
+        if o.body then headers["Content-Type"] = "application/json" end
+        reqs[#reqs + 1] = wrk.format(method, path, headers, o.body)
       end
     end
     i = i + 1

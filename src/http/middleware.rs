@@ -31,7 +31,6 @@ use super::routes;
 use super::shadow;
 use super::state::AppState;
 use super::views::{self, Incoming, Writes};
-use crate::runtime::gate;
 use crate::telemetry::log::RequestId;
 use crate::telemetry::metrics;
 use crate::upstream::{Body, Forwarder};
@@ -58,7 +57,6 @@ pub async fn django_stack(req: HttpRequest, payload: web::Payload) -> HttpRespon
         // Shadow mode: Django answers `/users/*`, checked against a dry run.
         Some(forwarder) if state.shadow.is_some() && path_info.starts_with("/users/") => {
             request_id(&req); // sent on to Django
-            let _busy = gate::Busy::enter();
             let cors_on = cors::enabled(&path_info);
             shadow::exchange(forwarder, &req, route, cors_on, payload, &state).await
         }
@@ -68,9 +66,6 @@ pub async fn django_stack(req: HttpRequest, payload: web::Payload) -> HttpRespon
             front_door(forwarder, &req, &path_info, payload, &state).await
         }
         _ => {
-            // While our own work runs, bcrypt gives way (a forwarded
-            // request only waits for Django, so it does not count).
-            let _busy = gate::Busy::enter();
             let cors_on = cors::enabled(&path_info);
             drop(path_info);
             respond(&req, route, cors_on, Incoming::Payload(payload), &state, &mut Writes::Commit).await

@@ -142,8 +142,6 @@ impl BcryptPool {
     {
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Closure(Box::new(Call { f, reply, queued: Instant::now() })))?;
-        // waiting for bcrypt is not cheap work that bcrypt should make way for
-        let _waiting = super::gate::Waiting::start();
         answer.await.map_err(|_| CLOSED.into())
     }
 
@@ -153,7 +151,6 @@ impl BcryptPool {
     pub(crate) async fn eks(&self, eks: Eks) -> Result<[u8; 24], Refused> {
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Eks(EksTask { eks, reply, queued: Instant::now() }))?;
-        let _waiting = super::gate::Waiting::start();
         answer.await.map_err(|_| CLOSED.into())
     }
 

@@ -1,35 +1,37 @@
-//! bcrypt gives way to cheap work: the cooperative half of keeping a login
-//! storm from delaying cheap requests.
+//! bcrypt gives way to the database: the cooperative half of keeping a
+//! login storm from delaying cheap requests.
 //!
 //! `SCHED_IDLE` ranks the bcrypt threads below the server's other threads,
-//! but only inside the server's own scheduling group; against other
-//! processes (the database, a proxy, the load generator) they take a full
-//! share. So every request counts itself here while it runs ([`Busy`]),
-//! a request waiting for bcrypt steps out of the count while it waits
-//! ([`Waiting`]), and the bcrypt key schedule calls [`pause_point`] between
-//! its rounds (about every 65 µs at cost 12): while any request is being
-//! served, the bcrypt thread parks, so the cores go to the cheap work and
-//! to whatever it waits for.
+//! so an async worker or a database thread of the server that wakes takes
+//! the core at once. But it ranks them only inside the server's own
+//! scheduling group: against other processes, above all the database
+//! server a query waits for (PostgreSQL's backend, MariaDB's thread), the
+//! bcrypt threads take a full share, and a guard request waits for a slice.
+//! So every database call counts itself here while it is under way
+//! ([`Busy`], in [`super::blocking`]), and the bcrypt key schedule calls
+//! [`pause_point`] between its rounds (about every 65 µs at cost 12):
+//! while any call is under way, the bcrypt thread parks and the cores go to
+//! the calls and to the database server.
 //!
-//! A pause is bounded ([`MAX_PAUSE`]): under unbroken cheap load bcrypt
+//! Only database calls count, not whole requests: a request also waits for
+//! its client (a slow upload, an unread answer) and for the front door's
+//! upstream, and one slow client must not slow every login down.
+//! A pause is bounded ([`MAX_PAUSE`]): under unbroken database load bcrypt
 //! still advances by one round per pause, so logins slow down but never
 //! stop. While nothing else runs, a pause point costs one relaxed load.
 
-use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Requests being served, less those waiting for bcrypt. Signed: a bcrypt
-/// job submitted outside any request (tests, tools) makes it dip below 0.
-static BUSY: AtomicIsize = AtomicIsize::new(0);
+/// Database calls under way.
+static BUSY: AtomicUsize = AtomicUsize::new(0);
 
 /// Whether bcrypt yields at all (`BCRYPT_YIELD`, on by default).
 static ENABLED: AtomicBool = AtomicBool::new(true);
 
-#[allow(dead_code)]
 /// The longest one pause lasts before bcrypt runs one more round.
 pub(crate) const MAX_PAUSE: Duration = Duration::from_millis(4);
 
-#[allow(dead_code)]
 /// How long a parked bcrypt thread sleeps between looks at the count.
 const NAP: Duration = Duration::from_micros(40);
 
@@ -39,12 +41,11 @@ pub(crate) fn set_enabled(on: bool) {
 }
 
 /// Whether bcrypt yields now.
-#[allow(dead_code)]
 pub(crate) fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
-/// Held while a request is served.
+/// Held while a database call is under way.
 #[must_use]
 pub(crate) struct Busy(());
 
@@ -61,35 +62,14 @@ impl Drop for Busy {
     }
 }
 
-/// Held while a request waits for the bcrypt pool: it is not cheap work
-/// that bcrypt should make way for (it would wait for itself).
-#[must_use]
-pub(crate) struct Waiting(());
-
-impl Waiting {
-    pub(crate) fn start() -> Waiting {
-        BUSY.fetch_sub(1, Ordering::Relaxed);
-        Waiting(())
-    }
-}
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        BUSY.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// The key schedule's rounds call it once the bcrypt code has a hook for it.
-#[allow(dead_code)]
 /// Called by the bcrypt key schedule between rounds: parks the calling
-/// thread while requests are being served, for at most [`MAX_PAUSE`].
+/// thread while database calls are under way, for at most [`MAX_PAUSE`].
 pub(crate) fn pause_point() {
     pause_for(MAX_PAUSE);
 }
 
-#[allow(dead_code)]
 fn pause_for(longest: Duration) {
-    if BUSY.load(Ordering::Relaxed) <= 0 || !enabled() {
+    if BUSY.load(Ordering::Relaxed) == 0 || !enabled() {
         return;
     }
     let until = Instant::now() + longest;
@@ -105,26 +85,19 @@ mod tests {
     // One test: BUSY and ENABLED are process-wide (nextest runs each test
     // in a process of its own).
     #[test]
-    fn a_pause_lasts_while_requests_are_served_and_is_bounded() {
+    fn a_pause_lasts_while_database_calls_run_and_is_bounded() {
         let quick = Instant::now();
         pause_for(Duration::from_secs(2));
-        assert!(quick.elapsed() < Duration::from_secs(1), "paused with nothing served");
+        assert!(quick.elapsed() < Duration::from_secs(1), "paused with no call under way");
 
         let busy = Busy::enter();
         let started = Instant::now();
         pause_for(Duration::from_millis(30));
         let paused = started.elapsed();
-        assert!(paused >= Duration::from_millis(30), "a served request did not pause bcrypt: {paused:?}");
+        assert!(paused >= Duration::from_millis(30), "a database call did not pause bcrypt: {paused:?}");
         assert!(paused < Duration::from_secs(5), "the pause was not bounded: {paused:?}");
 
-        // a request waiting for bcrypt does not count
-        let waiting = Waiting::start();
-        let started = Instant::now();
-        pause_for(Duration::from_secs(2));
-        assert!(started.elapsed() < Duration::from_secs(1), "paused for a request waiting on bcrypt");
-        drop(waiting);
-
-        // the pause ends soon after the last request is answered
+        // the pause ends soon after the last call
         let release = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(1));
             drop(busy);
@@ -132,7 +105,7 @@ mod tests {
         let started = Instant::now();
         pause_for(Duration::from_secs(30));
         release.join().unwrap();
-        assert!(started.elapsed() < Duration::from_secs(10), "the pause outlived the request");
+        assert!(started.elapsed() < Duration::from_secs(10), "the pause outlived the call");
 
         // switched off, bcrypt never pauses
         let busy = Busy::enter();

@@ -4,7 +4,7 @@
 //!   threads under `SCHED_BATCH`;
 //! - [`BcryptPool`]: bcrypt, on threads of its own under `SCHED_IDLE`, in
 //!   an idle cgroup where one may be made ([`cgroup`]), pausing while
-//!   cheap requests are served ([`gate`]);
+//!   database calls are under way ([`gate`]);
 //! - [`sched`]: the scheduling policies, an `unsafe` helper;
 //! - [`heap`]: freed memory given back to the kernel, another;
 //! - [`sigbus`]: SIGBUS from SQLite's `-shm` mapping survived, the third;
@@ -42,6 +42,8 @@ where
         batch_policy();
         f()
     };
+    // bcrypt gives way while the call (and the database server) works
+    let _busy = gate::Busy::enter();
     actix_web::web::block(call).await.map_err(|_| Stopped("a blocking database call was cancelled or panicked"))
 }
 

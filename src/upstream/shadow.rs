@@ -405,15 +405,23 @@ fn write_log(mut file: File, events: mpsc::Receiver<Event>) {
             }
         }
     };
+    // every TALLY_EVERY, however steady the traffic (a timeout of its own
+    // per receive would never fire while checks keep coming)
+    let mut next_flush = std::time::Instant::now() + TALLY_EVERY;
     loop {
-        match events.recv_timeout(TALLY_EVERY) {
+        let now = std::time::Instant::now();
+        if now >= next_flush {
+            flush(&mut file, &mut tallies);
+            next_flush = now + TALLY_EVERY;
+        }
+        match events.recv_timeout(next_flush.saturating_duration_since(now)) {
             Ok(Event::Line(line)) => {
                 if let Err(e) = writeln!(file, "{line}") {
                     log::error!("SHADOW_LOG: cannot write: {e}");
                 }
             }
             Ok(Event::Tally { route, answer, verdict }) => *tallies.entry((route, answer, verdict)).or_default() += 1,
-            Err(mpsc::RecvTimeoutError::Timeout) => flush(&mut file, &mut tallies),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 flush(&mut file, &mut tallies);
                 return;

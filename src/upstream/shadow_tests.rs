@@ -168,3 +168,21 @@ fn the_log_holds_lines_and_tallies() {
     let never = Recorder::open(&path, 0.0, Redactor::new("k")).unwrap();
     assert!((0..100).all(|_| !never.sampled()));
 }
+
+/// Under steady traffic the tallies still reach the log every
+/// `TALLY_EVERY` (not only once the checks pause).
+#[test]
+fn tallies_are_written_while_checks_keep_coming() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shadow.jsonl");
+    let recorder = Recorder::open(&path, 1.0, Redactor::new("k")).unwrap();
+    let until = std::time::Instant::now() + TALLY_EVERY * 3;
+    let mut written = false;
+    while std::time::Instant::now() < until && !written {
+        recorder.record("POST /users/login", "200 SUCCESS".into(), Verdict::Matched, None);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        written = std::fs::read_to_string(&path).unwrap().contains(r#""type":"tally""#);
+    }
+    assert!(written, "no tally line within {:?} of steady checks", TALLY_EVERY * 3);
+    drop(recorder);
+}

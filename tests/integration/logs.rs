@@ -280,7 +280,7 @@ fn shadow_checks(dir: &Path) -> usize {
 }
 
 #[test]
-fn sighup_reloads_log_level_access_log_and_shadow_sample() {
+fn sighup_reloads_log_level_access_log_shadow_sample_and_bcrypt_yield() {
     // Django's stand-in: /fail is a 500 (logged at WARN), the rest 200
     let stub = Stub::start(|seen: &Seen| {
         let status = if seen.line().contains(" /fail ") { "500 Internal Server Error" } else { "200 OK" };
@@ -323,11 +323,18 @@ fn sighup_reloads_log_level_access_log_and_shadow_sample() {
     // LOG_LEVEL info and SHADOW_SAMPLE 1, and a change that needs a restart
     write_settings(
         dir.path(),
-        &with(&["ACCESS_LOG = true", "LOG_LEVEL = \"info\"", "SHADOW_SAMPLE = 1", "POOL_SIZE = 3"]),
+        &with(&[
+            "ACCESS_LOG = true",
+            "LOG_LEVEL = \"info\"",
+            "SHADOW_SAMPLE = 1",
+            "POOL_SIZE = 3",
+            "BCRYPT_YIELD = false",
+        ]),
     );
     let from = log.len();
     hangup(&server);
     wait_for_line(&server, from, "SHADOW_SAMPLE: 0 → 1");
+    wait_for_line(&server, from, "BCRYPT_YIELD: true → false");
     wait_for_line(&server, from, "LOG_LEVEL: warn → info");
     let log = wait_for_line(&server, from, "POOL_SIZE changed: it needs a restart");
     requests();

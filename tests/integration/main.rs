@@ -4,6 +4,7 @@
 //! | module | what it proves | needs |
 //! | --- | --- | --- |
 //! | [`bcrypt_oracle`] | `auth::password` and `pybcrypt` answer as Python bcrypt 3.2.0 on ~200 fresh random vectors the oracle's virtualenv makes (hashes for a salt, checks: right and wrong passwords, cut and suffixed hashes, bad prefixes) | the oracle's virtualenv |
+//! | [`bcrypt_threads`] | the bcrypt threads are `SCHED_IDLE`, and in the idle cgroup with `BCRYPT_CGROUP = "auto"` where the server may make one (the start-up line says which), never with `off` | root and a cgroup v1 `cpu` hierarchy for the first test's cgroup half |
 //! | [`browser`] | the frontend's flow in headless Chromium on another origin (preflights, credentials, a refused header, `Origin: null`): Django, ledger-server alone and behind the front door see the same; hardened as documented | the oracle, Chromium, `tests/browser/node_modules` |
 //! | [`admin`] | the admin listener (`ADMIN_BIND`): alive, ready (503 naming the database down then back without a restart, an altered schema, a missing upstream), `/metrics` counts exactly what was sent and moves for bcrypt, pool, group commit, upstream, shadow and throttling; the main port's `/metrics` stays Django's 404 | PostgreSQL's server programs (one test) |
 //! | [`check`] | `ledger-server check`: Django's and ledger-server's schemas pass; an altered column, tokens of another key, a closed upstream fail; no secret in the output | the oracle, the database server |
@@ -45,6 +46,8 @@
 mod admin;
 #[cfg(test)]
 mod bcrypt_oracle;
+#[cfg(test)]
+mod bcrypt_threads;
 #[cfg(test)]
 mod browser;
 #[cfg(test)]

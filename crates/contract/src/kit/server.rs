@@ -99,13 +99,17 @@ impl LedgerBinary {
         self.log_path.clone().unwrap_or_else(|| self.work_dir.join(format!("{}.log", self.name)))
     }
 
-    /// The command (not yet spawned).
+    /// The command (not yet spawned). `BCRYPT_CGROUP` is `off` unless a
+    /// test sets it: on a machine running the suite the other tests are
+    /// the "other work", and bcrypt in the idle cgroup would wait for them
+    /// (a test of the cgroup sets `auto`).
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(&self.bin);
         cmd.args(&self.args).current_dir(&self.work_dir).env("RUST_LOG", "info");
         for var in KEYS {
             cmd.env_remove(var);
         }
+        cmd.env("BCRYPT_CGROUP", "off");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }

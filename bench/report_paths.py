@@ -1,0 +1,234 @@
+"""The new paths' table (issue 17 §2, §4, §5) of bench/results/<backend>.json:
+front door, shadow mode, metrics on the hot path, idle connections and the
+guard at storm rates. The columns are those of the main table (Django,
+ledger-server, ratio, target, met); each row's name says what its two
+columns hold where they are not simply Django and ledger-server."""
+
+import statistics
+
+from report import _div, _fmt, _med, _ratio, _vals
+
+FRONT, SHADOW, DJANGO_SHADOW, ADMIN, NOYIELD = (
+    "ledger-front", "ledger-shadow", "django-shadow", "ledger-admin", "ledger-noyield")
+IDLE_LEDGER, IDLE_DJANGO = "ledger-idle", "django-idle"
+
+
+def _lat(p):
+    return lambda r: r["wrk"]["latency_us"][p] / 1000.0
+
+
+def _probe_vals(result, workload, server, probe, key="rps"):
+    return [key(r) if callable(key) else r.get(key) for r in result["runs"]
+            if r.get("workload") == workload and r.get("server") == server and r.get("probe") == probe]
+
+
+def _per_round_ratio(result, workload, num, den):
+    per = []
+    for rnd in sorted({r["round"] for r in result["runs"] if isinstance(r.get("round"), int)}):
+        a = [r["rps"] for r in result["runs"] if r.get("round") == rnd and r.get("workload") == workload
+             and r.get("server") == num and "rps" in r]
+        b = [r["rps"] for r in result["runs"] if r.get("round") == rnd and r.get("workload") == workload
+             and r.get("server") == den and "rps" in r]
+        if a and b:
+            per.append(statistics.median(a) / statistics.median(b))
+    return _med(per), per
+
+
+def paths_summary(result):
+    """The rows: workload, unit, django, ledger, ratio, target, met, note."""
+    rows = []
+    cores = result["bcrypt"]["cores"]
+
+    def row(name, unit, dj, le, ratio, target="—", met=None, note=""):
+        rows.append({"workload": name, "unit": unit, "django": dj, "ledger": le, "ratio": ratio, "target": target,
+                     "met": met, "note": note})
+
+    def med(wl, server, db="big", key="rps"):
+        return _med(_vals(result, wl, server, db, key))
+
+    def us(v):
+        return _fmt(v, "us")
+
+    # front door
+    get = {s: med("front_get", s) for s in ("django", FRONT)}
+    if get[FRONT] is not None:
+        r = _div(get[FRONT], get["django"])
+        row("front door: GET /ledgers, Django direct → through ledger-server's front door", "req/s", get["django"],
+            get[FRONT], r, "≥ 0.95×", None if r is None else r >= 0.95,
+            f"CPU µs/req: Django direct {us(med('front_get', 'django', key='server_cpu_us_per_req'))}; through the "
+            f"front door ledger-server {us(med('front_get', FRONT, key='server_cpu_us_per_req'))} + Django "
+            f"{us(med('front_get', FRONT, key='django_cpu_us_per_req'))}")
+        post = {s: med("front_post", s) for s in ("django", FRONT)}
+        row("front door: POST /ledgers (a write), Django direct → through the front door", "req/s", post["django"],
+            post[FRONT], _div(post[FRONT], post["django"]))
+        p50 = {s: med("front_get_paced", s, key=_lat("p50")) for s in ("django", FRONT)}
+        p99 = {s: med("front_get_paced", s, key=_lat("p99")) for s in ("django", FRONT)}
+        rate = _med(_vals(result, "front_get_paced", FRONT, "big", "paced_rate"))
+        added = None if None in p50.values() else p50[FRONT] - p50["django"]
+        row(f"front door: GET /ledgers p50 paced at ≤ {rate or '?'}/s, Django direct → through the front door", "ms",
+            p50["django"], p50[FRONT], _div(p50[FRONT], p50["django"]), "added ≤ 0.2 ms",
+            None if added is None else added <= 0.2,
+            (f"added p50 {added:+.3f} ms" if added is not None else "") + f"; p99 {_fmt(p99['django'], 'ms')} → "
+            f"{_fmt(p99[FRONT], 'ms')}; achieved {_fmt(med('front_get_paced', 'django'), 'req/s')} and "
+            f"{_fmt(med('front_get_paced', FRONT), 'req/s')} req/s")
+
+    # shadow mode
+    sh = {s: med("shadow_guard", s, "small") for s in (DJANGO_SHADOW, "ledger", SHADOW)}
+    if sh[SHADOW] is not None:
+        cpu = {s: med("shadow_guard", s, "small", "server_cpu_us_per_req") for s in (DJANGO_SHADOW, "ledger", SHADOW)}
+        behind = med("shadow_guard", SHADOW, "small", DJANGO_SHADOW + "_cpu_us_per_req")
+        tallies = [r for r in result["runs"] if r.get("workload") == "shadow_tally"]
+        t = tallies[-1] if tallies else {}
+        row("shadow: guard (POST /users/logout), Django direct → through ledger-server with SHADOW on", "req/s",
+            sh[DJANGO_SHADOW], sh[SHADOW], _div(sh[SHADOW], sh[DJANGO_SHADOW]), "—", None,
+            f"ledger-server answering itself (SHADOW off) {_fmt(sh['ledger'], 'req/s')} req/s: on ÷ off "
+            f"{_ratio(_div(sh[SHADOW], sh['ledger']))}; shadow checks: {t.get('matched', '?')} matched, "
+            f"{t.get('mismatched', '?')} mismatched, {t.get('racy', '?')} racy")
+        extra = None if cpu[SHADOW] is None or cpu["ledger"] is None else cpu[SHADOW] - cpu["ledger"]
+        row("shadow: ledger-server's CPU µs per guard request, SHADOW off → on", "us", cpu["ledger"], cpu[SHADOW],
+            _div(cpu[SHADOW], cpu["ledger"]), "—", None,
+            (f"extra {extra:+.0f} µs per request; " if extra is not None else "")
+            + f"Django's CPU per request direct {us(cpu[DJANGO_SHADOW])}, behind shadow mode {us(behind)}")
+
+    # metrics on the hot path
+    ratio, per = _per_round_ratio(result, "metrics_guard", ADMIN, "ledger")
+    if ratio is not None:
+        scrapes = sum(r.get("scrapes", 0) for r in result["runs"] if r.get("workload") == "metrics_guard")
+        n = len(_vals(result, "metrics_guard", ADMIN))
+        row("metrics: guard, ledger-server without → with ADMIN_BIND (/metrics scraped every second)", "req/s",
+            med("metrics_guard", "ledger"), med("metrics_guard", ADMIN), ratio, "≥ 0.95×", ratio >= 0.95,
+            f"median over rounds of each round's with ÷ without ({', '.join(f'{v:.3f}' for v in per)}); {n} runs "
+            f"each, alternating; {scrapes} scrapes answered")
+
+    # hardened guard beside compat: in the hardened table (report.hardened_summary)
+
+    # idle connections
+    idle = {s: [r for r in result["runs"] if r.get("workload") == "idle_guard" and r.get("server") == s]
+            for s in (IDLE_DJANGO, IDLE_LEDGER)}
+    if idle[IDLE_LEDGER]:
+        last = {s: (v[-1] if v else None) for s, v in idle.items()}
+
+        def g(s, f):
+            return f(last[s]) if last[s] else None
+
+        n = result["config"].get("idle_conns")
+        dj, le = g(IDLE_DJANGO, lambda r: r["rps"]), g(IDLE_LEDGER, lambda r: r["rps"])
+        bdj, ble = g(IDLE_DJANGO, lambda r: r["base_rps"]), g(IDLE_LEDGER, lambda r: r["base_rps"])
+        row(f"idle: guard with {n:,} idle keep-alive connections open", "req/s", dj, le, _div(le, dj), "—", None,
+            f"without them: Django {_fmt(bdj, 'req/s')}, ledger-server {_fmt(ble, 'req/s')} req/s (with ÷ without: "
+            f"{_ratio(_div(dj, bdj))}, {_ratio(_div(le, ble))})")
+        p99 = {s: g(s, _lat("p99")) for s in last}
+        row("idle: guard p99 with them open", "ms", p99[IDLE_DJANGO], p99[IDLE_LEDGER],
+            _div(p99[IDLE_LEDGER], p99[IDLE_DJANGO]), "—", None,
+            "guard p99 without them: Django " + _fmt(_idle_base_p99(result, IDLE_DJANGO), "ms") + ", ledger-server "
+            + _fmt(_idle_base_p99(result, IDLE_LEDGER), "ms"))
+        errs = {s: g(s, lambda r: r.get("socket_errors", 0)) for s in last}
+        row("idle: guard socket errors and timeouts with them open", "count", errs[IDLE_DJANGO], errs[IDLE_LEDGER],
+            None, "—", None, "wrk's connect, read, write errors and timeouts (10 s) during the guard run")
+        kept = {s: g(s, lambda r: r["idle_kept"]) for s in last}
+        keep_alive = g(IDLE_LEDGER, lambda r: r.get("keep_alive_s"))
+        ready = {s: g(s, lambda r: r["idle_ready"]) for s in last}
+        row("idle: connections still open at the end (a second request answered on each)", "count",
+            kept[IDLE_DJANGO], kept[IDLE_LEDGER], None, f"all {n:,} (ledger-server)",
+            None if kept[IDLE_LEDGER] is None else kept[IDLE_LEDGER] == n,
+            f"ledger-server ran with KEEP_ALIVE_SECONDS={keep_alive} (the default 5 s would close idle connections "
+            f"before the measurement ends); gunicorn's sync workers close every connection after its answer: "
+            + _ready_text(ready[IDLE_DJANGO], "Django") + "; " + _ready_text(ready[IDLE_LEDGER], "ledger-server"))
+        rss = {s: g(s, lambda r: r["rss_open_kb"] / 1024) for s in last}
+        before = {s: g(s, lambda r: r["rss_before_kb"] / 1024) for s in last}
+        row("idle: server RSS with them open", "MiB", rss[IDLE_DJANGO], rss[IDLE_LEDGER],
+            _div(rss[IDLE_LEDGER], rss[IDLE_DJANGO]), "—", None,
+            f"before they opened: Django {_fmt(before[IDLE_DJANGO], 'MiB')}, ledger-server "
+            f"{_fmt(before[IDLE_LEDGER], 'MiB')} (VmRSS of all the server's processes)")
+
+    # the guard at storm rates
+    labels = []
+    for r in result["runs"]:
+        if r.get("workload") == "rate_storm" and r.get("probe") not in labels and r.get("server") == "ledger":
+            labels.append(r["probe"])
+    for label in labels:
+        p99 = {s: _med(_probe_vals(result, "rate_storm", s, label, _lat("p99"))) for s in ("django", "ledger", NOYIELD)}
+        p50 = {s: _med(_probe_vals(result, "rate_storm", s, label, _lat("p50"))) for s in ("django", "ledger", NOYIELD)}
+        rps = {s: _med(_probe_vals(result, "rate_storm", s, label)) for s in ("django", "ledger", NOYIELD)}
+        rest = {s: _med(_probe_vals(result, "rate_rest", s, label, _lat("p99"))) for s in ("django", "ledger")}
+        target_rps = _med(_probe_vals(result, "rate_storm", "ledger", label, "target_rps"))
+        errs = sum(_probe_vals(result, "rate_storm", "django", label, "socket_errors") or [0])
+        closed = target_rps is None
+        need = 10.0 if closed else 1.0
+        conns = _med(_probe_vals(result, "rate_storm", "ledger", label, "conns"))
+        name = (f"storm: closed-loop guard ({conns:.0f} connections), p99" if closed
+                else f"storm: guard paced at {target_rps:,.0f}/s, p99")
+        sat = "" if closed or rps["django"] is None or rps["django"] >= 0.9 * target_rps else " (Django saturated)"
+        row(name, "ms", p99["django"], p99["ledger"], _div(p99["ledger"], p99["django"]), f"≤ {need:g} ms",
+            None if p99["ledger"] is None else p99["ledger"] <= need,
+            f"p50 {_fmt(p50['django'], 'ms')} and {_fmt(p50['ledger'], 'ms')}; achieved {_fmt(rps['django'], 'req/s')} "
+            f"and {_fmt(rps['ledger'], 'req/s')} req/s{sat}; Django socket errors/timeouts {errs}; at rest p99 "
+            f"{_fmt(rest['django'], 'ms')} and {_fmt(rest['ledger'], 'ms')}")
+        if p99[NOYIELD] is not None:
+            row(f"{name}, ledger-server default → BCRYPT_YIELD=false BCRYPT_CGROUP=off", "ms", p99["ledger"],
+                p99[NOYIELD], _div(p99[NOYIELD], p99["ledger"]), "—", None,
+                f"p50 {_fmt(p50['ledger'], 'ms')} → {_fmt(p50[NOYIELD], 'ms')}; {_fmt(rps[NOYIELD], 'req/s')} req/s")
+
+    def share(s):
+        return _med([r["rps"] * r["bcrypt_cpu_s"] / cores for r in result["runs"]
+                     if r.get("workload") == "rate_storm_login" and r.get("server") == s and r.get("bcrypt_cpu_s")])
+
+    if share("ledger") is not None:
+        row("storm (rates): login / bcrypt limit during the guard probes", "share", share("django"), share("ledger"),
+            None, "—", None, f"ledger-server with BCRYPT_YIELD=false BCRYPT_CGROUP=off: {_fmt(share(NOYIELD), 'share')}; "
+            "the storm's target (≥ 95 %) is the main table's row")
+    return rows
+
+
+def _idle_base_p99(result, server):
+    v = [r["wrk"]["latency_us"]["p99"] / 1000.0 for r in result["runs"]
+         if r.get("workload") == "idle_base" and r.get("server") == server]
+    return v[-1] if v else None
+
+
+def _ready_text(ready, who):
+    if not ready:
+        return f"{who}: —"
+    return (f"{who}: {ready['opened']:,} connected, {ready['answered']:,} first answers within "
+            f"{ready['seconds']:.1f} s, {ready['closed_by_server']:,} closed by the server, "
+            f"{ready['connect_failed']:,} connects failed")
+
+
+def _fmtc(v, unit):
+    if unit == "count":
+        return "—" if v is None else f"{v:,.0f}"
+    return _fmt(v, unit)
+
+
+def paths_table_text(result):
+    rows = result.get("paths_summary")
+    if rows is None:
+        rows = paths_summary(result)
+    if not rows:
+        return ""
+    lines = ["| workload | Django (old) | ledger-server (new) | new/old | target | met? |",
+             "| --- | ---: | ---: | ---: | --- | --- |"]
+    for r in rows:
+        met = {None: "—", True: "**yes**", False: "**NO**"}[r["met"]]
+        lines.append(f"| {r['workload']} | {_fmtc(r['django'], r['unit'])} | {_fmtc(r['ledger'], r['unit'])} | "
+                     f"{_ratio(r['ratio'])} | {r['target']} | {met} |")
+    return "\n".join(lines)
+
+
+def paths_notes(result):
+    return [f"- {r['workload']}: {r['note']}." for r in paths_summary(result) if r["note"]]
+
+
+def paths_section(res):
+    """The lines of RESULTS.md for one backend's new paths, or []."""
+    table = paths_table_text(res)
+    if not table:
+        return []
+    return ["", "### New paths: front door, shadow mode, metrics, idle connections, storm rates", "",
+            "Same run, same rounds. Front door: ledger-server (`UPSTREAM` = the main table's Django) relaying "
+            "`/ledgers` (a valid token of a user with ledgers rows, seeded through Django's ORM) against that "
+            "Django directly. Shadow: `SHADOW=true`, `SHADOW_SAMPLE=1.0` in front of a Django of its own on a copy of "
+            "the small database that both share. Metrics: the guard on the compat server against one with "
+            "`ADMIN_BIND`, alternating. Idle: last round only, a Django and a ledger-server of their own. Storm "
+            "rates: the guard paced (wrk `delay()`) and closed-loop, one probe after the other during one login "
+            "storm per server.", "", table, ""] + paths_notes(res)
