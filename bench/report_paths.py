@@ -8,8 +8,8 @@ import statistics
 
 from report import _div, _fmt, _med, _ratio, _vals
 
-FRONT, SHADOW, DJANGO_SHADOW, ADMIN, NOYIELD = (
-    "ledger-front", "ledger-shadow", "django-shadow", "ledger-admin", "ledger-noyield")
+FRONT, SHADOW, DJANGO_SHADOW, ADMIN, NOYIELD, RATES = (
+    "ledger-front", "ledger-shadow", "django-shadow", "ledger-admin", "ledger-noyield", "ledger-rates")
 IDLE_LEDGER, IDLE_DJANGO = "ledger-idle", "django-idle"
 
 
@@ -142,39 +142,47 @@ def paths_summary(result):
             f"{_fmt(before[IDLE_LEDGER], 'MiB')} (VmRSS of all the server's processes)")
 
     # the guard at storm rates
+    # the rates' own ledger-server (older runs: the main one)
+    led = RATES if any(r.get("server") == RATES for r in result["runs"]) else "ledger"
     labels = []
     for r in result["runs"]:
-        if r.get("workload") == "rate_storm" and r.get("probe") not in labels and r.get("server") == "ledger":
+        if r.get("workload") == "rate_storm" and r.get("probe") not in labels and r.get("server") == led:
             labels.append(r["probe"])
     for label in labels:
-        p99 = {s: _med(_probe_vals(result, "rate_storm", s, label, _lat("p99"))) for s in ("django", "ledger", NOYIELD)}
-        p50 = {s: _med(_probe_vals(result, "rate_storm", s, label, _lat("p50"))) for s in ("django", "ledger", NOYIELD)}
-        rps = {s: _med(_probe_vals(result, "rate_storm", s, label)) for s in ("django", "ledger", NOYIELD)}
-        rest = {s: _med(_probe_vals(result, "rate_rest", s, label, _lat("p99"))) for s in ("django", "ledger")}
-        target_rps = _med(_probe_vals(result, "rate_storm", "ledger", label, "target_rps"))
+        p99 = {s: _med(_probe_vals(result, "rate_storm", s, label, _lat("p99"))) for s in ("django", led, NOYIELD)}
+        p50 = {s: _med(_probe_vals(result, "rate_storm", s, label, _lat("p50"))) for s in ("django", led, NOYIELD)}
+        rps = {s: _med(_probe_vals(result, "rate_storm", s, label)) for s in ("django", led, NOYIELD)}
+        rest = {s: _med(_probe_vals(result, "rate_rest", s, label, _lat("p99"))) for s in ("django", led)}
+        target_rps = _med(_probe_vals(result, "rate_storm", led, label, "target_rps"))
         errs = sum(_probe_vals(result, "rate_storm", "django", label, "socket_errors") or [0])
         closed = target_rps is None
         need = 10.0 if closed else 1.0
-        conns = _med(_probe_vals(result, "rate_storm", "ledger", label, "conns"))
+        conns = _med(_probe_vals(result, "rate_storm", led, label, "conns"))
         name = (f"storm: closed-loop guard ({conns:.0f} connections), p99" if closed
                 else f"storm: guard paced at {target_rps:,.0f}/s, p99")
         sat = "" if closed or rps["django"] is None or rps["django"] >= 0.9 * target_rps else " (Django saturated)"
-        row(name, "ms", p99["django"], p99["ledger"], _div(p99["ledger"], p99["django"]), f"≤ {need:g} ms",
-            None if p99["ledger"] is None else p99["ledger"] <= need,
-            f"p50 {_fmt(p50['django'], 'ms')} and {_fmt(p50['ledger'], 'ms')}; achieved {_fmt(rps['django'], 'req/s')} "
-            f"and {_fmt(rps['ledger'], 'req/s')} req/s{sat}; Django socket errors/timeouts {errs}; at rest p99 "
-            f"{_fmt(rest['django'], 'ms')} and {_fmt(rest['ledger'], 'ms')}")
+        met = None if p99[led] is None else p99[led] <= need
+        if met is False and rest[led] is not None and rest[led] > need:
+            # the same probe without any storm already misses: what the
+            # load generator and the machine deliver, whatever bcrypt does
+            met = "limit"
+        row(name, "ms", p99["django"], p99[led], _div(p99[led], p99["django"]), f"≤ {need:g} ms", met,
+            f"p50 {_fmt(p50['django'], 'ms')} and {_fmt(p50[led], 'ms')}; achieved {_fmt(rps['django'], 'req/s')} "
+            f"and {_fmt(rps[led], 'req/s')} req/s{sat}; Django socket errors/timeouts {errs}; the same probe at rest: "
+            f"p99 {_fmt(rest['django'], 'ms')} and {_fmt(rest[led], 'ms')}"
+            + ("; a machine limit when the probe at rest already exceeds the target" if met == "limit" else ""))
         if p99[NOYIELD] is not None:
-            row(f"{name}, ledger-server default → BCRYPT_YIELD=false BCRYPT_CGROUP=off", "ms", p99["ledger"],
-                p99[NOYIELD], _div(p99[NOYIELD], p99["ledger"]), "—", None,
-                f"p50 {_fmt(p50['ledger'], 'ms')} → {_fmt(p50[NOYIELD], 'ms')}; {_fmt(rps[NOYIELD], 'req/s')} req/s")
+            row(f"{name}, ledger-server default → BCRYPT_YIELD=false BCRYPT_CGROUP=off", "ms", p99[led],
+                p99[NOYIELD], _div(p99[NOYIELD], p99[led]), "—", None,
+                f"p50 {_fmt(p50[led], 'ms')} → {_fmt(p50[NOYIELD], 'ms')}; {_fmt(rps[NOYIELD], 'req/s')} req/s")
 
     def share(s):
         return _med([r["rps"] * r["bcrypt_cpu_s"] / cores for r in result["runs"]
                      if r.get("workload") == "rate_storm_login" and r.get("server") == s and r.get("bcrypt_cpu_s")])
 
-    if share("ledger") is not None:
-        row("storm (rates): login / bcrypt limit during the guard probes", "share", share("django"), share("ledger"),
+    led = RATES if any(r.get("server") == RATES for r in result["runs"]) else "ledger"
+    if share(led) is not None:
+        row("storm (rates): login / bcrypt limit during the guard probes", "share", share("django"), share(led),
             None, "—", None, f"ledger-server with BCRYPT_YIELD=false BCRYPT_CGROUP=off: {_fmt(share(NOYIELD), 'share')}; "
             "the storm's target (≥ 95 %) is the main table's row")
     return rows

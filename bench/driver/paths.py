@@ -4,13 +4,14 @@ request, and the metrics on the hot path. Their servers (made once by
 `setup`, started and stopped with the round's others) and their workloads
 (`steps`, appended to each round by workloads.play_round).
 
-Servers (ports BENCH_PORT_BASE + 11 … + 16):
+Servers (ports BENCH_PORT_BASE + 11 … + 16, and + 19):
   ledger-front    compat, UPSTREAM = django-big, on ledger-server's big db
   ledger-shadow   SHADOW = true, UPSTREAM = django-shadow, on the shadow db
   django-shadow   Django on the shadow db (a copy of Django's small db that
                   the shadow server shares with it, as shadow mode runs)
   ledger-admin    ADMIN_BIND set (+15), on ledger-server's big db
   ledger-noyield  BCRYPT_YIELD=false BCRYPT_CGROUP=off (storm_rates.py)
+  ledger-rates    default settings, port +19: the storm rates' ledger-server (storm_rates.py)
 """
 
 import json
@@ -24,8 +25,8 @@ from .common import GUARD_BODY, HZ, BenchError, log
 from .procs import run_checked
 from .wrk import wrk_argv
 
-FRONT, SHADOW, DJANGO_SHADOW, ADMIN, NOYIELD = (
-    "ledger-front", "ledger-shadow", "django-shadow", "ledger-admin", "ledger-noyield")
+FRONT, SHADOW, DJANGO_SHADOW, ADMIN, NOYIELD, RATES = (
+    "ledger-front", "ledger-shadow", "django-shadow", "ledger-admin", "ledger-noyield", "ledger-rates")
 LEDGERS_PATH = "/ledgers"
 WRITE_BODY = '{"amount": 1250, "memo": "bench write"}'
 
@@ -101,6 +102,9 @@ def setup(b):
                                         {"ADMIN_BIND": f"127.0.0.1:{b.admin_port}"})
     b.servers[(NOYIELD, "big")] = _ledger(b, NOYIELD, p + 16, ("ledger", "big"),
                                           {"BCRYPT_YIELD": "false", "BCRYPT_CGROUP": "off"})
+    # default settings, a process of its own: the rate probes' hundreds of
+    # connections stay out of the main server's peak RSS row
+    b.servers[(RATES, "big")] = _ledger(b, RATES, p + 19, ("ledger", "big"), {})
 
 
 def steps(b, rnd):

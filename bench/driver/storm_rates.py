@@ -12,7 +12,7 @@ import time
 
 from . import probes
 from .common import CORES, BenchError, command_text, log
-from .paths import NOYIELD
+from .paths import NOYIELD, RATES
 from .procs import stop_group
 from .wrk import wrk_argv, wrk_finish, wrk_start
 
@@ -52,7 +52,7 @@ def lenient_check(b):
 
 def storm_rates(b, rnd):
     cfg = b.cfg
-    kinds = ["django", "ledger", NOYIELD]
+    kinds = ["django", RATES, NOYIELD]
     for kind in kinds if rnd % 2 == 0 else kinds[::-1]:
         server = b.servers[(kind, "big")]
         check = lenient_check(b) if kind == "django" else b.rec.static_check
