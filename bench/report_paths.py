@@ -217,7 +217,7 @@ def paths_table_text(result):
     lines = ["| workload | Django (old) | ledger-server (new) | new/old | target | met? |",
              "| --- | ---: | ---: | ---: | --- | --- |"]
     for r in rows:
-        met = {None: "—", True: "**yes**", False: "**NO**"}[r["met"]]
+        met = {None: "—", True: "**yes**", False: "**NO**", "limit": "**machine limit**"}[r["met"]]
         lines.append(f"| {r['workload']} | {_fmtc(r['django'], r['unit'])} | {_fmtc(r['ledger'], r['unit'])} | "
                      f"{_ratio(r['ratio'])} | {r['target']} | {met} |")
     return "\n".join(lines)
