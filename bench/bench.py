@@ -102,12 +102,17 @@ def run_backend(a, cfg, meta, b, outdir):
         "runs": b.rec.runs,
         "servers": b.servers_seen,
     }
+    path = os.path.join(outdir, f"{b.name}.json")
+    # the measurements first: a fault in the summaries never loses a run
+    # (`python3 bench/report.py` summarises the JSON again)
+    with open(path + ".raw", "w") as f:
+        json.dump(result, f, indent=1)
     result["summary"] = report.summarize(result)
     result["hardened_summary"] = report.hardened_summary(result)
     result["paths_summary"] = report_paths.paths_summary(result)
-    path = os.path.join(outdir, f"{b.name}.json")
     with open(path, "w") as f:
         json.dump(result, f, indent=1)
+    os.remove(path + ".raw")
     log(f"wrote {os.path.relpath(path, ROOT)}")
     print(report.table_text(result), flush=True)
     hardened = report.hardened_table_text(result)

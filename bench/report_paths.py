@@ -18,8 +18,11 @@ def _lat(p):
 
 
 def _probe_vals(result, workload, server, probe, key="rps"):
-    return [key(r) if callable(key) else r.get(key) for r in result["runs"]
+    """The values of `key` over the matching runs; runs without it (the
+    closed-loop probe has no target rate) are left out."""
+    vals = [key(r) if callable(key) else r.get(key) for r in result["runs"]
             if r.get("workload") == workload and r.get("server") == server and r.get("probe") == probe]
+    return [v for v in vals if v is not None]
 
 
 def _per_round_ratio(result, workload, num, den):
