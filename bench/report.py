@@ -859,7 +859,7 @@ def _bcrypt_note(res, b):
                    f"{b['rust'].get('parallel_triple_checks_per_s', float('nan')):.2f} checks/s")
     if b.get("limit_basis") == "python":
         return (f"- bcrypt limit: {b['cores']} cores ÷ {py * 1000:.1f} ms = {b['limit_rps']:.2f} logins/s: the median "
-                f"CPU time of {len(b['python']['cpu_s'])} cost-12 checks with Python bcrypt 3.2.0 (Django's, "
+                f"CPU time of {len(b['python'].get('cpu_s') or b['rust']['cpu_s'])} cost-12 checks with Python bcrypt 3.2.0 (Django's, "
                 f"OpenBSD's C code; measured before each round, and right before every login run for that run's "
                 f"share). ledger-server's own single check (`{_probe_source(res, 'bcrypt_cost')}`) takes "
                 f"{rs * 1000:.1f} ms ({rs / py:.3f}× Python's){grouped}. {b['cores']} threads checking one at a "
