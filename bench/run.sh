@@ -8,7 +8,7 @@
 #   bench/run.sh --quick [backend]  # smoke test: tiny databases, 1 short round;
 #                                   # writes only bench/results/quick/
 #
-# What it does: installs wrk if missing (apt-get), prepares the oracle's
+# What it does: installs wrk and nginx if missing (apt-get), prepares the oracle's
 # virtualenv (../shared/reference/run.sh, or $LEDGER_ORACLE_DIR), builds
 # with `cargo build --release` ledger-server and the probes of bench/probes
 # (package ledger-bench-probes: floor, bcrypt_cost, lookup_cost), then runs
@@ -54,14 +54,30 @@ die() { echo "[bench/run.sh] ERROR: $*" >&2; exit 1; }
 
 [ -x "$oracle/run.sh" ] || die "the Django oracle is missing at $oracle (set LEDGER_ORACLE_DIR)"
 
-if ! command -v wrk >/dev/null 2>&1; then
-  say "installing wrk"
-  command -v apt-get >/dev/null 2>&1 || die "wrk is missing and apt-get is not available"
-  if ! apt-get install -y -q wrk >/dev/null 2>&1; then
+# install_missing COMMAND PACKAGE...: apt-get installs the first package
+# that provides COMMAND (on PATH or in /usr/sbin) when it is missing.
+install_missing() {
+  local cmd="$1"; shift
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] && return 0
+  say "installing $cmd"
+  command -v apt-get >/dev/null 2>&1 || die "$cmd is missing and apt-get is not available"
+  local pkg
+  for pkg in "$@"; do
+    apt-get install -y -q "$pkg" >/dev/null 2>&1 && break
     timeout 600 apt-get update -q >/dev/null
-    timeout 600 apt-get install -y -q wrk >/dev/null
-  fi
-  command -v wrk >/dev/null 2>&1 || die "could not install wrk"
+    timeout 600 apt-get install -y -q "$pkg" >/dev/null 2>&1 && break
+  done
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || die "could not install $cmd"
+  installed_now+=("$cmd")
+}
+installed_now=()
+install_missing wrk wrk
+# nginx: the front door's floor (Django behind nginx, as the product ran
+# before); the driver starts its own on a port of its own. The service
+# the package starts on installation is stopped again.
+install_missing nginx nginx-light nginx
+if [[ " ${installed_now[*]} " == *" nginx "* ]]; then
+  (service nginx stop || systemctl stop nginx) >/dev/null 2>&1 || true
 fi
 
 # The oracle's virtualenv: where run.sh puts it (it builds it if missing).

@@ -12,10 +12,13 @@ Servers (ports BENCH_PORT_BASE + 11 … + 16, and + 19):
   ledger-admin    ADMIN_BIND set (+15), on ledger-server's big db
   ledger-noyield  BCRYPT_YIELD=false BCRYPT_CGROUP=off (storm_rates.py)
   ledger-rates    default settings, port +19: the storm rates' ledger-server (storm_rates.py)
+  nginx-front     nginx relaying everything to django-big (+20): the front
+                  door's floor, Django behind nginx as the product ran before
 """
 
 import json
 import os
+import shutil
 import sys
 import threading
 import time
@@ -25,8 +28,8 @@ from .common import GUARD_BODY, HZ, BenchError, log
 from .procs import run_checked
 from .wrk import wrk_argv
 
-FRONT, SHADOW, DJANGO_SHADOW, ADMIN, NOYIELD, RATES = (
-    "ledger-front", "ledger-shadow", "django-shadow", "ledger-admin", "ledger-noyield", "ledger-rates")
+FRONT, SHADOW, DJANGO_SHADOW, ADMIN, NOYIELD, RATES, NGINX = (
+    "ledger-front", "ledger-shadow", "django-shadow", "ledger-admin", "ledger-noyield", "ledger-rates", "nginx-front")
 LEDGERS_PATH = "/ledgers"
 WRITE_BODY = '{"amount": 1250, "memo": "bench write"}'
 
@@ -40,6 +43,59 @@ def _ledger(b, kind, port, db, extra):
     s.name, s.kind = f"{kind}-{db[1]}", kind
     s.log_path = os.path.join(b.logdir, f"{s.name}.log")
     return s
+
+
+NGINX_CONF = """# the front door's floor (bench/driver/paths.py): nginx in front of Django
+worker_processes {workers};
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    upstream django {{ server {upstream}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port} reuseport;
+        keepalive_requests 1000000;
+        location / {{
+            proxy_pass http://django;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+        }}
+    }}
+}}
+"""
+
+
+def nginx_binary():
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
+    if found is None:
+        raise BenchError("nginx is missing (bench/run.sh installs it): the front door's floor")
+    return found
+
+
+def _nginx(b, port, upstream):
+    """nginx relaying everything to `upstream` (a Server), with as many
+    worker processes as ledger-server has workers, pooled upstream
+    connections and the forwarding headers the front door sends."""
+    from .servers import Server
+
+    home = os.path.join(b.dir, "nginx")
+    os.makedirs(home, exist_ok=True)
+    conf = os.path.join(home, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(workers=os.cpu_count() or 1, dir=home, upstream=f"127.0.0.1:{upstream.port}",
+                                  port=port))
+    return Server(f"{NGINX}-big", NGINX, port, [nginx_binary(), "-p", home, "-c", conf], {"PATH": "/usr/bin:/bin"},
+                  home, b.logdir)
 
 
 def front_users(b):
@@ -89,6 +145,7 @@ def setup(b):
 
     dj_big = b.servers[("django", "big")]
     b.servers[(FRONT, "big")] = _ledger(b, FRONT, p + 11, ("ledger", "big"), {"UPSTREAM": dj_big.url})
+    b.servers[(NGINX, "big")] = _nginx(b, p + 20, dj_big)
     dsh = b.django_server("small", p + 13)
     dsh.env.update(b.django_env(shadow_db))
     dsh.name, dsh.kind = "django-shadow-small", DJANGO_SHADOW
@@ -151,13 +208,14 @@ def _same(b, path, headers, servers, method="GET", status=200):
 
 
 def front_door(b, rnd):
-    """GET /ledgers (and POST /ledgers, a write) on Django directly and
-    through ledger-server's front door to the same Django: throughput at
-    BENCH_CONNS connections, and latency paced at BENCH_FRONT_RATE/s."""
+    """GET /ledgers (and POST /ledgers, a write) on Django directly,
+    through ledger-server's front door and through nginx (the floor of
+    any relay) to the same Django: throughput at BENCH_CONNS connections,
+    and latency paced at BENCH_FRONT_RATE/s."""
     cfg = b.cfg
-    dj, fr = b.servers[("django", "big")], b.servers[(FRONT, "big")]
+    dj, fr, ng = b.servers[("django", "big")], b.servers[(FRONT, "big")], b.servers[(NGINX, "big")]
     readers, writers = front_users(b)
-    body = _same(b, LEDGERS_PATH, {"Authorization": b.tokens.token(readers[0])}, (dj, fr))
+    body = _same(b, LEDGERS_PATH, {"Authorization": b.tokens.token(readers[0])}, (dj, fr, ng))
     listed = body.count(b'"id": ')
     if listed != cfg.front_ledgers:
         raise BenchError(f"{b.name}: GET /ledgers lists {listed} ledgers, not {cfg.front_ledgers}")
@@ -167,8 +225,8 @@ def front_door(b, rnd):
                 body=WRITE_BODY, expect_status=201, expect='{"message": "SUCCESS", "id": ')
     delay_ms = max(1, round(1000 * 4 / cfg.front_rate))
     paced = dict(get, delay_ms=delay_ms)
-    for kind in _order(rnd, ("django", FRONT)):
-        also = ("django",) if kind == FRONT else ()
+    for kind in _order(rnd, ("django", FRONT, NGINX)):
+        also = ("django",) if kind != "django" else ()
         server = b.servers[(kind, "big")]
         for wl, args, conns, latency in (("front_get", get, cfg.conns, False), ("front_post", post, cfg.conns, False),
                                          ("front_get_paced", paced, 4, True)):
