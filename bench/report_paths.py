@@ -37,19 +37,13 @@ def _per_round_ratio(result, workload, num, den):
     return _med(per), per
 
 
-def _front_rows(get, med, us):
+def _front_rows(row, get, med, us):
     """The front door's rows. Every relay to gunicorn's sync workers opens
     a connection per request (they close each after answering), and on a
     machine Django already keeps busy its CPU comes out of Django's: where
     nginx relaying the same requests misses a target too, the row reads
     "machine limit" if ledger-server is within the target of nginx."""
-    out = []
     ng = get[NGINX]
-
-    def row(name, unit, dj, le, ratio, target="—", met=None, note=""):
-        out.append({"workload": name, "unit": unit, "django": dj, "ledger": le, "ratio": ratio, "target": target,
-                    "met": met, "note": note})
-
     r, rn, rf = _div(get[FRONT], get["django"]), _div(ng, get["django"]), _div(get[FRONT], ng)
     met = None if r is None else True if r >= 0.95 else (
         "limit" if rn is not None and rn < 0.95 and rf is not None and rf >= 0.95 else False)
@@ -87,7 +81,6 @@ def _front_rows(get, med, us):
         + f"; p99 {_fmt(p99['django'], 'ms')} → {_fmt(p99[FRONT], 'ms')} (nginx {_fmt(p99[NGINX], 'ms')}); "
         f"achieved {_fmt(med('front_get_paced', 'django'), 'req/s')}, {_fmt(med('front_get_paced', FRONT), 'req/s')} "
         f"and {_fmt(med('front_get_paced', NGINX), 'req/s')} req/s")
-    return out
 
 
 def paths_summary(result):
@@ -108,7 +101,7 @@ def paths_summary(result):
     # front door, and nginx in front of the same Django (the relay floor)
     get = {s: med("front_get", s) for s in ("django", FRONT, NGINX)}
     if get[FRONT] is not None:
-        rows += _front_rows(get, med, us)
+        _front_rows(row, get, med, us)
 
     # shadow mode
     sh = {s: med("shadow_guard", s, "small") for s in (DJANGO_SHADOW, "ledger", SHADOW)}

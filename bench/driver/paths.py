@@ -4,7 +4,7 @@ request, and the metrics on the hot path. Their servers (made once by
 `setup`, started and stopped with the round's others) and their workloads
 (`steps`, appended to each round by workloads.play_round).
 
-Servers (ports BENCH_PORT_BASE + 11 … + 16, and + 19):
+Servers (ports BENCH_PORT_BASE + 11 … + 16, + 19 and + 20):
   ledger-front    compat, UPSTREAM = django-big, on ledger-server's big db
   ledger-shadow   SHADOW = true, UPSTREAM = django-shadow, on the shadow db
   django-shadow   Django on the shadow db (a copy of Django's small db that
