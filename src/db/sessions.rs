@@ -98,20 +98,28 @@ fn is_deadlock(message: &str) -> bool {
 impl Store {
     /// The row of `user_id` holding one of `tokens` (the digest, and for
     /// rows compat wrote, the plain token), with its metadata.
+    ///
+    /// One or two tokens (what the guard passes) are compared with `=`, not
+    /// `IN (…)`: Diesel never caches a statement with an `IN` list on
+    /// SQLite and MySQL, so every guarded request would prepare it anew.
     pub fn find_session(&self, user_id: i64, tokens: &[String]) -> Result<Option<SessionRow>, DbError> {
         with_conn!(self, conn, s, read_only => {
-            let rows: Vec<(i64, String, Option<i64>, Option<i64>)> = s::tokens::table
+            let query = s::tokens::table
                 .left_join(s::ledger_sessions::table)
                 .filter(s::tokens::user_id.eq(user_id))
-                .filter(s::tokens::token.eq_any(tokens))
                 .select((
                     s::tokens::id,
                     s::tokens::token,
                     s::ledger_sessions::last_seen_at.nullable(),
                     s::ledger_sessions::expires_at.nullable(),
                 ))
-                .order(s::tokens::id)
-                .load(conn)?;
+                .order(s::tokens::id);
+            let rows: Vec<(i64, String, Option<i64>, Option<i64>)> = match tokens {
+                [] => Vec::new(),
+                [one] => query.filter(s::tokens::token.eq(one)).load(conn)?,
+                [one, two] => query.filter(s::tokens::token.eq(one).or(s::tokens::token.eq(two))).load(conn)?,
+                more => query.filter(s::tokens::token.eq_any(more)).load(conn)?,
+            };
             Ok(rows.into_iter().next().map(|(token_id, token, last_seen_at, expires_at)| SessionRow {
                 token_id,
                 token,

@@ -250,6 +250,11 @@ fn sessions_and_counters() {
         SessionRow { token_id: a, token: "sha256:a".into(), last_seen_at: Some(1_000), expires_at: Some(2_000) }
     );
     assert_eq!(store.find_session(user.id + 1, &["sha256:a".into()]).unwrap(), None, "another user's row");
+    let second = store.find_session(user.id, &["nope".into(), "sha256:b".into()]).unwrap().unwrap();
+    assert_eq!((second.token_id, second.token.as_str()), (b, "sha256:b"), "the second of two tokens");
+    let third = store.find_session(user.id, &["x".into(), "y".into(), "sha256:b".into()]).unwrap();
+    assert_eq!(third.map(|row| row.token_id), Some(b), "the third of three tokens");
+    assert_eq!(store.find_session(user.id, &[]).unwrap(), None, "no token, no row");
     let plain = store.find_session(user.id, &["plain".into()]).unwrap().unwrap();
     assert_eq!((plain.last_seen_at, plain.expires_at), (None, None), "a compat row has no metadata");
 
