@@ -24,6 +24,8 @@
 pub mod report;
 pub mod shadow;
 
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use actix_web::body::{BodyStream, None as NoBody, SizedStream};
@@ -31,7 +33,7 @@ use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode, Uri};
 use actix_web::web::Bytes;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 
 use crate::settings::{Settings, Upstream};
 use crate::telemetry::log::RequestId;
@@ -284,8 +286,43 @@ pub fn relay(method: &Method, answer: awc::ClientResponse) -> HttpResponse {
     }
     let stream = answer.map(|chunk| chunk.map_err(|e| std::io::Error::other(e.to_string())));
     match length {
-        Some(n) => res.body(SizedStream::new(n, stream)),
+        Some(n) => res.body(SizedStream::new(n, KnownLength { inner: Some(stream), left: n })),
         None => res.body(BodyStream::new(stream)),
+    }
+}
+
+/// An answer body of a known length. Once its last byte has been relayed
+/// the stream ends without polling awc's again: that last poll releases
+/// the upstream connection (with gunicorn, closes it: a FIN through the
+/// loopback), and it runs in a task of its own, after the worker has
+/// written the answer to the client, instead of before.
+struct KnownLength<S> {
+    inner: Option<S>,
+    left: u64,
+}
+
+impl<S> Stream for KnownLength<S>
+where
+    S: Stream<Item = Result<Bytes, std::io::Error>> + Unpin + 'static,
+{
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.left == 0 {
+            if let Some(mut rest) = this.inner.take() {
+                // awc's decoder has its whole length: this ends at once
+                actix_rt::spawn(async move { while rest.next().await.is_some() {} });
+            }
+            return Poll::Ready(None);
+        }
+        let Some(inner) = this.inner.as_mut() else { return Poll::Ready(None) };
+        let next = ready!(inner.poll_next_unpin(cx));
+        match &next {
+            Some(Ok(chunk)) => this.left = this.left.saturating_sub(chunk.len() as u64),
+            _ => this.inner = None,
+        }
+        Poll::Ready(next)
     }
 }
 
@@ -374,6 +411,54 @@ mod tests {
         names.sort();
         assert_eq!(names, ["authorization", "set-cookie"]);
         assert_eq!(to.get_all("set-cookie").count(), 2, "repeated fields are kept");
+    }
+
+    /// A stream of `chunks` that records when it is polled past its end.
+    fn chunks(
+        chunks: &[&'static str],
+        ended: std::rc::Rc<std::cell::Cell<bool>>,
+    ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Unpin + 'static {
+        let items: Vec<Result<Bytes, std::io::Error>> =
+            chunks.iter().map(|c| Ok(Bytes::from_static(c.as_bytes()))).collect();
+        futures_util::stream::iter(items).chain(futures_util::stream::poll_fn(move |_| {
+            ended.set(true);
+            std::task::Poll::Ready(None)
+        }))
+    }
+
+    #[actix_rt::test]
+    async fn a_known_length_body_ends_before_awc_releases_its_connection() {
+        let ended = std::rc::Rc::new(std::cell::Cell::new(false));
+        let body = KnownLength { inner: Some(chunks(&["{\"a\": ", "1}"], ended.clone())), left: 8 };
+        let got: Vec<Bytes> = body.map(|c| c.unwrap()).collect().await;
+        assert_eq!(got.concat(), b"{\"a\": 1}");
+        assert!(!ended.get(), "the last poll of awc's stream waits until the answer is written");
+        actix_rt::task::yield_now().await;
+        assert!(ended.get(), "a task of its own polls it to its end (releasing the connection)");
+    }
+
+    #[actix_rt::test]
+    async fn a_body_shorter_than_its_length_ends_where_awc_ends_it() {
+        let ended = std::rc::Rc::new(std::cell::Cell::new(false));
+        let body = KnownLength { inner: Some(chunks(&["{\"a\""], ended.clone())), left: 8 };
+        let got: Vec<Bytes> = body.map(|c| c.unwrap()).collect().await;
+        assert_eq!(got.concat(), b"{\"a\"");
+        assert!(ended.get(), "polled to its end at once: nothing is left to defer");
+    }
+
+    #[test]
+    fn awc_connections_spawn_no_date_task() {
+        // vendor/actix-http: a ServiceConfig (awc makes one per upstream
+        // connection) refreshes its date when read; upstream spawned a task
+        // for it, which needs a runtime: this would panic.
+        let config = actix_http::ServiceConfig::default();
+        let mut first = actix_web::web::BytesMut::new();
+        config.write_date_header(&mut first, true);
+        assert!(first.starts_with(b"Date: ") && first.ends_with(b" GMT\r\n"), "{first:?}");
+        std::thread::sleep(Duration::from_millis(1100));
+        let mut later = actix_web::web::BytesMut::new();
+        config.write_date_header(&mut later, true);
+        assert_ne!(first, later, "the date is refreshed");
     }
 
     #[test]

@@ -1,13 +1,7 @@
 use std::{
     cell::Cell,
     fmt::{self, Write},
-    rc::Rc,
     time::{Duration, Instant, SystemTime},
-};
-
-use tokio::{
-    task::{spawn_local, JoinHandle},
-    time::interval,
 };
 
 /// "Thu, 01 Jan 1970 00:00:00 GMT".len()
@@ -44,40 +38,47 @@ impl fmt::Write for Date {
     }
 }
 
-/// Service for update Date and Instant periodically at 500 millis interval.
+/// How long a cached date and instant are used (upstream: the period of
+/// the task that refreshed them).
+const REFRESH: Duration = Duration::from_millis(500);
+
+/// The date and instant, refreshed at most every 500 millis.
+///
+/// ledger-server: refreshed when read, not by a task. Upstream spawned a
+/// task with a 500 ms interval for every `ServiceConfig`, and awc's client
+/// makes a `ServiceConfig` for every connection it opens: every request to
+/// an upstream that closes its connections (gunicorn) spawned, armed
+/// (waking the worker's event loop through its eventfd) and aborted a
+/// task.
 pub(crate) struct DateService {
-    current: Rc<Cell<(Date, Instant)>>,
-    handle: JoinHandle<()>,
+    current: Cell<(Date, Instant)>,
 }
 
 impl DateService {
     pub(crate) fn new() -> Self {
-        // shared date and timer for DateService and update async task.
-        let current = Rc::new(Cell::new((Date::new(), Instant::now())));
-        let current_clone = Rc::clone(&current);
-        // spawn an async task sleep for 500 millis and update current date/timer in a loop.
-        // handle is used to stop the task on DateService drop.
-        let handle = spawn_local(async move {
-            #[cfg(test)]
-            let _notify = crate::notify_on_drop::NotifyOnDrop::new();
+        DateService {
+            current: Cell::new((Date::new(), Instant::now())),
+        }
+    }
 
-            let mut interval = interval(Duration::from_millis(500));
-            loop {
-                let now = interval.tick().await;
-                let date = Date::new();
-                current_clone.set((date, now.into_std()));
-            }
-        });
-
-        DateService { current, handle }
+    /// The cached pair, refreshed first if it is older than `REFRESH`.
+    fn fresh(&self) -> (Date, Instant) {
+        let (date, then) = self.current.get();
+        let now = Instant::now();
+        if now.duration_since(then) < REFRESH {
+            return (date, then);
+        }
+        let current = (Date::new(), now);
+        self.current.set(current);
+        current
     }
 
     pub(crate) fn now(&self) -> Instant {
-        self.current.get().1
+        self.fresh().1
     }
 
     pub(crate) fn with_date<F: FnMut(&Date)>(&self, mut f: F) {
-        f(&self.current.get().0);
+        f(&self.fresh().0);
     }
 }
 
@@ -87,9 +88,3 @@ impl fmt::Debug for DateService {
     }
 }
 
-impl Drop for DateService {
-    fn drop(&mut self) {
-        // stop the timer update async task on drop.
-        self.handle.abort();
-    }
-}
