@@ -25,49 +25,66 @@ class Recorder:
     def measure(self, rnd, workload, kind, size, argv, duration, check, extra=None):
         """One wrk run (`argv`) against the (kind, size) server; `check`
         validates the record (and may add to it) before it is kept."""
-        server = self.servers[(kind, size)]
-        server.check_alive()
-        sid = server.proc.pid
-        disk_before = read_bytes(sid)
-        wal_before = self.wal_position()
-        counters_before = self.counters()
+        return self.measure_together(rnd, workload, [(kind, size, argv, extra)], duration, check)[0]
+
+    def measure_together(self, rnd, workload, runs, duration, check):
+        """wrk runs started at the same moment, one per (kind, size, argv,
+        extra) of `runs`, each against its own server: the servers meet the
+        same conditions (e.g. one upstream Django at one moment), so their
+        latencies can be compared without the drift between runs one after
+        another. The records, in the order of `runs`; with more than one
+        run, each record's "together" names the servers measured with it,
+        and the database counters (WAL, MySQL status, shared by all) are
+        left out."""
+        servers = [self.servers[(kind, size)] for kind, size, _, _ in runs]
+        for server in servers:
+            server.check_alive()
+        disk_before = [read_bytes(s.proc.pid) for s in servers]
+        wal_before, counters_before = self.wal_position(), self.counters()
         before = self.meter.snapshot()
-        proc, out = wrk_start(argv, self.logdir)
-        self.sessions.add(proc.pid)
+        started = []
         try:
-            res = wrk_finish(proc, out, duration)
+            for i, (_, _, argv, _) in enumerate(runs):
+                proc, out = wrk_start(argv, self.logdir, "wrk.out" if i == 0 else f"wrk{i}.out")
+                self.sessions.add(proc.pid)
+                started.append((proc, out))
+            results = [wrk_finish(proc, out, duration) for proc, out in started]
         finally:
-            self.sessions.discard(proc.pid)
+            for proc, _ in started:
+                self.sessions.discard(proc.pid)
         after = self.meter.snapshot()
-        wal_after = self.wal_position()
-        counters_after = self.counters()
-        disk = read_bytes(sid) - disk_before
+        wal_after, counters_after = self.wal_position(), self.counters()
         foreign, steal = CpuMeter.foreign(before, after)
-        server.check_alive()
-        rec = {"round": rnd, "workload": workload, "server": kind, "db": size, "wrk": res,
-               "foreign_cores": round(foreign, 3), "steal_cores": round(steal, 3),
-               # CPU the server's own processes (and PostgreSQL) spent, per expected answer
-               "server_cpu_us_per_req": round((after[4].get(sid, 0) - before[4].get(sid, 0)) * 1e6 / HZ
-                                              / max(1, res["ok"]), 1),
-               "postgres_cpu_us_per_req": round(max(0, after[5] - before[5]) * 1e6 / HZ / max(1, res["ok"]), 1),
-               # the MySQL/MariaDB server process (all its threads)
-               "mysql_cpu_us_per_req": round(max(0, after[6] - before[6]) * 1e6 / HZ / max(1, res["ok"]), 1),
-               # what the server's processes had to read from the disk (not
-               # from the page cache), per expected answer
-               "server_disk_read_kib_per_req": round(max(0, disk) / 1024 / max(1, res["ok"]), 3),
-               "command": command_text(argv)}
-        if wal_before is not None and wal_after is not None:
-            # what the run made PostgreSQL write to its WAL (the whole
-            # cluster: nothing else runs meanwhile), per expected answer
-            rec["pg_wal_kib_per_req"] = round((wal_after - wal_before) / 1024 / max(1, res["ok"]), 2)
-        if counters_before and counters_after:
-            # MySQL: its status counters' deltas (the whole server), per expected answer
-            rec["mysql_status_per_req"] = {k: round((counters_after[k] - counters_before[k]) / max(1, res["ok"]), 3)
-                                           for k in counters_before if k in counters_after}
-        rec.update(extra or {})
-        check(rec)
-        self.runs.append(rec)
-        return rec
+        recs = []
+        for (kind, size, argv, extra), server, res, disk0 in zip(runs, servers, results, disk_before):
+            server.check_alive()
+            sid, ok = server.proc.pid, max(1, res["ok"])
+            rec = {"round": rnd, "workload": workload, "server": kind, "db": size, "wrk": res,
+                   "foreign_cores": round(foreign, 3), "steal_cores": round(steal, 3),
+                   # CPU the server's own processes (and PostgreSQL) spent, per expected answer
+                   "server_cpu_us_per_req": round((after[4].get(sid, 0) - before[4].get(sid, 0)) * 1e6 / HZ / ok, 1),
+                   "postgres_cpu_us_per_req": round(max(0, after[5] - before[5]) * 1e6 / HZ / ok, 1),
+                   # the MySQL/MariaDB server process (all its threads)
+                   "mysql_cpu_us_per_req": round(max(0, after[6] - before[6]) * 1e6 / HZ / ok, 1),
+                   # what the server's processes had to read from the disk (not
+                   # from the page cache), per expected answer
+                   "server_disk_read_kib_per_req": round(max(0, read_bytes(sid) - disk0) / 1024 / ok, 3),
+                   "command": command_text(argv)}
+            if len(runs) > 1:
+                rec["together"] = [k for k, _, _, _ in runs]
+            elif wal_before is not None and wal_after is not None:
+                # what the run made PostgreSQL write to its WAL (the whole
+                # cluster: nothing else runs meanwhile), per expected answer
+                rec["pg_wal_kib_per_req"] = round((wal_after - wal_before) / 1024 / ok, 2)
+            if len(runs) == 1 and counters_before and counters_after:
+                # MySQL: its status counters' deltas (the whole server), per expected answer
+                rec["mysql_status_per_req"] = {k: round((counters_after[k] - counters_before[k]) / ok, 3)
+                                               for k in counters_before if k in counters_after}
+            rec.update(extra or {})
+            check(rec)
+            recs.append(rec)
+        self.runs.extend(recs)
+        return recs
 
     def static_check(self, rec):
         """Every answer must be the expected one."""
