@@ -67,7 +67,7 @@ def _front_rows(result, row, get, med, us):
     p50 = {s: med("front_get_paced", s, key=_lat("p50")) for s in ("django", FRONT, NGINX)}
     p99 = {s: med("front_get_paced", s, key=_lat("p99")) for s in ("django", FRONT, NGINX)}
     rate = med("front_get_paced", FRONT, key="paced_rate")
-    added, by_nginx = _added(result, FRONT), _added(result, NGINX)
+    (added, passes), (by_nginx, _) = _added(result, FRONT), _added(result, NGINX)
     over_nginx = None if None in (added, by_nginx) else added - by_nginx
     together = any(r.get("together") for r in result["runs"] if r.get("workload") == "front_get_paced")
     met = None if added is None else True if added <= 0.2 else (
@@ -76,7 +76,7 @@ def _front_rows(result, row, get, med, us):
         p50["django"], p50[FRONT], _div(p50[FRONT], p50["django"]), "added ≤ 0.2 ms", met,
         ("the three measured at once, ≤ the rate in all; " if together else "")
         + (f"added p50 {added:+.3f} ms; nginx adds {by_nginx:+.3f} ms (p50 {_fmt(p50[NGINX], 'ms')}), "
-           "each the median over rounds of that round's p50 minus Django's"
+           f"each the median over {passes} passes of that pass's p50 minus Django's"
            if added is not None and by_nginx is not None else "")
         + ("; a machine limit: nginx adds more than 0.2 ms too (a connection to gunicorn per request, which "
            "Django direct does not wait for), and the front door is within 0.2 ms of it" if met == "limit" else "")
@@ -86,15 +86,15 @@ def _front_rows(result, row, get, med, us):
 
 
 def _added(result, relay):
-    """The median over rounds of (the relay's paced p50 − Django direct's
-    in the same round), in ms."""
-    per = []
-    for rnd in sorted({r["round"] for r in result["runs"] if isinstance(r.get("round"), int)}):
-        got = {r["server"]: r["wrk"]["latency_us"]["p50"] / 1000.0 for r in result["runs"]
-               if r.get("round") == rnd and r.get("workload") == "front_get_paced"}
-        if "django" in got and relay in got:
-            per.append(got[relay] - got["django"])
-    return _med(per)
+    """The median over passes (rounds × BENCH_FRONT_PACED_PASSES) of (the
+    relay's paced p50 − Django direct's in the same pass), in ms, and the
+    number of passes."""
+    by_pass = {}
+    for r in result["runs"]:
+        if r.get("workload") == "front_get_paced" and isinstance(r.get("round"), int):
+            by_pass.setdefault((r["round"], r.get("pass", 0)), {})[r["server"]] = r["wrk"]["latency_us"]["p50"] / 1e3
+    per = [got[relay] - got["django"] for _, got in sorted(by_pass.items()) if "django" in got and relay in got]
+    return _med(per), len(per)
 
 
 def paths_summary(result):
