@@ -417,12 +417,12 @@ mod tests {
     fn chunks(
         chunks: &[&'static str],
         ended: std::rc::Rc<std::cell::Cell<bool>>,
-    ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Unpin + 'static {
+    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin + 'static {
         let items: Vec<Result<Bytes, std::io::Error>> =
             chunks.iter().map(|c| Ok(Bytes::from_static(c.as_bytes()))).collect();
         futures_util::stream::iter(items).chain(futures_util::stream::poll_fn(move |_| {
             ended.set(true);
-            std::task::Poll::Ready(None)
+            Poll::Ready(None)
         }))
     }
 
